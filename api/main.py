@@ -1,0 +1,265 @@
+"""The FastAPI application.
+
+``create_app()`` builds an app without doing any work; the lifespan does all set-up (settings,
+database and its migrations, the shared HTTP client) and tear-down. Start it with::
+
+    .venv-api/bin/uvicorn api.main:app --host 127.0.0.1 --port 8000
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx
+from fastapi import FastAPI, Request, status
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+from sqlalchemy.exc import SQLAlchemyError
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from api.db import create_engine, create_sessionmaker, upgrade_head
+from api.deps import Runtime
+from api.locks import KeyedLocks
+from api.rasa_client import RasaClient
+from api.ratelimit import RateLimiter
+from api.routes import chat, health
+from api.schemas import UNAVAILABLE_DETAIL
+from api.settings import PACKAGE_DIR, Settings
+
+logger = logging.getLogger("api")
+
+STATIC_DIR = PACKAGE_DIR / "static"
+CSP = "default-src 'self'"
+DOCS_PATHS = ("/docs", "/redoc")
+"""Swagger UI and ReDoc load their scripts from a CDN, so they get no CSP."""
+
+INTERNAL_ERROR_DETAIL = (
+    "Something went wrong on our side. Please try again, or contact the clinic directly."
+)
+
+
+def _configure_logging(level: str) -> None:
+    logger.setLevel(level.upper())
+    # httpx logs every request URL at INFO, and Rasa's /status URL carries the token.
+    for name in ("httpx", "httpcore"):
+        if logging.getLogger(name).level == logging.NOTSET:
+            logging.getLogger(name).setLevel(logging.WARNING)
+    if not logger.handlers and not logging.getLogger().handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        logger.addHandler(handler)
+
+
+class SecurityHeaders:
+    """Pure ASGI middleware adding security headers to every response.
+
+    CSP ``default-src 'self'`` everywhere but the interactive docs; ``Cache-Control: no-store``
+    on the API (transcripts are health data and must not stay in the browser).
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path: str = scope["path"]
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers: list[tuple[bytes, bytes]] = list(message.get("headers", []))
+                headers.append((b"x-content-type-options", b"nosniff"))
+                headers.append((b"referrer-policy", b"no-referrer"))
+                if not path.startswith(DOCS_PATHS):
+                    headers.append((b"content-security-policy", CSP.encode()))
+                if path.startswith("/api/"):
+                    headers.append((b"cache-control", b"no-store"))
+                message["headers"] = headers
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+class BodySizeLimit:
+    """Pure ASGI middleware refusing request bodies over ``settings.max_body_bytes`` with 413.
+
+    The body is read here (it is small) and replayed to the app, so a body sent without a
+    Content-Length is limited too.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    @staticmethod
+    async def _too_large(scope: Scope, receive: Receive, send: Send) -> None:
+        response = JSONResponse(
+            {"detail": "The request is too large."}, status_code=status.HTTP_413_CONTENT_TOO_LARGE
+        )
+        await response(scope, receive, send)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        runtime: Runtime | None = (
+            getattr(scope["app"].state, "runtime", None) if "app" in scope else None
+        )
+        if (
+            scope["type"] != "http"
+            or scope["method"] not in {"POST", "PUT", "PATCH"}
+            or runtime is None
+        ):
+            await self.app(scope, receive, send)
+            return
+        limit = runtime.settings.max_body_bytes
+        for name, value in scope["headers"]:
+            if name == b"content-length" and value.isdigit() and int(value) > limit:
+                await self._too_large(scope, receive, send)
+                return
+        chunks: list[bytes] = []
+        size = 0
+        more = True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunk: bytes = message.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                await self._too_large(scope, receive, send)
+                return
+            chunks.append(chunk)
+            more = message.get("more_body", False)
+
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+
+def describe_validation_error(errors: list[dict[str, Any]]) -> str:
+    """Turn pydantic's error list into one sentence a person can act on."""
+    if not errors:
+        return "The request is not valid."
+    error = errors[0]
+    kind: str = error.get("type", "")
+    where = [str(part) for part in error.get("loc", ()) if part != "body"]
+    field = ".".join(where)
+    if kind == "json_invalid":
+        return "The request body is not valid JSON."
+    if not field and kind in {"missing", "model_attributes_type", "dict_type", "model_type"}:
+        return 'The request body must be a JSON object with a "text" field.'
+    if kind == "missing":
+        return f'The field "{field}" is required.'
+    if kind == "string_type":
+        return f'The field "{field}" must be a string.'
+    message = str(error.get("msg", "is not valid")).rstrip(".")
+    return f'The field "{field}" is not valid: {message}.' if field else f"{message}."
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    return JSONResponse(
+        {"detail": describe_validation_error(list(exc.errors()))},
+        status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
+    )
+
+
+def _route(request: Request) -> str:
+    """The route's path template (never the concrete path, which holds a conversation id)."""
+    return str(getattr(request.scope.get("route"), "path", "?"))
+
+
+async def _database_error(request: Request, exc: Exception) -> JSONResponse:
+    logger.error("database error on %s %s: %s", request.method, _route(request), type(exc).__name__)
+    return JSONResponse(
+        {"detail": UNAVAILABLE_DETAIL}, status_code=status.HTTP_503_SERVICE_UNAVAILABLE
+    )
+
+
+async def _internal_error(request: Request, exc: Exception) -> JSONResponse:
+    logger.error("unhandled %s on %s %s", type(exc).__name__, request.method, _route(request))
+    return JSONResponse(
+        {"detail": INTERNAL_ERROR_DETAIL}, status_code=status.HTTP_500_INTERNAL_SERVER_ERROR
+    )
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    rasa_transport: httpx.AsyncBaseTransport | None = None,
+) -> FastAPI:
+    """Build the app. Nothing is read or opened until the lifespan starts.
+
+    ``settings`` defaults to ``Settings()`` (environment, prefix ``MESO_``), read at start-up.
+    ``rasa_transport`` replaces the network under the shared httpx client (tests pass an
+    ``httpx.MockTransport`` standing in for Rasa and the action server).
+    """
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        config = settings if settings is not None else Settings()
+        _configure_logging(config.log_level)
+        engine = create_engine(config.database_url)
+        try:
+            await upgrade_head(engine)
+            transport = rasa_transport or httpx.AsyncHTTPTransport(
+                limits=httpx.Limits(max_connections=100, max_keepalive_connections=20)
+            )
+            async with httpx.AsyncClient(transport=transport, trust_env=False) as http:
+                app.state.runtime = Runtime(
+                    settings=config,
+                    engine=engine,
+                    sessionmaker=create_sessionmaker(engine),
+                    rasa=RasaClient(
+                        http,
+                        rasa_url=config.rasa_url,
+                        action_server_url=config.action_server_url,
+                        token=config.rasa_token.get_secret_value(),
+                        timeout=config.rasa_timeout,
+                        check_timeout=config.readiness_timeout,
+                    ),
+                    locks=KeyedLocks(),
+                    message_limiter=RateLimiter(config.rate_limit_messages_per_minute),
+                    conversation_limiter=RateLimiter(config.rate_limit_conversations_per_minute),
+                )
+                logger.info("API ready (database %s)", engine.dialect.name)
+                try:
+                    yield
+                finally:
+                    app.state.runtime = None
+        finally:
+            await engine.dispose()
+
+    app = FastAPI(
+        title="Mesotherapy assistant: public chat API",
+        version="1.0.0",
+        description="Chat with the clinic's assistant about mesotherapy for hair loss. "
+        'Every error response is JSON `{"detail": str}`.',
+        lifespan=lifespan,
+    )
+    app.add_middleware(BodySizeLimit)
+    app.add_middleware(SecurityHeaders)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(SQLAlchemyError, _database_error)
+    app.add_exception_handler(Exception, _internal_error)
+    app.include_router(health.router)
+    app.include_router(chat.router)
+
+    @app.get("/", include_in_schema=False)
+    async def chat_page() -> FileResponse:
+        return FileResponse(STATIC_DIR / "index.html", media_type="text/html")
+
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    return app
+
+
+app = create_app()

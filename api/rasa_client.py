@@ -1,0 +1,178 @@
+"""Client of the private Rasa server and action server.
+
+One ``httpx.AsyncClient`` (created in the app's lifespan, connection-pooled) is shared by all
+requests. Every failure to get a usable answer (connection error, timeout, non-2xx status,
+a body that is not the agreed JSON) becomes :class:`AssistantUnavailable`, whose ``reason``
+is safe to log: it never contains message text, URLs or the token.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+import httpx
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+logger = logging.getLogger(__name__)
+
+WEBHOOK_PATH = "/webhooks/meso/webhook"
+
+
+class AssistantUnavailable(Exception):
+    """Rasa or the action server could not give a usable answer in time.
+
+    ``what`` names the call ("rasa webhook", ...), ``reason`` says briefly what went wrong
+    ("timeout after 4s", "HTTP 500", "ConnectError", ...).
+    """
+
+    def __init__(self, what: str, reason: str) -> None:
+        super().__init__(f"{what}: {reason}")
+        self.what = what
+        self.reason = reason
+
+
+class _Lenient(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class RasaButton(_Lenient):
+    title: str
+    payload: str
+
+
+class RasaSource(_Lenient):
+    id: str
+    title: str
+    url: str | None = None
+
+
+class RasaCustom(_Lenient):
+    """The ``custom`` part of a Rasa message: where the answer came from."""
+
+    sources: list[RasaSource] = Field(default_factory=list)
+    topic: str | None = None
+    entry_id: str | None = None
+    score: float | None = None
+    certainty: str | None = None
+    reviewed: str | None = None
+
+
+class RasaMessage(_Lenient):
+    text: str | None = None
+    buttons: list[RasaButton] | None = None
+    custom: RasaCustom | None = None
+
+    @property
+    def is_empty(self) -> bool:
+        """True when there is neither text nor a button to show (such messages are skipped)."""
+        return not self.text and not self.buttons
+
+
+class RasaNlu(_Lenient):
+    intent: str | None = None
+    confidence: float | None = None
+    entities: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class RasaReply(_Lenient):
+    """Rasa's answer to one incoming message."""
+
+    messages: list[RasaMessage] = Field(default_factory=list)
+    nlu: RasaNlu = Field(default_factory=RasaNlu)
+
+
+class RasaClient:
+    """Typed access to the Rasa webhook, Rasa's status and the action server's health."""
+
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        *,
+        rasa_url: str,
+        action_server_url: str,
+        token: str = "",
+        timeout: float = 4.0,
+        check_timeout: float = 2.0,
+    ) -> None:
+        self._http = http
+        self._rasa_url = rasa_url.rstrip("/")
+        self._action_url = action_server_url.rstrip("/")
+        self._token = token
+        self._timeout = timeout
+        self._check_timeout = check_timeout
+
+    async def _request(
+        self, what: str, method: str, url: str, timeout: float, **kwargs: Any
+    ) -> httpx.Response:
+        """Send one request with an overall deadline; raise AssistantUnavailable on any failure."""
+        started = time.perf_counter()
+        try:
+            async with asyncio.timeout(timeout):
+                response = await self._http.request(
+                    method, url, timeout=httpx.Timeout(timeout), **kwargs
+                )
+        except (TimeoutError, httpx.TimeoutException):
+            reason = f"timeout after {timeout:g}s"
+        except httpx.HTTPError as exc:
+            reason = type(exc).__name__
+        else:
+            elapsed_ms = (time.perf_counter() - started) * 1000
+            logger.debug("%s -> HTTP %d in %.0f ms", what, response.status_code, elapsed_ms)
+            if response.is_success:
+                return response
+            reason = f"HTTP {response.status_code}"
+        logger.warning("%s unavailable (%s)", what, reason)
+        raise AssistantUnavailable(what, reason)
+
+    async def send(self, sender: str, text: str, command: bool) -> RasaReply:
+        """Pass one message to the assistant and return its reply.
+
+        ``command`` is True only for text the API trusts (its own ``/start_conversation`` or a
+        button payload the assistant offered); Rasa treats anything else as plain words.
+        """
+        response = await self._request(
+            "rasa webhook",
+            "POST",
+            self._rasa_url + WEBHOOK_PATH,
+            self._timeout,
+            json={"sender": sender, "message": text, "command": command},
+        )
+        try:
+            reply = RasaReply.model_validate_json(response.content)
+        except ValidationError as exc:
+            logger.warning(
+                "rasa webhook unavailable (malformed reply, %d errors)", exc.error_count()
+            )
+            raise AssistantUnavailable("rasa webhook", "malformed reply") from None
+        if all(m.is_empty for m in reply.messages):
+            # Rasa answers 200 with nothing to say when an action failed (for example the
+            # action server is down): to the patient that is no answer at all.
+            logger.warning("rasa webhook unavailable (reply without any message)")
+            raise AssistantUnavailable("rasa webhook", "reply without any message")
+        return reply
+
+    async def status(self) -> dict[str, Any]:
+        """Rasa's ``/status``; raises unless Rasa answers 200 with a loaded model."""
+        response = await self._request(
+            "rasa status",
+            "GET",
+            self._rasa_url + "/status",
+            self._check_timeout,
+            params={"token": self._token} if self._token else None,
+        )
+        try:
+            body = response.json()
+        except ValueError:
+            raise AssistantUnavailable("rasa status", "reply is not JSON") from None
+        if not isinstance(body, dict) or not body.get("model_file"):
+            raise AssistantUnavailable("rasa status", "no model loaded")
+        return body
+
+    async def action_server_health(self) -> None:
+        """Raise unless the action server's ``/health`` answers 2xx."""
+        await self._request(
+            "action server health", "GET", self._action_url + "/health", self._check_timeout
+        )

@@ -1,0 +1,66 @@
+"""Liveness (/healthz) and readiness (/readyz) probes."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable
+
+from fastapi import APIRouter, status
+from fastapi.responses import JSONResponse
+
+from api.db import ping
+from api.deps import RuntimeDep
+from api.rasa_client import AssistantUnavailable
+from api.schemas import Health, Readiness, ReadinessChecks
+
+logger = logging.getLogger(__name__)
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz", response_model=Health, summary="The process is alive")
+async def healthz() -> Health:
+    return Health(status="ok")
+
+
+async def _check(probe: Awaitable[object], timeout: float) -> str:
+    """Run one probe with a deadline; "ok" or "down: <reason>" (never raises)."""
+    try:
+        async with asyncio.timeout(timeout):
+            await probe
+    except AssistantUnavailable as exc:
+        return f"down: {exc.reason}"
+    except TimeoutError:
+        return f"down: timeout after {timeout:g}s"
+    except Exception as exc:
+        return f"down: {type(exc).__name__}"
+    return "ok"
+
+
+@router.get(
+    "/readyz",
+    response_model=Readiness,
+    summary="Rasa, the action server and the database all answer",
+    responses={503: {"model": Readiness, "description": "At least one component is down."}},
+)
+async def readyz(runtime: RuntimeDep) -> JSONResponse:
+    """Check the three components concurrently, each within MESO_READINESS_TIMEOUT seconds.
+
+    200 when all answer (Rasa with a loaded model), else 503; ``checks`` says which is down.
+    """
+    timeout = runtime.settings.readiness_timeout
+    rasa, action_server, database = await asyncio.gather(
+        _check(runtime.rasa.status(), timeout),
+        _check(runtime.rasa.action_server_health(), timeout),
+        _check(ping(runtime.engine), timeout),
+    )
+    checks = ReadinessChecks(rasa=rasa, action_server=action_server, database=database)
+    ready = all(value == "ok" for value in (rasa, action_server, database))
+    if not ready:
+        logger.warning("not ready: %s", checks.model_dump())
+    body = Readiness(status="ok" if ready else "unavailable", checks=checks)
+    return JSONResponse(
+        body.model_dump(),
+        status_code=status.HTTP_200_OK if ready else status.HTTP_503_SERVICE_UNAVAILABLE,
+    )

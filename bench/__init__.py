@@ -1,0 +1,1 @@
+"""Load benchmarks: `make bench` (not part of `make test`)."""

@@ -1,0 +1,91 @@
+"""The input channel the API talks to: ``POST /webhooks/meso/webhook``.
+
+Like Rasa's REST channel, plus two things the API needs:
+
+* Commands are opt-in. Rasa reads any text starting with ``/`` as an intent command
+  (``/inform{"x": 1}`` would set slots). Here a text is a command only when the caller
+  says so with ``"command": true`` (the API does that for button payloads the assistant
+  itself offered); otherwise leading slashes are dropped and the text is read as words.
+* The reply carries the NLU result (intent, confidence, entities) next to the messages,
+  so the API can store it with the transcript without a second request. The message is
+  parsed once, here, and the parse is handed to the processor.
+
+Like Rasa's own webhooks this does no authentication: Rasa listens on loopback only and
+the API alone creates conversation ids.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any, Awaitable, Callable
+
+from rasa.core.channels.channel import CollectingOutputChannel, InputChannel, UserMessage
+from sanic import Blueprint, response
+from sanic.request import Request
+from sanic.response import HTTPResponse
+
+logger = logging.getLogger(__name__)
+
+MAX_TEXT_CHARS = 5000
+
+
+def as_words(text: str) -> str:
+    """``text`` with leading slashes removed, so Rasa can never read it as a command."""
+    stripped = text.lstrip()
+    while stripped.startswith("/"):
+        stripped = stripped[1:].lstrip()
+    return stripped
+
+
+def _nlu_summary(parse_data: dict[str, Any]) -> dict[str, Any]:
+    intent = parse_data.get("intent") or {}
+    return {
+        "intent": intent.get("name"),
+        "confidence": intent.get("confidence"),
+        "entities": [
+            {k: e.get(k) for k in ("entity", "value", "start", "end", "extractor") if k in e}
+            for e in parse_data.get("entities") or []
+        ],
+    }
+
+
+class MesoInput(InputChannel):
+    @classmethod
+    def name(cls) -> str:
+        return "meso"
+
+    def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
+        hook = Blueprint("meso_webhook", __name__)
+
+        @hook.route("/", methods=["GET"])
+        async def health(_: Request) -> HTTPResponse:
+            return response.json({"status": "ok"})
+
+        @hook.route("/webhook", methods=["POST"])
+        async def receive(request: Request) -> HTTPResponse:
+            body = request.json if isinstance(request.json, dict) else None
+            if body is None:
+                return response.json({"detail": "expected a JSON object"}, status=400)
+            sender, text, command = body.get("sender"), body.get("message"), body.get("command", False)
+            if not isinstance(sender, str) or not sender or not isinstance(text, str) \
+                    or not isinstance(command, bool) or len(text) > MAX_TEXT_CHARS:
+                return response.json(
+                    {"detail": "'sender' (string), 'message' (string) and 'command' (boolean) are required"},
+                    status=400,
+                )
+            if not command:
+                text = as_words(text)
+            agent = request.app.ctx.agent
+            collector = CollectingOutputChannel()
+            message = UserMessage(text, collector, sender, input_channel=self.name())
+            try:
+                parse_data = await agent.processor.parse_message(message)
+                message.parse_data = parse_data
+                await on_new_message(message)
+            except asyncio.CancelledError:
+                logger.error("meso channel: message handling was cancelled (sender %s)", sender[:8])
+                raise
+            return response.json({"messages": collector.messages, "nlu": _nlu_summary(parse_data)})
+
+        return hook

@@ -1,0 +1,1 @@
+"""Helpers the custom actions share: turning knowledge into chat messages."""

@@ -1,0 +1,134 @@
+"""Build the messages the actions send.
+
+Wording comes from two places only: facts from the knowledge base, glue from the
+response templates in domain.yml (passed to every action as ``domain``). This module
+fills the templates; it holds no patient-facing sentences of its own.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from bot.kb.model import Clinic, Entry, KnowledgeBase
+
+CERTAINTY_WORDS = {"high": "high", "moderate": "moderate", "low": "low", "very-low": "very low"}
+
+
+class _Vars(dict):
+    """Leaves ``{unknown}`` placeholders as they are instead of failing."""
+
+    def __missing__(self, key: str) -> str:
+        return "{" + key + "}"
+
+
+def template(domain: Mapping[str, Any], name: str, **values: Any) -> str:
+    """The first text variant of response ``name`` in the domain, filled with ``values``."""
+    variants = (domain.get("responses") or {}).get(name)
+    if not variants:
+        raise KeyError(f"domain.yml has no response '{name}'")
+    return str(variants[0]["text"]).format_map(_Vars(values))
+
+
+def command(intent: str, entities: Mapping[str, str] | None = None) -> str:
+    """A Rasa intent command used as a button payload, e.g. ``/ask_cost{"entry":"x"}``."""
+    return "/" + intent + (json.dumps(dict(entities), separators=(",", ":")) if entities else "")
+
+
+@dataclass(frozen=True)
+class Reply:
+    """One chat message: text, buttons and the custom payload the API reads."""
+
+    text: str
+    buttons: list[dict[str, str]] = field(default_factory=list)
+    custom: dict[str, Any] | None = None
+
+
+def entry_button(kb: KnowledgeBase, entry: Entry) -> dict[str, str]:
+    intent = kb.topics[entry.topic].intent
+    return {"title": entry.title, "payload": command(intent, {"entry": entry.id})}
+
+
+def topic_buttons(kb: KnowledgeBase) -> list[dict[str, str]]:
+    return [{"title": t.title, "payload": command(t.intent)} for t in kb.topics.values()]
+
+
+def contact_button(domain: Mapping[str, Any]) -> dict[str, str]:
+    return {"title": template(domain, "utter_button_contact"), "payload": command("contact_clinic")}
+
+
+def _money(clinic: Clinic, amount: float) -> str:
+    value = f"{amount:,.0f}" if float(amount).is_integer() else f"{amount:,.2f}"
+    return f"{clinic.currency} {value}" if clinic.currency else value
+
+
+def _readable_date(iso: str) -> str:
+    day = dt.date.fromisoformat(iso)
+    return f"{day.day} {day.strftime('%B %Y')}"
+
+
+def clinic_fact_lines(domain: Mapping[str, Any], clinic: Clinic, facts: tuple[str, ...]) -> list[str]:
+    """Lines giving the clinic's own figures beside a published answer."""
+    lines: list[str] = []
+    if "price_per_session" in facts:
+        if clinic.price_per_session is not None:
+            lines.append(template(domain, "utter_clinic_price_session", clinic=clinic.name,
+                                  price=_money(clinic, clinic.price_per_session)))
+        else:
+            lines.append(template(domain, "utter_clinic_price_session_unset", clinic=clinic.name))
+    if "price_course" in facts or "sessions_in_course" in facts:
+        if clinic.price_course is not None:
+            sessions = f" ({clinic.sessions_in_course} sessions)" if clinic.sessions_in_course else ""
+            lines.append(template(domain, "utter_clinic_price_course", clinic=clinic.name,
+                                  price=_money(clinic, clinic.price_course), sessions=sessions))
+        else:
+            lines.append(template(domain, "utter_clinic_price_course_unset", clinic=clinic.name))
+    if {"phone", "email", "booking", "name"} & set(facts):
+        lines.append(contact_line(domain, clinic))
+    if "hours" in facts and clinic.hours:
+        lines.append(template(domain, "utter_clinic_hours", hours=clinic.hours))
+    return lines
+
+
+def contact_line(domain: Mapping[str, Any], clinic: Clinic) -> str:
+    ways = [w for w in (clinic.phone, clinic.email) if w]
+    how = (" on " + " or ".join(ways)) if ways else ""
+    return template(domain, "utter_clinic_contact", clinic=clinic.name, how=how,
+                    booking=clinic.booking or "").strip()
+
+
+def sources_payload(kb: KnowledgeBase, entry: Entry) -> list[dict[str, Any]]:
+    out = []
+    for sid in entry.sources:
+        source = kb.sources[sid]
+        out.append({
+            "id": source.id, "title": source.title, "url": source.url,
+            "publisher": source.publisher, "sells_treatment": source.sells_treatment,
+        })
+    return out
+
+
+def answer_reply(domain: Mapping[str, Any], kb: KnowledgeBase, entry: Entry,
+                 score: float | None = None, max_related: int = 3) -> Reply:
+    """The message answering with ``entry``: text, clinic facts, related questions, sources."""
+    text = template(domain, "utter_kb_answer", answer=entry.answer,
+                    certainty=CERTAINTY_WORDS[entry.certainty],
+                    reviewed=_readable_date(entry.reviewed))
+    extra = clinic_fact_lines(domain, kb.clinic, entry.clinic_facts)
+    if extra:
+        text = text + "\n\n" + " ".join(extra)
+    related = [kb.entries[r] for r in entry.related if r in kb.entries][:max_related]
+    custom = {
+        "sources": sources_payload(kb, entry),
+        "topic": entry.topic,
+        "entry_id": entry.id,
+        "certainty": entry.certainty,
+        "reviewed": entry.reviewed,
+        "review_due": entry.review_due,
+        "figures": [{"value": f.value, "source": f.source} for f in entry.figures],
+    }
+    if score is not None:
+        custom["score"] = round(score, 4)
+    return Reply(text=text, buttons=[entry_button(kb, r) for r in related], custom=custom)

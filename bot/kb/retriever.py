@@ -1,0 +1,220 @@
+"""Choose the knowledge entry that answers a message.
+
+The choice combines three signals:
+
+* the words of the message (BM25 over the entries, after spaCy normalisation, with
+  unknown words corrected to the nearest word the index knows),
+* the intent ranking from Rasa's NLU, mapped to topics,
+* the conversation: an elliptical follow-up ("and how long do they last?") borrows the
+  words of the previous question.
+
+It never guesses: when neither words nor intent point clearly at an entry, the result
+is marked not confident and carries the nearest topics to offer instead.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Iterable, Sequence
+
+from bot.kb.index import BM25Index
+from bot.kb.model import Entry, KnowledgeBase
+from bot.nlp.pipeline import Normaliser
+
+_FOLLOW_UP_START = re.compile(
+    r"^\s*(and|but|so|also|what about|how about|plus|then|ok and|okay and|n)\b", re.IGNORECASE
+)
+_PRONOUN = re.compile(r"\b(it|its|they|them|those|these|that|this|there|one)\b", re.IGNORECASE)
+_IGNORED_ENTITIES = {"mesotherapy"}
+
+# Weights of the signals; tuned on the training questions, not on the eval set.
+W_LEXICAL = 0.5
+W_INTENT = 0.5
+FOLLOW_UP_CONTEXT_WEIGHT = 0.6
+OVERVIEW_PRIOR = 0.04
+RELATED_BONUS = 0.06
+SAME_TOPIC_BONUS = 0.1
+MIN_CONFIDENCE = 0.34
+# A message whose content words are mostly unknown to the knowledge base is probably
+# about something else ("what's the bitcoin price today"), whatever the intent says.
+MAX_UNKNOWN_SHARE = 0.6
+STRONG_INTENT = 0.85
+# The best entry must beat the best entry of any other topic by this much, unless the
+# intent classifier backs it: otherwise it is a guess between topics.
+MIN_MARGIN = 0.05
+BACKED_INTENT = 0.5
+
+
+def _edit_distance(a: str, b: str, limit: int) -> int:
+    """Optimal-string-alignment distance (a swap of neighbours counts once), capped at limit+1."""
+    previous2: list[int] | None = None
+    previous = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        current = [i] + [0] * len(b)
+        for j, cb in enumerate(b, 1):
+            cost = 0 if ca == cb else 1
+            current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + cost)
+            if previous2 is not None and i > 1 and j > 1 and ca == b[j - 2] and a[i - 2] == cb:
+                current[j] = min(current[j], previous2[j - 2] + 1)
+        if min(current) > limit:
+            return limit + 1
+        previous2, previous = previous, current
+    return previous[-1]
+
+
+@dataclass(frozen=True)
+class Match:
+    entry: Entry
+    score: float
+    lexical: float
+    intent: float
+
+
+@dataclass(frozen=True)
+class Retrieval:
+    """The outcome of a search: the best match, whether to trust it, and nearby topics."""
+
+    best: Match | None
+    confident: bool
+    nearest: tuple[Entry, ...] = field(default_factory=tuple)
+    follow_up: bool = False
+
+    @property
+    def confidence(self) -> float:
+        return self.best.score if self.best else 0.0
+
+
+class Retriever:
+    def __init__(self, kb: KnowledgeBase, index: BM25Index, normaliser: Normaliser) -> None:
+        self._kb = kb
+        self._index = index
+        self._normaliser = normaliser
+        self._by_initial: dict[str, list[str]] = {}
+        for word in sorted(index.vocabulary):
+            self._by_initial.setdefault(word[0], []).append(word)
+        self._topic_of_intent = {t.intent: t.id for t in kb.topics.values()}
+
+    # -- query analysis -------------------------------------------------------------
+    def _correct(self, term: str) -> str | None:
+        """``term`` if the index knows it, else the closest known word within a typo's reach.
+
+        A typo keeps the first letter and is one edit away (two for words of seven
+        letters or more); ties go to the more frequent word (lower idf).
+        """
+        if term in self._index.idf:
+            return term
+        if len(term) < 4 or term.isdigit():
+            return None
+        limit = 2 if len(term) >= 7 else 1
+        best: tuple[int, float, str] | None = None
+        for word in self._by_initial.get(term[0], ()):
+            if abs(len(word) - len(term)) > limit:
+                continue
+            distance = _edit_distance(term, word, limit)
+            if distance <= limit:
+                candidate = (distance, self._index.idf[word], word)
+                if best is None or candidate < best:
+                    best = candidate
+        return best[2] if best else None
+
+    def query_terms(self, text: str) -> dict[str, float]:
+        """Weighted index terms for ``text`` (unknown words corrected or dropped)."""
+        return self._analyse_query(text)[0]
+
+    def _analyse_query(self, text: str) -> tuple[dict[str, float], int]:
+        """Weighted index terms, and how many content words the index does not know."""
+        analysis = self._normaliser.analyse(text)
+        weights: dict[str, float] = {}
+        unknown = 0
+        for term in analysis.terms:
+            known = self._correct(term)
+            if known:
+                weights[known] = max(weights.get(known, 0.0), 1.0)
+            elif not term.isdigit():
+                unknown += 1
+        for _, canonical in analysis.entities:
+            if canonical not in _IGNORED_ENTITIES and canonical in self._index.idf:
+                weights[canonical] = 1.0
+        return weights, unknown
+
+    @staticmethod
+    def is_follow_up(text: str, terms: dict[str, float]) -> bool:
+        """Short messages that lean on what came before."""
+        if len(terms) > 4:
+            return False
+        return bool(_FOLLOW_UP_START.search(text)) or (
+            len(terms) <= 3 and bool(_PRONOUN.search(text))
+        )
+
+    # -- scoring --------------------------------------------------------------------
+    def _lexical(self, query: dict[str, float]) -> dict[str, float]:
+        """Per entry: share of the query's weight it matches, scaled by relative BM25."""
+        if not query:
+            return {doc: 0.0 for doc in self._index.doc_ids}
+        bm25 = self._index.scores(query)
+        top = max(bm25.values()) or 1.0
+        total = sum(self._index.idf[t] * w for t, w in query.items()) or 1.0
+        out: dict[str, float] = {}
+        for doc_id, tf in zip(self._index.doc_ids, self._index.term_freqs):
+            covered = sum(self._index.idf[t] * w for t, w in query.items() if t in tf) / total
+            out[doc_id] = covered * (0.5 + 0.5 * bm25[doc_id] / top)
+        return out
+
+    def _intent_by_topic(self, ranking: Iterable[tuple[str, float]]) -> dict[str, float]:
+        out: dict[str, float] = {}
+        for intent, conf in ranking:
+            topic = self._topic_of_intent.get(intent)
+            if topic:
+                out[topic] = max(out.get(topic, 0.0), float(conf))
+        return out
+
+    def search(
+        self,
+        text: str,
+        intent_ranking: Sequence[tuple[str, float]] = (),
+        previous_text: str | None = None,
+        previous_entry: str | None = None,
+    ) -> Retrieval:
+        query, unknown = self._analyse_query(text)
+        unknown_share = unknown / (unknown + len(query)) if (unknown + len(query)) else 0.0
+        follow_up = bool(previous_text) and self.is_follow_up(text, query)
+        if follow_up and previous_text:
+            for term, weight in self.query_terms(previous_text).items():
+                if term not in query:
+                    query[term] = weight * FOLLOW_UP_CONTEXT_WEIGHT
+        lexical = self._lexical(query)
+        by_topic = self._intent_by_topic(intent_ranking)
+        previous = self._kb.entries.get(previous_entry) if previous_entry else None
+        related = set(previous.related) if previous else set()
+
+        matches: list[Match] = []
+        for entry in self._kb.entries.values():
+            lex = lexical.get(entry.id, 0.0)
+            intent = by_topic.get(entry.topic, 0.0)
+            score = W_LEXICAL * lex + W_INTENT * intent
+            if entry.position == 0:
+                score += OVERVIEW_PRIOR * max(intent, lex)
+            if follow_up and entry.id in related:
+                score += RELATED_BONUS
+            if follow_up and previous and entry.topic == previous.topic:
+                score += SAME_TOPIC_BONUS
+            matches.append(Match(entry, score, lex, intent))
+        matches.sort(key=lambda m: (-m.score, m.entry.position, m.entry.id))
+        best = matches[0] if matches else None
+        confident = bool(best) and best.score >= MIN_CONFIDENCE and (
+            best.intent >= 0.3 or best.lexical >= 0.5
+        ) and (unknown_share <= MAX_UNKNOWN_SHARE or best.intent >= STRONG_INTENT)
+        if confident and best and best.intent < BACKED_INTENT:
+            rival = next((m for m in matches if m.entry.topic != best.entry.topic), None)
+            confident = rival is None or best.score - rival.score >= MIN_MARGIN
+        nearest: list[Entry] = []
+        seen_topics: set[str] = set()
+        for match in matches:
+            if match.score <= 0 or match.entry.topic in seen_topics:
+                continue
+            seen_topics.add(match.entry.topic)
+            nearest.append(match.entry)
+            if len(nearest) == 3:
+                break
+        return Retrieval(best=best, confident=confident, nearest=tuple(nearest), follow_up=follow_up)

@@ -1,0 +1,150 @@
+"""An intent classifier on sentence embeddings plus word and character n-grams.
+
+Rasa's sparse n-gram features alone confuse paraphrases ("who shouldn't get it" is not
+a history question); MiniLM sentence embeddings (bot.nlp.encoder) carry meaning, and
+character n-grams keep typos close. A multinomial logistic regression over both gives
+calibrated probabilities for the whole intent ranking, which the knowledge action uses.
+
+Persisted as plain arrays and JSON (no pickles): vocabularies, idf weights, coefficients.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Text
+
+import numpy as np
+import scipy.sparse as sp
+from rasa.engine.graph import ExecutionContext, GraphComponent
+from rasa.engine.recipes.default_recipe import DefaultV1Recipe
+from rasa.engine.storage.resource import Resource
+from rasa.engine.storage.storage import ModelStorage
+from rasa.nlu.classifiers.classifier import IntentClassifier
+from rasa.shared.nlu.constants import INTENT, INTENT_RANKING_KEY, TEXT
+from rasa.shared.nlu.training_data.message import Message
+from rasa.shared.nlu.training_data.training_data import TrainingData
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+
+from bot.nlp.encoder import shared_encoder
+
+logger = logging.getLogger(__name__)
+
+_VECTORIZERS = {
+    "words": {"analyzer": "word", "ngram_range": (1, 2), "sublinear_tf": True, "min_df": 1},
+    "chars": {"analyzer": "char_wb", "ngram_range": (2, 5), "sublinear_tf": True, "min_df": 1},
+}
+
+
+def _vectorizer(name: str, vocabulary: dict[str, int] | None = None) -> TfidfVectorizer:
+    options = dict(_VECTORIZERS[name])
+    options["ngram_range"] = tuple(options["ngram_range"])
+    return TfidfVectorizer(lowercase=True, vocabulary=vocabulary, **options)
+
+
+@DefaultV1Recipe.register([DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER], is_trainable=True)
+class MiniLMIntentClassifier(GraphComponent, IntentClassifier):
+    @staticmethod
+    def get_default_config() -> Dict[Text, Any]:
+        return {
+            "C": 20.0,  # inverse regularisation strength of the logistic regression
+            "embedding_weight": 2.0,  # scale of the embedding block against the n-grams
+            "max_iter": 3000,
+            "random_state": 42,
+            "ranking_length": 10,
+        }
+
+    def __init__(self, config: Dict[Text, Any], model_storage: ModelStorage, resource: Resource,
+                 vectorizers: Optional[Dict[str, TfidfVectorizer]] = None,
+                 coef: Optional[np.ndarray] = None, intercept: Optional[np.ndarray] = None,
+                 classes: Optional[List[str]] = None) -> None:
+        self._config = {**self.get_default_config(), **config}
+        self._storage = model_storage
+        self._resource = resource
+        self._vectorizers = vectorizers or {}
+        self._coef = coef
+        self._intercept = intercept
+        self._classes = classes or []
+
+    @classmethod
+    def create(cls, config: Dict[Text, Any], model_storage: ModelStorage, resource: Resource,
+               execution_context: ExecutionContext) -> "MiniLMIntentClassifier":
+        return cls(config, model_storage, resource)
+
+    # -- features -------------------------------------------------------------------
+    def _features(self, texts: List[str]) -> sp.csr_matrix:
+        blocks = [self._vectorizers[name].transform(texts) for name in _VECTORIZERS]
+        embeddings = shared_encoder().encode(texts) * self._config["embedding_weight"]
+        return sp.hstack(blocks + [sp.csr_matrix(embeddings)]).tocsr()
+
+    # -- training -------------------------------------------------------------------
+    def train(self, training_data: TrainingData) -> Resource:
+        examples = [m for m in training_data.intent_examples if m.get(TEXT) and m.get(INTENT)]
+        texts = [m.get(TEXT) for m in examples]
+        labels = [m.get(INTENT) for m in examples]
+        if len(set(labels)) < 2:
+            logger.warning("MiniLMIntentClassifier needs at least two intents; not trained")
+            return self._resource
+        self._vectorizers = {name: _vectorizer(name) for name in _VECTORIZERS}
+        for vectorizer in self._vectorizers.values():
+            vectorizer.fit(texts)
+        model = LogisticRegression(C=self._config["C"], max_iter=self._config["max_iter"],
+                                   random_state=self._config["random_state"])
+        model.fit(self._features(texts), labels)
+        self._coef = model.coef_.astype(np.float32)
+        self._intercept = model.intercept_.astype(np.float32)
+        self._classes = [str(c) for c in model.classes_]
+        self._persist()
+        return self._resource
+
+    def _persist(self) -> None:
+        with self._storage.write_to(self._resource) as folder:
+            folder = Path(folder)
+            meta = {"classes": self._classes, "vocabularies": {}}
+            for name, vectorizer in self._vectorizers.items():
+                meta["vocabularies"][name] = {k: int(v) for k, v in vectorizer.vocabulary_.items()}
+                np.save(folder / f"idf_{name}.npy", vectorizer.idf_.astype(np.float64))
+            (folder / "meta.json").write_text(json.dumps(meta), encoding="utf-8")
+            np.save(folder / "coef.npy", self._coef)
+            np.save(folder / "intercept.npy", self._intercept)
+
+    @classmethod
+    def load(cls, config: Dict[Text, Any], model_storage: ModelStorage, resource: Resource,
+             execution_context: ExecutionContext, **kwargs: Any) -> "MiniLMIntentClassifier":
+        try:
+            with model_storage.read_from(resource) as folder:
+                folder = Path(folder)
+                meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
+                vectorizers = {}
+                for name, vocabulary in meta["vocabularies"].items():
+                    vectorizer = _vectorizer(name, vocabulary)
+                    vectorizer.idf_ = np.load(folder / f"idf_{name}.npy")
+                    vectorizers[name] = vectorizer
+                coef = np.load(folder / "coef.npy")
+                intercept = np.load(folder / "intercept.npy")
+        except (ValueError, FileNotFoundError):
+            logger.warning("MiniLMIntentClassifier: no trained model found; it will not classify")
+            return cls(config, model_storage, resource)
+        shared_encoder()  # load the weights now, not on the first message
+        return cls(config, model_storage, resource, vectorizers, coef, intercept, meta["classes"])
+
+    # -- prediction -----------------------------------------------------------------
+    def process(self, messages: List[Message]) -> List[Message]:
+        if self._coef is None:
+            return messages
+        for message in messages:
+            text = message.get(TEXT)
+            if not text:
+                continue
+            scores = self._features([text]) @ self._coef.T + self._intercept
+            scores = np.asarray(scores).ravel()
+            probs = np.exp(scores - scores.max())
+            probs /= probs.sum()
+            order = np.argsort(-probs)
+            ranking = [{"name": self._classes[i], "confidence": float(probs[i])}
+                       for i in order[: self._config["ranking_length"]]]
+            message.set(INTENT, ranking[0], add_to_output=True)
+            message.set(INTENT_RANKING_KEY, ranking, add_to_output=True)
+        return messages

@@ -1,0 +1,1 @@
+"""Measurements of answer quality: `make eval` (not part of `make test`)."""

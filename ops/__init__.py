@@ -1,0 +1,1 @@
+"""Operating the product: starting and stopping its three processes (standard library only)."""

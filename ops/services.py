@@ -1,0 +1,156 @@
+"""Start the action server, the Rasa server and the API; stop all three on Ctrl-C.
+
+Run by ``make run`` (``python -m ops.services``) after set-up, training and the knowledge
+build; the integration tests and the benchmark use :class:`Services` too. Standard library
+only, so it runs under either runtime. Each process keeps its own log in
+``var/log/``; this prints one line with the URL when everything answers.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BOT_VENV = Path(os.environ.get("MESO_BOT_VENV", ROOT / ".venv-bot"))
+API_VENV = Path(os.environ.get("MESO_API_VENV", ROOT / ".venv-api"))
+HOST = "127.0.0.1"
+START_TIMEOUT = float(os.environ.get("MESO_START_TIMEOUT", "240"))
+
+
+def service_env() -> dict[str, str]:
+    """Settings shared by the three processes (anything already set wins)."""
+    env = dict(os.environ)
+    var = Path(env.setdefault("MESO_VAR_DIR", str(ROOT / "var")))
+    api_port = env.setdefault("MESO_API_PORT", "8000")
+    rasa_port = env.setdefault("MESO_RASA_PORT", "5005")
+    action_port = env.setdefault("MESO_ACTION_PORT", "5055")
+    # A fresh random token per start unless the operator fixes one.
+    env.setdefault("MESO_RASA_TOKEN", secrets.token_urlsafe(32))
+    env.setdefault("MESO_RASA_URL", f"http://{HOST}:{rasa_port}")
+    env.setdefault("MESO_ACTION_SERVER_URL", f"http://{HOST}:{action_port}")
+    env.setdefault("MESO_ACTION_ENDPOINT", f"http://{HOST}:{action_port}/webhook")
+    env.setdefault("MESO_TRACKER_URL", f"sqlite:///{var / 'rasa-tracker.db'}")
+    env.setdefault("MESO_RASA_ENDPOINTS", str(ROOT / "endpoints.yml"))
+    env.setdefault("MESO_RASA_MODEL", str(ROOT / "models" / "meso.tar.gz"))
+    env.update({
+        "SANIC_HOST": HOST,
+        "TF_CPP_MIN_LOG_LEVEL": "3",
+        "RASA_TELEMETRY_ENABLED": "false",
+        "PYTHONWARNINGS": "ignore",
+        "SQLALCHEMY_SILENCE_UBER_WARNING": "1",
+        # One BLAS thread per process: requests run concurrently, and two cores are shared.
+        "OPENBLAS_NUM_THREADS": "1",
+        "PYTHONPATH": str(ROOT),
+    })
+    env["MESO_API_URL"] = f"http://{HOST}:{api_port}"
+    return env
+
+
+def commands(env: dict[str, str]) -> list[tuple[str, list[str], str]]:
+    """(name, argv, readiness URL) for each process, in start order."""
+    bot, api = BOT_VENV / "bin", API_VENV / "bin"
+    rasa_args = [
+        str(bot / "rasa"), "run", "--model", env["MESO_RASA_MODEL"],
+        "--endpoints", env["MESO_RASA_ENDPOINTS"], "--credentials", str(ROOT / "credentials.yml"),
+        "--interface", HOST, "--port", env["MESO_RASA_PORT"], "--enable-api",
+        "--auth-token", env["MESO_RASA_TOKEN"],
+    ]
+    return [
+        ("action server", [str(bot / "python"), "-m", "rasa_sdk", "--actions", "actions",
+                           "--port", env["MESO_ACTION_PORT"]],
+         f"{env['MESO_ACTION_SERVER_URL']}/health"),
+        ("rasa", rasa_args, f"{env['MESO_RASA_URL']}/status?token={env['MESO_RASA_TOKEN']}"),
+        ("api", [str(api / "python"), "-m", "uvicorn", "api.main:app", "--host", HOST,
+                 "--port", env["MESO_API_PORT"], "--no-access-log"],
+         f"{env['MESO_API_URL']}/readyz"),
+    ]
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as resp:
+            return resp.status == 200
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+class Services:
+    def __init__(self, env: dict[str, str]) -> None:
+        self.env = env
+        self.procs: list[tuple[str, subprocess.Popen]] = []
+
+    def start(self) -> None:
+        logs = Path(self.env["MESO_VAR_DIR"]) / "log"
+        logs.mkdir(parents=True, exist_ok=True)
+        for name, argv, ready_url in commands(self.env):
+            log = open(logs / f"{name.replace(' ', '-')}.log", "ab")
+            proc = subprocess.Popen(argv, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                                    start_new_session=True)
+            self.procs.append((name, proc))
+            deadline = time.monotonic() + START_TIMEOUT
+            while not _answers(ready_url):
+                if proc.poll() is not None:
+                    raise RuntimeError(f"{name} exited with code {proc.returncode}; see {log.name}")
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"{name} did not answer {ready_url.split('?')[0]} within {START_TIMEOUT:.0f} s; see {log.name}")
+                time.sleep(0.5)
+
+    def stop(self) -> None:
+        for _, proc in reversed(self.procs):
+            if proc.poll() is None:
+                try:
+                    os.killpg(proc.pid, signal.SIGTERM)
+                except ProcessLookupError:
+                    pass
+        for _, proc in reversed(self.procs):
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+        self.procs.clear()
+
+    def watch(self) -> None:
+        """Block until one process dies or a signal arrives."""
+        while True:
+            for name, proc in self.procs:
+                if proc.poll() is not None:
+                    raise RuntimeError(f"{name} stopped unexpectedly (exit code {proc.returncode})")
+            time.sleep(1)
+
+
+def main() -> int:
+    env = service_env()
+    services = Services(env)
+
+    def _terminate(signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _terminate)
+    started = time.monotonic()
+    try:
+        print("Starting the action server, Rasa and the API (logs in var/log/)…", flush=True)
+        services.start()
+        print(f"Ready in {time.monotonic() - started:.0f} s: open {env['MESO_API_URL']}/  (Ctrl-C stops all three)", flush=True)
+        services.watch()
+    except KeyboardInterrupt:
+        print("\nStopping…", flush=True)
+        return 0
+    except RuntimeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        services.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

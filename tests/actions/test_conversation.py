@@ -1,0 +1,40 @@
+"""Opening messages, the topic menu and clinic contact."""
+
+from __future__ import annotations
+
+import pytest
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions.clinic import ActionClinicContact
+from actions.conversation import ActionShowTopics, ActionWelcome
+
+
+@pytest.mark.asyncio
+async def test_opening_says_who_what_not_and_privacy(runtime, domain, tracker_factory):
+    dispatcher = CollectingDispatcher()
+    await ActionWelcome(runtime).run(dispatcher, tracker_factory("/start_conversation", "start_conversation", 1.0), domain)
+    texts = [m["text"] for m in dispatcher.messages]
+    assert runtime.kb.clinic.name in texts[0]
+    assert any("not medical advice" in t for t in texts)
+    assert any("not for emergencies" in t for t in texts)
+    assert any(t.startswith("Privacy") for t in texts)
+    assert "{" not in " ".join(texts)
+    assert len(dispatcher.messages[-1]["buttons"]) == len(runtime.kb.topics)
+
+
+@pytest.mark.asyncio
+async def test_topic_menu_lists_every_topic(runtime, domain, tracker_factory):
+    dispatcher = CollectingDispatcher()
+    await ActionShowTopics(runtime).run(dispatcher, tracker_factory("what can you do", "ask_capabilities"), domain)
+    payloads = {b["payload"] for b in dispatcher.messages[0]["buttons"]}
+    assert payloads == {"/" + t.intent for t in runtime.kb.topics.values()}
+
+
+@pytest.mark.asyncio
+async def test_contact_uses_the_clinic_file(runtime, domain, tracker_factory):
+    dispatcher = CollectingDispatcher()
+    await ActionClinicContact(runtime).run(dispatcher, tracker_factory("phone number?", "contact_clinic"), domain)
+    text = dispatcher.messages[0]["text"]
+    clinic = runtime.kb.clinic
+    assert clinic.name in text and clinic.phone in text
+    assert "{" not in text

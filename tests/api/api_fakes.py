@@ -1,0 +1,179 @@
+"""Test doubles and helpers shared by the API tests (a fake Rasa, a harness over the app).
+
+Named uniquely (not ``conftest``) so test modules can import it next to the bot's tests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import json
+import sqlite3
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+from fastapi import FastAPI
+
+from api.main import create_app
+from api.settings import Settings
+
+RASA_URL = "http://rasa.test:5005"
+ACTION_URL = "http://actions.test:5055"
+TOKEN = "test-token-123"
+COST_PAYLOAD = '/ask_topic{"topic":"cost"}'
+PAIN_PAYLOAD = '/ask_topic{"topic":"pain"}'
+
+Reply = Callable[[str, str, bool], Any]
+
+
+def opening_reply(sender: str, message: str, command: bool) -> dict[str, Any]:
+    return {
+        "messages": [
+            {"text": "Hello! I answer general questions about mesotherapy for hair loss."},
+            {
+                "text": "I am not a doctor. What would you like to know?",
+                "buttons": [
+                    {"title": "What does it cost?", "payload": COST_PAYLOAD},
+                    {"title": "Does it hurt?", "payload": PAIN_PAYLOAD},
+                ],
+            },
+        ],
+        "nlu": {"intent": None, "confidence": None, "entities": []},
+    }
+
+
+def answer_reply(sender: str, message: str, command: bool) -> dict[str, Any]:
+    return {
+        "messages": [
+            {
+                "text": f"reply to {message}",
+                "custom": {
+                    "sources": [
+                        {
+                            "id": "nhs-hair-loss",
+                            "title": "Hair loss (NHS)",
+                            "url": "https://example.org/nhs",
+                        },
+                        {"id": "clinic-leaflet", "title": "Clinic leaflet"},
+                    ],
+                    "topic": "cost",
+                    "entry_id": "cost-001",
+                    "score": 0.87,
+                    "certainty": "moderate",
+                    "reviewed": "2026-10-01",
+                },
+            }
+        ],
+        "nlu": {
+            "intent": "ask_cost",
+            "confidence": 0.93,
+            "entities": [{"entity": "treatment", "value": "mesotherapy"}],
+        },
+    }
+
+
+def default_reply(sender: str, message: str, command: bool) -> dict[str, Any]:
+    if command and message == "/start_conversation":
+        return opening_reply(sender, message, command)
+    return answer_reply(sender, message, command)
+
+
+@dataclass
+class FakeRasa:
+    """Stands in for Rasa (webhook, /status) and the action server (/health)."""
+
+    reply: Reply = default_reply
+    """Returns the webhook's JSON body, an httpx.Response, or raises (e.g. httpx.ConnectError)."""
+    status: Callable[[], httpx.Response] = lambda: httpx.Response(
+        200, json={"model_file": "models/20261101.tar.gz", "num_active_training_jobs": 0}
+    )
+    health: Callable[[], httpx.Response] = lambda: httpx.Response(200, json={"status": "ok"})
+    delay: Callable[[], float] = lambda: 0.0
+    """Seconds the webhook waits before answering."""
+    check_delay: float = 0.0
+    """Seconds /status and /health wait before answering."""
+    calls: list[dict[str, Any]] = field(default_factory=list)
+    requests: list[httpx.Request] = field(default_factory=list)
+    in_flight: dict[str, int] = field(default_factory=dict)
+    max_in_flight: int = 0
+
+    async def handler(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        url = request.url
+        if f"{url.scheme}://{url.host}:{url.port}" == RASA_URL:
+            if request.method == "POST" and url.path == "/webhooks/meso/webhook":
+                return await self._webhook(request)
+            if request.method == "GET" and url.path == "/status":
+                await asyncio.sleep(self.check_delay)
+                if url.params.get("token") != TOKEN:
+                    return httpx.Response(401, json={"message": "unauthorised"})
+                return self.status()
+        if f"{url.scheme}://{url.host}:{url.port}" == ACTION_URL and url.path == "/health":
+            await asyncio.sleep(self.check_delay)
+            return self.health()
+        return httpx.Response(404)
+
+    async def _webhook(self, request: httpx.Request) -> httpx.Response:
+        body = json.loads(request.content)
+        sender = body["sender"]
+        self.in_flight[sender] = self.in_flight.get(sender, 0) + 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight[sender])
+        try:
+            await asyncio.sleep(self.delay())
+            self.calls.append(body)
+            result = self.reply(sender, body["message"], body["command"])
+            if inspect.isawaitable(result):
+                result = await result
+            if isinstance(result, httpx.Response):
+                return result
+            return httpx.Response(200, json=result)
+        finally:
+            self.in_flight[sender] -= 1
+
+
+@dataclass
+class Harness:
+    client: httpx.AsyncClient
+    app: FastAPI
+    rasa: FakeRasa
+    db_path: Path
+
+    def rows(self, sql: str, *params: Any) -> list[sqlite3.Row]:
+        """Read the database file directly, outside the app."""
+        connection = sqlite3.connect(self.db_path)
+        connection.row_factory = sqlite3.Row
+        try:
+            return connection.execute(sql, params).fetchall()
+        finally:
+            connection.close()
+
+    def snapshot(self) -> dict[str, list[tuple[Any, ...]]]:
+        """Every row of both tables, to prove a request changed nothing."""
+        return {
+            table: [tuple(row) for row in self.rows(f"SELECT * FROM {table} ORDER BY 1")]
+            for table in ("conversations", "messages")
+        }
+
+    def messages(self, conversation_id: str) -> list[sqlite3.Row]:
+        return self.rows(
+            "SELECT * FROM messages WHERE conversation_id = ? ORDER BY seq", conversation_id
+        )
+
+    async def new_conversation(self) -> str:
+        response = await self.client.post("/api/v1/conversations")
+        assert response.status_code == 201, response.text
+        return str(response.json()["conversation_id"])
+
+
+@asynccontextmanager
+async def running_app(settings: Settings, rasa: FakeRasa, db_path: Path) -> AsyncIterator[Harness]:
+    """Start the real app (lifespan included) and talk to it in-process."""
+    app = create_app(settings, rasa_transport=httpx.MockTransport(rasa.handler))
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 50000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            yield Harness(client=client, app=app, rasa=rasa, db_path=db_path)

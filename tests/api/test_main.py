@@ -1,0 +1,66 @@
+"""The app factory: no work at import or creation; set-up and tear-down in the lifespan."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from api.main import create_app
+
+pytestmark = pytest.mark.anyio
+
+
+def test_importing_the_module_does_no_work(tmp_path: Path) -> None:
+    database = tmp_path / "folder" / "meso.db"
+    code = (
+        "import api.main as m; "
+        "assert m.app.title; "
+        "assert getattr(m.app.state, 'runtime', None) is None; "
+        "print('imported')"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=tmp_path,
+        env={
+            **os.environ,
+            "MESO_DATABASE_URL": f"sqlite:///{database}",
+            "MESO_RASA_TIMEOUT": "bad",
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "imported"
+    assert not database.parent.exists()  # no database touched, settings not even read
+
+
+async def test_lifespan_creates_the_database_and_closes_everything(
+    start: Callable[..., Any], db_path: Path
+) -> None:
+    assert not db_path.parent.exists()
+    async with start() as h:
+        runtime = h.app.state.runtime
+        http = runtime.rasa._http
+        assert db_path.exists()
+        assert not http.is_closed
+    assert http.is_closed
+    assert h.app.state.runtime is None
+
+
+async def test_requests_before_start_up_fail_clearly() -> None:
+    import httpx
+
+    app = create_app()
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        response = await client.get("/readyz")
+    assert response.status_code == 500
+    assert list(response.json()) == ["detail"]

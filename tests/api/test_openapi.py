@@ -1,0 +1,57 @@
+"""The OpenAPI document describes the whole public API v1."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from api_fakes import Harness
+
+pytestmark = pytest.mark.anyio
+
+CREATE = "/api/v1/conversations"
+SEND = "/api/v1/conversations/{conversation_id}/messages"
+
+
+@pytest.fixture
+async def spec(h: Harness) -> dict[str, Any]:
+    response = await h.client.get("/openapi.json")
+    assert response.status_code == 200
+    return dict(response.json())
+
+
+def ref(schema: dict[str, Any]) -> str:
+    return str(schema["$ref"]).rsplit("/", 1)[-1]
+
+
+async def test_both_v1_routes_and_probes_are_listed(spec: dict[str, Any]) -> None:
+    assert set(spec["paths"]) == {CREATE, SEND, "/healthz", "/readyz"}
+    assert "post" in spec["paths"][CREATE] and "post" in spec["paths"][SEND]
+
+
+async def test_message_schema_matches_the_contract(spec: dict[str, Any]) -> None:
+    schemas = spec["components"]["schemas"]
+    message = schemas["Message"]
+    assert set(message["properties"]) == {"text", "buttons", "sources", "topic"}
+    assert ref(message["properties"]["buttons"]["items"]) == "Button"
+    assert ref(message["properties"]["sources"]["items"]) == "Source"
+    assert set(schemas["Button"]["required"]) == {"title", "payload"}
+    assert set(schemas["Source"]["properties"]) == {"id", "title", "url"}
+    assert set(schemas["ConversationCreated"]["properties"]) == {"conversation_id", "messages"}
+    assert ref(schemas["Replies"]["properties"]["messages"]["items"]) == "Message"
+    assert schemas["MessageIn"]["required"] == ["text"]
+
+
+async def test_responses_and_errors_are_documented(spec: dict[str, Any]) -> None:
+    create = spec["paths"][CREATE]["post"]["responses"]
+    send = spec["paths"][SEND]["post"]["responses"]
+    body = "application/json"
+    assert ref(create["201"]["content"][body]["schema"]) == "ConversationCreated"
+    assert ref(send["200"]["content"][body]["schema"]) == "Replies"
+    for status in ("429", "503"):
+        assert ref(create[status]["content"][body]["schema"]) == "ErrorBody"
+    for status in ("404", "413", "422", "429", "503"):
+        assert ref(send[status]["content"][body]["schema"]) == "ErrorBody"
+    assert "HTTPValidationError" not in spec["components"]["schemas"]
+    readyz = spec["paths"]["/readyz"]["get"]["responses"]
+    assert ref(readyz["503"]["content"][body]["schema"]) == "Readiness"

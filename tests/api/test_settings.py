@@ -1,0 +1,84 @@
+"""Settings: defaults, the MESO_ environment, validation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from api.settings import REPO_ROOT, Settings, normalise_database_url
+
+
+def test_defaults() -> None:
+    settings = Settings()
+    assert settings.database_url == f"sqlite+aiosqlite:///{REPO_ROOT / 'var' / 'meso.db'}"
+    assert Path(__file__).resolve().parents[2] == REPO_ROOT
+    assert settings.rasa_url == "http://127.0.0.1:5005"
+    assert settings.action_server_url == "http://127.0.0.1:5055"
+    assert settings.rasa_token.get_secret_value() == ""
+    assert settings.rasa_timeout == 4.0
+    assert settings.readiness_timeout == 2.0
+    assert settings.max_text_chars == 1000
+    assert settings.rate_limit_messages_per_minute == 30
+    assert settings.rate_limit_conversations_per_minute == 60
+
+
+def test_environment_with_meso_prefix(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("MESO_DATABASE_URL", f"sqlite:///{tmp_path}/x.db")
+    monkeypatch.setenv("MESO_RASA_URL", "http://10.0.0.5:5005/")
+    monkeypatch.setenv("MESO_RASA_TOKEN", "sekrit-value")
+    monkeypatch.setenv("MESO_ACTION_SERVER_URL", "http://10.0.0.5:5055")
+    monkeypatch.setenv("MESO_RASA_TIMEOUT", "2.5")
+    monkeypatch.setenv("MESO_MAX_TEXT_CHARS", "500")
+    monkeypatch.setenv("MESO_RATE_LIMIT_MESSAGES_PER_MINUTE", "0")
+    monkeypatch.setenv("MESO_RATE_LIMIT_CONVERSATIONS_PER_MINUTE", "5")
+    monkeypatch.setenv("RASA_URL", "http://ignored-without-prefix")
+
+    settings = Settings()
+
+    assert settings.database_url == f"sqlite+aiosqlite:///{tmp_path}/x.db"
+    assert settings.rasa_url == "http://10.0.0.5:5005"
+    assert settings.rasa_token.get_secret_value() == "sekrit-value"
+    assert "sekrit-value" not in repr(settings)
+    assert settings.rasa_timeout == 2.5
+    assert settings.max_text_chars == 500
+    assert settings.rate_limit_messages_per_minute == 0
+    assert settings.rate_limit_conversations_per_minute == 5
+
+
+def test_var_dir_moves_the_default_database(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("MESO_VAR_DIR", str(tmp_path / "data"))
+    assert Settings().database_url == f"sqlite+aiosqlite:///{tmp_path / 'data' / 'meso.db'}"
+    monkeypatch.setenv("MESO_DATABASE_URL", f"sqlite:///{tmp_path}/other.db")
+    assert Settings().database_url == f"sqlite+aiosqlite:///{tmp_path}/other.db"
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("sqlite:////srv/meso.db", "sqlite+aiosqlite:////srv/meso.db"),
+        ("sqlite+aiosqlite:///rel.db", "sqlite+aiosqlite:///rel.db"),
+        ("postgresql://meso:pw@db:5432/meso", "postgresql+asyncpg://meso:pw@db:5432/meso"),
+        ("postgresql+asyncpg://meso:pw@db/meso", "postgresql+asyncpg://meso:pw@db/meso"),
+    ],
+)
+def test_database_urls_get_an_async_driver(url: str, expected: str) -> None:
+    assert normalise_database_url(url) == expected
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("MESO_RASA_URL", "localhost:5005"),
+        ("MESO_RASA_TIMEOUT", "0"),
+        ("MESO_MAX_TEXT_CHARS", "0"),
+        ("MESO_RATE_LIMIT_MESSAGES_PER_MINUTE", "-1"),
+    ],
+)
+def test_invalid_values_are_refused(monkeypatch: pytest.MonkeyPatch, name: str, value: str) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ValidationError):
+        Settings()
