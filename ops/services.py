@@ -82,6 +82,13 @@ def _answers(url: str) -> bool:
         return False
 
 
+def _tail(path: str, lines: int = 25) -> str:
+    try:
+        return "\n".join(Path(path).read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
 class Services:
     def __init__(self, env: dict[str, str]) -> None:
         self.env = env
@@ -98,9 +105,10 @@ class Services:
             deadline = time.monotonic() + START_TIMEOUT
             while not _answers(ready_url):
                 if proc.poll() is not None:
-                    raise RuntimeError(f"{name} exited with code {proc.returncode}; see {log.name}")
+                    raise RuntimeError(f"{name} exited with code {proc.returncode}; see {log.name}\n{_tail(log.name)}")
                 if time.monotonic() > deadline:
-                    raise RuntimeError(f"{name} did not answer {ready_url.split('?')[0]} within {START_TIMEOUT:.0f} s; see {log.name}")
+                    raise RuntimeError(f"{name} did not answer {ready_url.split('?')[0]} within "
+                                       f"{START_TIMEOUT:.0f} s; see {log.name}\n{_tail(log.name)}")
                 time.sleep(0.5)
 
     def stop(self) -> None:

@@ -38,6 +38,24 @@ def as_words(text: str) -> str:
     return stripped
 
 
+class WholeMessagesOutput(CollectingOutputChannel):
+    """Collects each bot message as one dict, text, buttons and custom payload together.
+
+    Rasa's default collector splits a message with text and a custom payload in two,
+    which would separate an answer from its sources.
+    """
+
+    async def send_response(self, recipient_id: str, message: dict[str, Any]) -> None:
+        await self._persist_message(self._message(
+            recipient_id,
+            text=message.get("text"),
+            image=message.get("image"),
+            buttons=message.get("buttons") or message.get("quick_replies"),
+            attachment=message.get("attachment"),
+            custom=message.get("custom"),
+        ))
+
+
 def _nlu_summary(parse_data: dict[str, Any]) -> dict[str, Any]:
     intent = parse_data.get("intent") or {}
     return {
@@ -77,7 +95,7 @@ class MesoInput(InputChannel):
             if not command:
                 text = as_words(text)
             agent = request.app.ctx.agent
-            collector = CollectingOutputChannel()
+            collector = WholeMessagesOutput()
             message = UserMessage(text, collector, sender, input_channel=self.name())
             try:
                 parse_data = await agent.processor.parse_message(message)

@@ -20,3 +20,20 @@ from bot.channels.meso import as_words
 def test_leading_slashes_are_dropped(typed: str, expected: str) -> None:
     assert as_words(typed) == expected
     assert not as_words(typed).startswith("/")
+
+
+@pytest.mark.asyncio
+async def test_an_answer_keeps_its_sources_in_the_same_message() -> None:
+    from bot.channels.meso import WholeMessagesOutput
+
+    out = WholeMessagesOutput()
+    await out.send_response("c1", {
+        "text": "An answer", "buttons": [{"title": "More", "payload": "/ask_cost"}],
+        "custom": {"sources": [{"id": "s", "title": "S", "url": None}], "topic": "cost"},
+    })
+    await out.send_response("c1", {"text": "Plain glue"})
+    assert len(out.messages) == 2
+    first, second = out.messages
+    assert first["text"] == "An answer" and first["custom"]["topic"] == "cost"
+    assert first["buttons"][0]["payload"] == "/ask_cost"
+    assert second == {"recipient_id": "c1", "text": "Plain glue"}
