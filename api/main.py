@@ -11,12 +11,15 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import httpx
+import swagger_ui_bundle
 from fastapi import FastAPI, Request, status
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -34,8 +37,10 @@ logger = logging.getLogger("api")
 
 STATIC_DIR = PACKAGE_DIR / "static"
 CSP = "default-src 'self'"
-DOCS_PATHS = ("/docs", "/redoc")
-"""Swagger UI and ReDoc load their scripts from a CDN, so they get no CSP."""
+DOCS_PATHS = ("/docs",)
+"""Swagger UI starts with an inline script, so its page gets no CSP."""
+SWAGGER_UI_DIR = Path(swagger_ui_bundle.swagger_ui_path)
+"""Swagger UI's files, served by the API itself: the docs work without internet access."""
 
 INTERNAL_ERROR_DETAIL = (
     "Something went wrong on our side. Please try again, or contact the clinic directly."
@@ -245,6 +250,8 @@ def create_app(
         description="Chat with the clinic's assistant about mesotherapy for hair loss. "
         'Every error response is JSON `{"detail": str}`.',
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
     )
     app.add_middleware(BodySizeLimit)
     app.add_middleware(SecurityHeaders)
@@ -258,6 +265,17 @@ def create_app(
     async def chat_page() -> FileResponse:
         return FileResponse(STATIC_DIR / "index.html", media_type="text/html")
 
+    @app.get("/docs", include_in_schema=False)
+    async def docs_page() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url or "/openapi.json",
+            title=f"{app.title}: documentation",
+            swagger_js_url="/docs-assets/swagger-ui-bundle.js",
+            swagger_css_url="/docs-assets/swagger-ui.css",
+            swagger_favicon_url="/static/favicon.svg",
+        )
+
+    app.mount("/docs-assets", StaticFiles(directory=SWAGGER_UI_DIR), name="docs-assets")
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app
 

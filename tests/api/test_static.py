@@ -95,3 +95,13 @@ async def test_docs_are_served_without_the_strict_csp(h: Harness) -> None:
     response = await h.client.get("/docs")
     assert response.status_code == 200
     assert "content-security-policy" not in response.headers
+
+
+async def test_docs_load_swagger_ui_from_the_api_itself(h: Harness) -> None:
+    """The docs page must work where there is no internet access: no CDN."""
+    page = (await h.client.get("/docs")).text
+    assert "cdn" not in page.lower()
+    assert "/docs-assets/swagger-ui-bundle.js" in page
+    script = await h.client.get("/docs-assets/swagger-ui-bundle.js")
+    assert script.status_code == 200 and len(script.content) > 100_000
+    assert (await h.client.get("/openapi.json")).json()["paths"]
