@@ -87,7 +87,7 @@ run: setup $(KB) $(MODEL)
 test: setup $(KB) $(MODEL) test-bot test-stories test-api
 
 test-bot:
-	$(BOT_PY) -m pytest tests/kb tests/actions tests/channels -q -p no:cacheprovider
+	$(BOT_PY) -m pytest tests/kb tests/nlp tests/actions tests/channels -q -p no:cacheprovider
 
 test-stories:
 	$(RASA) test core --stories tests/stories --model $(MODEL) --fail-on-prediction-errors \
