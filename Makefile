@@ -30,6 +30,8 @@ export OPENBLAS_NUM_THREADS := 1
 TRAINING_DATA := $(shell find $(ROOT)/data -name '*.yml' 2>/dev/null)
 KNOWLEDGE := $(shell find $(ROOT)/knowledge -name '*.yml' 2>/dev/null) $(ROOT)/clinic.yml
 BOT_CODE := $(shell find $(ROOT)/bot -name '*.py' -o -name '*.yml' 2>/dev/null)
+# Code the trained model is made of (Rasa fingerprints data and config, not this).
+NLU_CODE := $(shell find $(ROOT)/bot/nlu $(ROOT)/bot/nlp -name '*.py' 2>/dev/null)
 
 .PHONY: help run test setup kb train validate test-bot test-stories test-api eval nlu-cv bench clean
 
@@ -74,8 +76,8 @@ build/.validated: $(BOT_VENV)/.installed $(TRAINING_DATA) domain.yml config.yml
 
 validate: build/.validated
 
-$(MODEL): build/.validated $(TRAINING_DATA) domain.yml config.yml
-	$(RASA) train --fixed-model-name meso --out models --quiet
+$(MODEL): build/.validated $(TRAINING_DATA) domain.yml config.yml $(NLU_CODE)
+	$(RASA) train --fixed-model-name meso --out models --quiet --force
 	touch $@
 
 train: $(MODEL)
@@ -87,7 +89,7 @@ run: setup $(KB) $(MODEL)
 test: setup $(KB) $(MODEL) test-bot test-stories test-api
 
 test-bot:
-	$(BOT_PY) -m pytest tests/kb tests/nlp tests/actions tests/channels -q -p no:cacheprovider
+	$(BOT_PY) -m pytest tests/kb tests/nlp tests/nlu tests/actions tests/channels -q -p no:cacheprovider
 
 test-stories:
 	$(RASA) test core --stories tests/stories --model $(MODEL) --fail-on-prediction-errors \

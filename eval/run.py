@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import time
 from collections import Counter, defaultdict
@@ -23,6 +24,25 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SET = Path(__file__).resolve().parent / "questions.yml"
+NLU_DIR = ROOT / "data" / "nlu"
+_ENTITY_MARKUP = re.compile(r"\[([^\]]*)\]\([^)]*\)|\[([^\]]*)\]\{[^}]*\}")
+
+
+def _plain(text: str) -> str:
+    """Lower-case words only, so "Price??" and "price" compare equal."""
+    return " ".join(re.findall(r"\w+", text.lower()))
+
+
+def training_texts(nlu_dir: Path = NLU_DIR) -> set[str]:
+    """Every NLU training example, entity markup removed, in ``_plain`` form."""
+    texts: set[str] = set()
+    for path in sorted(nlu_dir.rglob("*.yml")):
+        for block in (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("nlu", []):
+            for line in str(block.get("examples", "")).splitlines():
+                line = line.strip()
+                if line.startswith("- "):
+                    texts.add(_plain(_ENTITY_MARKUP.sub(lambda m: m.group(1) or m.group(2) or "", line[2:])))
+    return texts
 
 
 def _conversation(client: httpx.Client) -> str:
@@ -44,13 +64,17 @@ def _answered_topic(messages: list[dict[str, Any]]) -> str | None:
     return None
 
 
-def evaluate(client: httpx.Client, data: dict[str, Any]) -> dict[str, Any]:
+def evaluate(client: httpx.Client, data: dict[str, Any], seen: set[str] = frozenset()) -> dict[str, Any]:
+    """Ask every question; ``seen`` holds training texts, to report unseen questions apart."""
     per_topic: dict[str, Counter] = defaultdict(Counter)
+    unseen: Counter = Counter()
     misses: list[dict[str, Any]] = []
     for item in data["questions"]:
         got = _answered_topic(_say(client, _conversation(client), item["text"]))
         ok = got == item["topic"]
         per_topic[item["topic"]]["right" if ok else "wrong"] += 1
+        if _plain(item["text"]) not in seen:
+            unseen["right" if ok else "wrong"] += 1
         if not ok:
             misses.append({"kind": "question", "text": item["text"], "expected": item["topic"], "got": got})
     follow_right = 0
@@ -72,6 +96,7 @@ def evaluate(client: httpx.Client, data: dict[str, Any]) -> dict[str, Any]:
     total = sum(sum(c.values()) for c in per_topic.values())
     return {
         "questions": {"right": right, "total": total, "share": right / total if total else 0.0},
+        "unseen_questions": {"right": unseen["right"], "total": unseen["right"] + unseen["wrong"]},
         "per_topic": {t: dict(c) for t, c in sorted(per_topic.items())},
         "followups": {"right": follow_right, "total": len(data.get("followups", []))},
         "not_answerable": {"right": refused_right, "total": len(data.get("not_answerable", []))},
@@ -86,6 +111,9 @@ def _print(report: dict[str, Any]) -> None:
         print(f"  {topic:20s} {counts.get('right', 0):3d}/{total:<3d}")
     q, f, n = report["questions"], report["followups"], report["not_answerable"]
     print(f"\nSingle questions answered with the right topic and a source: {q['right']}/{q['total']} = {q['share']:.1%} (target >= 95%)")
+    u = report.get("unseen_questions", {"total": 0})
+    if u["total"]:
+        print(f"  of which not word for word in the NLU training data: {u['right']}/{u['total']} = {u['right'] / u['total']:.1%}")
     if f["total"]:
         print(f"Follow-ups answered with the right topic: {f['right']}/{f['total']} = {f['right'] / f['total']:.1%}")
     if n["total"]:
@@ -115,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
                               MESO_RATE_LIMIT_MESSAGES_PER_MINUTE="0")
     started = time.monotonic()
     with stack as env, httpx.Client(base_url=env["MESO_API_URL"], timeout=30) as client:
-        report = evaluate(client, data)
+        report = evaluate(client, data, training_texts())
     report["seconds"] = round(time.monotonic() - started, 1)
     args.report.parent.mkdir(parents=True, exist_ok=True)
     args.report.write_text(json.dumps(report, indent=2), encoding="utf-8")

@@ -1,4 +1,5 @@
-"""Validate the knowledge files and build ``build/kb.json`` and the spaCy pipeline."""
+"""Validate the knowledge files and build ``build/kb.json``, the spaCy pipeline and the
+question vectors (bot.kb.semantic)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import yaml
 from bot.kb.index import BM25Index, entry_terms
 from bot.kb.loader import load_knowledge
 from bot.kb.model import KnowledgeBase
+from bot.kb.semantic import SemanticIndex
 from bot.nlp.pipeline import Normaliser, build_pipeline
 
 ANSWER_ACTION = "action_answer_question"
@@ -51,7 +53,12 @@ def validate(knowledge_dir: Path, clinic_file: Path, rules_dir: Path | None) -> 
 
 
 def build(knowledge_dir: Path, clinic_file: Path, rules_dir: Path | None, out_dir: Path) -> KnowledgeBase:
-    """Validate, then write the spaCy pipeline and ``kb.json`` into ``out_dir``."""
+    """Validate, then write the spaCy pipeline, the question vectors and ``kb.json``.
+
+    ``kb.json`` is written last (atomically): it is the build's completion mark.
+    """
+    from bot.nlp.encoder import shared_encoder  # loads ~90 MB of weights: only when building
+
     kb = validate(knowledge_dir, clinic_file, rules_dir)
     kb.built_from = {"knowledge_sha256": _fingerprint(knowledge_dir)}
     nlp = build_pipeline()
@@ -59,6 +66,7 @@ def build(knowledge_dir: Path, clinic_file: Path, rules_dir: Path | None, out_di
     index = BM25Index.build({e.id: entry_terms(e, normaliser) for e in kb.entries.values()})
     out_dir.mkdir(parents=True, exist_ok=True)
     nlp.to_disk(out_dir / "spacy-pipeline")
+    SemanticIndex.build(kb.entries.values(), shared_encoder()).save(out_dir)
     payload = {"knowledge": kb.to_dict(), "index": index.to_dict()}
     tmp = out_dir / "kb.json.tmp"
     tmp.write_text(json.dumps(payload, ensure_ascii=False), encoding="utf-8")

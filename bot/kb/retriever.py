@@ -5,6 +5,8 @@ The choice combines three signals:
 * the words of the message (BM25 over the entries, after spaCy normalisation, with
   unknown words corrected to the nearest word the index knows),
 * the intent ranking from Rasa's NLU, mapped to topics,
+* the sentence similarity of the message to each entry's question forms
+  (bot.kb.semantic), when the semantic index was built,
 * the conversation: an elliptical follow-up ("and how long do they last?") borrows the
   words of the previous question.
 
@@ -16,10 +18,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Iterable, Sequence
+from typing import Iterable, Mapping, Sequence
 
 from bot.kb.index import BM25Index
 from bot.kb.model import Entry, KnowledgeBase
+from bot.kb.semantic import Encoder, SemanticIndex
+from bot.nlp.edits import edit_distance, typo_limit
 from bot.nlp.pipeline import Normaliser
 
 _FOLLOW_UP_START = re.compile(
@@ -31,6 +35,13 @@ _IGNORED_ENTITIES = {"mesotherapy"}
 # Weights of the signals; tuned on the training questions, not on the eval set.
 W_LEXICAL = 0.5
 W_INTENT = 0.5
+# With sentence similarity to the entries' question forms (bot.kb.semantic) the three
+# signals share the weight instead.
+W_LEXICAL_WITH_SEMANTIC = 0.3
+W_INTENT_WITH_SEMANTIC = 0.4
+W_SEMANTIC = 0.3
+# A message this close to an entry's question form may be answered on that alone.
+STRONG_SEMANTIC = 0.6
 FOLLOW_UP_CONTEXT_WEIGHT = 0.6
 OVERVIEW_PRIOR = 0.04
 RELATED_BONUS = 0.06
@@ -46,29 +57,13 @@ MIN_MARGIN = 0.05
 BACKED_INTENT = 0.5
 
 
-def _edit_distance(a: str, b: str, limit: int) -> int:
-    """Optimal-string-alignment distance (a swap of neighbours counts once), capped at limit+1."""
-    previous2: list[int] | None = None
-    previous = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        current = [i] + [0] * len(b)
-        for j, cb in enumerate(b, 1):
-            cost = 0 if ca == cb else 1
-            current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + cost)
-            if previous2 is not None and i > 1 and j > 1 and ca == b[j - 2] and a[i - 2] == cb:
-                current[j] = min(current[j], previous2[j - 2] + 1)
-        if min(current) > limit:
-            return limit + 1
-        previous2, previous = previous, current
-    return previous[-1]
-
-
 @dataclass(frozen=True)
 class Match:
     entry: Entry
     score: float
     lexical: float
     intent: float
+    semantic: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -86,10 +81,15 @@ class Retrieval:
 
 
 class Retriever:
-    def __init__(self, kb: KnowledgeBase, index: BM25Index, normaliser: Normaliser) -> None:
+    def __init__(self, kb: KnowledgeBase, index: BM25Index, normaliser: Normaliser,
+                 semantic: SemanticIndex | None = None, encoder: Encoder | None = None) -> None:
         self._kb = kb
         self._index = index
         self._normaliser = normaliser
+        if (semantic is None) != (encoder is None):
+            raise ValueError("a semantic index needs an encoder, and the other way round")
+        self._semantic = semantic
+        self._encoder = encoder
         self._by_initial: dict[str, list[str]] = {}
         for word in sorted(index.vocabulary):
             self._by_initial.setdefault(word[0], []).append(word)
@@ -106,12 +106,12 @@ class Retriever:
             return term
         if len(term) < 4 or term.isdigit():
             return None
-        limit = 2 if len(term) >= 7 else 1
+        limit = typo_limit(term)
         best: tuple[int, float, str] | None = None
         for word in self._by_initial.get(term[0], ()):
             if abs(len(word) - len(term)) > limit:
                 continue
-            distance = _edit_distance(term, word, limit)
+            distance = edit_distance(term, word, limit)
             if distance <= limit:
                 candidate = (distance, self._index.idf[word], word)
                 if best is None or candidate < best:
@@ -161,6 +161,11 @@ class Retriever:
             out[doc_id] = covered * (0.5 + 0.5 * bm25[doc_id] / top)
         return out
 
+    def _similarities(self, text: str) -> Mapping[str, float] | None:
+        if self._semantic is None or self._encoder is None:
+            return None
+        return self._semantic.similarities(text, self._encoder)
+
     def _intent_by_topic(self, ranking: Iterable[tuple[str, float]]) -> dict[str, float]:
         out: dict[str, float] = {}
         for intent, conf in ranking:
@@ -176,6 +181,7 @@ class Retriever:
         previous_text: str | None = None,
         previous_entry: str | None = None,
     ) -> Retrieval:
+        """Rank the entries for ``text``; the previous turn helps with follow-ups."""
         query, unknown = self._analyse_query(text)
         unknown_share = unknown / (unknown + len(query)) if (unknown + len(query)) else 0.0
         follow_up = bool(previous_text) and self.is_follow_up(text, query)
@@ -184,6 +190,7 @@ class Retriever:
                 if term not in query:
                     query[term] = weight * FOLLOW_UP_CONTEXT_WEIGHT
         lexical = self._lexical(query)
+        semantic = self._similarities(text)
         by_topic = self._intent_by_topic(intent_ranking)
         previous = self._kb.entries.get(previous_entry) if previous_entry else None
         related = set(previous.related) if previous else set()
@@ -192,18 +199,24 @@ class Retriever:
         for entry in self._kb.entries.values():
             lex = lexical.get(entry.id, 0.0)
             intent = by_topic.get(entry.topic, 0.0)
-            score = W_LEXICAL * lex + W_INTENT * intent
+            if semantic is None:
+                sem = 0.0
+                score = W_LEXICAL * lex + W_INTENT * intent
+            else:
+                sem = semantic.get(entry.id, 0.0)
+                score = (W_LEXICAL_WITH_SEMANTIC * lex + W_INTENT_WITH_SEMANTIC * intent
+                         + W_SEMANTIC * sem)
             if entry.position == 0:
                 score += OVERVIEW_PRIOR * max(intent, lex)
             if follow_up and entry.id in related:
                 score += RELATED_BONUS
             if follow_up and previous and entry.topic == previous.topic:
                 score += SAME_TOPIC_BONUS
-            matches.append(Match(entry, score, lex, intent))
+            matches.append(Match(entry, score, lex, intent, sem))
         matches.sort(key=lambda m: (-m.score, m.entry.position, m.entry.id))
         best = matches[0] if matches else None
         confident = bool(best) and best.score >= MIN_CONFIDENCE and (
-            best.intent >= 0.3 or best.lexical >= 0.5
+            best.intent >= 0.3 or best.lexical >= 0.5 or best.semantic >= STRONG_SEMANTIC
         ) and (unknown_share <= MAX_UNKNOWN_SHARE or best.intent >= STRONG_INTENT)
         if confident and best and best.intent < BACKED_INTENT:
             rival = next((m for m in matches if m.entry.topic != best.entry.topic), None)

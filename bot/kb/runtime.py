@@ -12,6 +12,7 @@ from bot.kb.index import BM25Index
 from bot.kb.loader import load_clinic
 from bot.kb.model import KnowledgeBase
 from bot.kb.retriever import Retriever
+from bot.kb.semantic import SemanticIndex
 from bot.nlp.pipeline import Normaliser, load_pipeline
 
 
@@ -27,9 +28,10 @@ class Runtime:
 
 
 def load_runtime(build_dir: Path, clinic_file: Path) -> Runtime:
+    """Load what ``make kb`` built, and the sentence encoder (about 90 MB)."""
     kb_path = build_dir / "kb.json"
     spacy_path = build_dir / "spacy-pipeline"
-    if not kb_path.is_file() or not spacy_path.is_dir():
+    if not kb_path.is_file() or not spacy_path.is_dir() or not SemanticIndex.exists(build_dir):
         raise KnowledgeNotBuilt(f"no built knowledge base in {build_dir}: run `make kb`")
     data = json.loads(kb_path.read_text(encoding="utf-8"))
     kb = KnowledgeBase.from_dict(data["knowledge"])
@@ -37,7 +39,10 @@ def load_runtime(build_dir: Path, clinic_file: Path) -> Runtime:
     kb.clinic = load_clinic(clinic_file)
     normaliser = Normaliser(load_pipeline(spacy_path))
     index = BM25Index.from_dict(data["index"])
-    return Runtime(kb=kb, retriever=Retriever(kb, index, normaliser), normaliser=normaliser)
+    from bot.nlp.encoder import shared_encoder
+
+    retriever = Retriever(kb, index, normaliser, SemanticIndex.load(build_dir), shared_encoder())
+    return Runtime(kb=kb, retriever=retriever, normaliser=normaliser)
 
 
 @lru_cache(maxsize=1)

@@ -49,7 +49,7 @@ class MiniLMIntentClassifier(GraphComponent, IntentClassifier):
     @staticmethod
     def get_default_config() -> Dict[Text, Any]:
         return {
-            "C": 20.0,  # inverse regularisation strength of the logistic regression
+            "C": 50.0,  # inverse regularisation strength of the logistic regression
             "embedding_weight": 2.0,  # scale of the embedding block against the n-grams
             "max_iter": 3000,
             "random_state": 42,
