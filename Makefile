@@ -102,6 +102,7 @@ test-api:
 # --- measurements (not part of `make test`) ---------------------------------------------
 eval: setup $(KB) $(MODEL)
 	$(API_PY) -m eval.run
+	$(API_PY) -m eval.run --set eval/holdout.yml --report results/eval/holdout.json
 	$(MAKE) --no-print-directory nlu-cv
 
 nlu-cv: $(BOT_VENV)/.installed
