@@ -55,7 +55,7 @@ def words_of(text: str) -> list[str]:
 class GibberishFilter(GraphComponent):
     @staticmethod
     def get_default_config() -> Dict[Text, Any]:
-        return {"min_word_length": 2}
+        return {}
 
     def __init__(self, config: Dict[Text, Any], model_storage: ModelStorage, resource: Resource,
                  vocabulary: frozenset[str] = frozenset()) -> None:
@@ -104,12 +104,8 @@ class GibberishFilter(GraphComponent):
 
     def is_gibberish(self, text: str) -> bool:
         """True when the text has letters but no word this assistant could know."""
-        words = [w for w in words_of(text) if len(w) >= self._config["min_word_length"]]
-        if not words:
-            return bool(_WORD.search(text.lower())) and not any(
-                w in self._vocabulary or w in english_words() for w in words_of(text)
-            )
-        return not any(self._known(w) for w in words)
+        words = words_of(text)
+        return bool(words) and not any(self._known(w) for w in words)
 
     def process(self, messages: List[Message]) -> List[Message]:
         if not self._vocabulary:
