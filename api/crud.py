@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
+import logging
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api import schemas
-from api.models import Conversation, Message, utcnow
-from api.rasa_client import RasaMessage, RasaNlu, RasaReply
+from api.bot_data import MAX_RECORD_BYTES, Callback, json_size, merge_record
+from api.models import CallbackRequest, Conversation, Message, utcnow
+from api.rasa_client import RasaCustom, RasaMessage, RasaNlu, RasaReply
+from api.red_flags import RedFlagLevel, most_severe
+
+logger = logging.getLogger(__name__)
+
+
+def summary_url(conversation_id: str) -> str:
+    """The relative URL of a conversation's printable summary."""
+    return f"/api/v1/conversations/{conversation_id}/summary"
 
 
 async def conversation_exists(session: AsyncSession, conversation_id: str) -> bool:
@@ -108,7 +119,9 @@ def record_understanding(patient: Message, nlu: RasaNlu) -> None:
     patient.entities = nlu.entities
 
 
-def to_public(message: RasaMessage) -> schemas.Message:
+def to_public(
+    message: RasaMessage, *, red_flag: RedFlagLevel | None = None, summary_url: str | None = None
+) -> schemas.Message:
     """Map one Rasa message to the public Message shape."""
     custom = message.custom
     return schemas.Message(
@@ -119,21 +132,121 @@ def to_public(message: RasaMessage) -> schemas.Message:
             for s in (custom.sources if custom else [])
         ],
         topic=custom.topic if custom else None,
+        red_flag=red_flag,
+        summary_url=summary_url,
     )
 
 
+def reply_red_flag(reply: RasaReply) -> RedFlagLevel | None:
+    """The most severe red-flag level any message of ``reply`` carries."""
+    return most_severe(
+        *(m.custom.red_flag.level for m in reply.messages if m.custom and m.custom.red_flag)
+    )
+
+
+def apply_red_flag(
+    conversation: Conversation, patient: Message | None, reply: RasaReply, now: datetime
+) -> RedFlagLevel | None:
+    """Flag the conversation (keeping its most severe level) and the patient's message.
+
+    Returns the reply's level. ``patient`` is None for the opening messages.
+    """
+    level = reply_red_flag(reply)
+    if level is None:
+        return None
+    conversation.red_flag_level = most_severe(conversation.red_flag_level, level)
+    if conversation.red_flag_at is None:
+        conversation.red_flag_at = now
+    if patient is not None:
+        patient.red_flag = most_severe(patient.red_flag, level)
+        names = [
+            name
+            for m in reply.messages
+            if m.custom and m.custom.red_flag
+            for name in m.custom.red_flag.flags
+        ]
+        patient.red_flag_names = list(dict.fromkeys([*(patient.red_flag_names or []), *names]))
+    return level
+
+
+def _apply_record(conversation: Conversation, update: dict[str, Any]) -> None:
+    merged = merge_record(conversation.record or {}, update)
+    if json_size(merged) > MAX_RECORD_BYTES:
+        logger.warning(
+            "conversation %s: record update ignored (the record would exceed %d bytes)",
+            conversation.id[:8],
+            MAX_RECORD_BYTES,
+        )
+        return
+    conversation.record = merged  # a new dict, so the JSON column sees the change
+
+
+def _add_callback(
+    session: AsyncSession, conversation: Conversation, callback: Callback, now: datetime
+) -> None:
+    session.add(
+        CallbackRequest(
+            conversation_id=conversation.id,
+            name=callback.name,
+            phone=callback.phone,
+            email=callback.email,
+            preferred_time=callback.preferred_time,
+            consent_at=now,
+            status="open",
+            created_at=now,
+        )
+    )
+    logger.info("conversation %s: callback request stored", conversation.id[:8])
+
+
+def apply_data(
+    session: AsyncSession, conversation: Conversation, custom: RasaCustom, now: datetime
+) -> bool:
+    """Apply one message's record, callback and summary blocks; True if it carried a summary.
+
+    (Red flags are applied per reply, by :func:`apply_red_flag`.)
+    """
+    if custom.record is not None:
+        _apply_record(conversation, custom.record)
+    if custom.callback is not None:
+        _add_callback(session, conversation, custom.callback, now)
+    if custom.summary is not None:
+        conversation.summary = custom.summary.model_dump(mode="json")
+        conversation.summary_at = now
+        return True
+    return False
+
+
 async def store_replies(
-    session: AsyncSession, conversation: Conversation, reply: RasaReply
+    session: AsyncSession,
+    conversation: Conversation,
+    reply: RasaReply,
+    patient: Message | None = None,
 ) -> list[schemas.Message]:
-    """Store the assistant's messages (skipping ones with neither text nor buttons), in order."""
+    """Apply the reply's data and store the messages there is something to show, in order.
+
+    Every message's ``custom`` data is applied, including that of a message with neither
+    text nor buttons, which is not stored or shown. The reply's red-flag level goes on
+    ``patient`` (the turn's message), on the conversation, and on every shown message. A
+    summary carried by a message that is not shown is offered by the next shown message
+    (or, if none follows, the last one).
+    """
     seq = await next_seq(session, conversation.id)
     now = utcnow()
+    level = apply_red_flag(conversation, patient, reply, now)
+    link = summary_url(conversation.id)
     public: list[schemas.Message] = []
+    summary_pending = False
     for rasa_message in reply.messages:
+        custom = rasa_message.custom
+        if custom is not None and apply_data(session, conversation, custom, now):
+            summary_pending = True
         if rasa_message.is_empty:
             continue
-        shown = to_public(rasa_message)
-        custom = rasa_message.custom
+        shown = to_public(
+            rasa_message, red_flag=level, summary_url=link if summary_pending else None
+        )
+        summary_pending = False
         session.add(
             Message(
                 conversation_id=conversation.id,
@@ -151,6 +264,33 @@ async def store_replies(
         )
         public.append(shown)
         seq += 1
+    if summary_pending and public:
+        public[-1].summary_url = link
     conversation.last_activity_at = now
     await session.flush()
     return public
+
+
+async def get_summary(session: AsyncSession, conversation_id: str) -> dict[str, Any] | None:
+    """The conversation's stored summary document; None for an unknown id or no summary."""
+    summary: dict[str, Any] | None = await session.scalar(
+        select(Conversation.summary).where(Conversation.id == conversation_id)
+    )
+    return summary
+
+
+async def cited_sources(session: AsyncSession, conversation_id: str) -> dict[str, dict[str, Any]]:
+    """Every source the assistant's answers in this conversation cited, by id (latest wins)."""
+    rows = await session.scalars(
+        select(Message.sources).where(
+            Message.conversation_id == conversation_id,
+            Message.role == "assistant",
+            Message.sources.is_not(None),
+        )
+    )
+    found: dict[str, dict[str, Any]] = {}
+    for sources in rows:
+        for source in sources or []:
+            if isinstance(source, dict) and isinstance(source.get("id"), str):
+                found[source["id"]] = source
+    return found

@@ -13,6 +13,7 @@ from api.locks import KeyedLocks
 from api.rasa_client import RasaClient
 from api.ratelimit import RateLimiter
 from api.settings import Settings
+from api.sources import SourceInfo
 
 
 @dataclass
@@ -26,6 +27,9 @@ class Runtime:
     locks: KeyedLocks
     message_limiter: RateLimiter
     conversation_limiter: RateLimiter
+    summary_limiter: RateLimiter
+    sources: dict[str, SourceInfo]
+    """The knowledge base's sources by id (read from sources.yml at start-up)."""
 
 
 def get_runtime(request: Request) -> Runtime:

@@ -29,9 +29,10 @@ from api.deps import Runtime
 from api.locks import KeyedLocks
 from api.rasa_client import RasaClient
 from api.ratelimit import RateLimiter
-from api.routes import chat, health
+from api.routes import chat, health, summary
 from api.schemas import UNAVAILABLE_DETAIL
 from api.settings import PACKAGE_DIR, Settings
+from api.sources import load_sources
 
 logger = logging.getLogger("api")
 
@@ -235,6 +236,8 @@ def create_app(
                     locks=KeyedLocks(),
                     message_limiter=RateLimiter(config.rate_limit_messages_per_minute),
                     conversation_limiter=RateLimiter(config.rate_limit_conversations_per_minute),
+                    summary_limiter=RateLimiter(config.rate_limit_summaries_per_minute),
+                    sources=load_sources(config.knowledge_dir),
                 )
                 logger.info("API ready (database %s)", engine.dialect.name)
                 try:
@@ -260,6 +263,7 @@ def create_app(
     app.add_exception_handler(Exception, _internal_error)
     app.include_router(health.router)
     app.include_router(chat.router)
+    app.include_router(summary.router)
 
     @app.get("/", include_in_schema=False)
     async def chat_page() -> FileResponse:

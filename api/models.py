@@ -20,13 +20,17 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
+from api.red_flags import sql_check
+
 Role = Literal["patient", "assistant"]
 Status = Literal["answered", "unanswered"]
+CallbackStatus = Literal["open", "done"]
 
 NAMING_CONVENTION: dict[str, str] = {
     "ix": "ix_%(column_0_label)s",
@@ -82,6 +86,7 @@ class Conversation(Base):
     """
 
     __tablename__ = "conversations"
+    __table_args__ = (CheckConstraint(sql_check("red_flag_level"), name="red_flag_level"),)
 
     id: Mapped[str] = mapped_column(String(128), primary_key=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -93,10 +98,26 @@ class Conversation(Base):
     """The first language tag of Accept-Language (e.g. ``en-GB``)."""
     origin: Mapped[str | None] = mapped_column(String(255))
     """The Origin header (scheme, host and port of the page embedding the chat)."""
+    red_flag_level: Mapped[str | None] = mapped_column(String(16), index=True)
+    """The most severe red-flag level seen in this conversation (see ``api.red_flags``)."""
+    red_flag_at: Mapped[datetime | None] = mapped_column()
+    """When the conversation was first flagged (any level)."""
+    record: Mapped[dict[str, Any]] = mapped_column(default=dict, server_default=text("'{}'"))
+    """Decision-support data the patient consented to keep (checklist, values, SURE, ...)."""
+    summary: Mapped[dict[str, Any] | None] = mapped_column()
+    """The latest consultation summary document (``schemas.Summary`` as JSON)."""
+    summary_at: Mapped[datetime | None] = mapped_column()
+    """When that summary was stored."""
 
     messages: Mapped[list[Message]] = relationship(
         back_populates="conversation",
         order_by="Message.seq",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+    )
+    callback_requests: Mapped[list[CallbackRequest]] = relationship(
+        back_populates="conversation",
+        order_by="CallbackRequest.id",
         cascade="all, delete-orphan",
         passive_deletes=True,
     )
@@ -110,6 +131,7 @@ class Message(Base):
         UniqueConstraint("conversation_id", "seq"),
         CheckConstraint("role IN ('patient', 'assistant')", name="role"),
         CheckConstraint("status IS NULL OR status IN ('answered', 'unanswered')", name="status"),
+        CheckConstraint(sql_check("red_flag"), name="red_flag"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -139,6 +161,41 @@ class Message(Base):
     """Patient messages: the entities Rasa extracted."""
     status: Mapped[str | None] = mapped_column(String(16))
     """Patient messages: 'unanswered' until the assistant's reply is stored, then 'answered'."""
+    red_flag: Mapped[str | None] = mapped_column(String(16))
+    """Patient messages: the red-flag level this message triggered (the reply's most severe)."""
+    red_flag_names: Mapped[list[Any] | None] = mapped_column()
+    """Patient messages: the names of the red flags the bot recognised in it."""
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     conversation: Mapped[Conversation] = relationship(back_populates="messages")
+
+
+class CallbackRequest(Base):
+    """A patient's request to be called or written to by the clinic, with their consent.
+
+    The bot collects and validates it; the API validates it again before it is stored here.
+    Staff mark it 'done' (``done_at``) once they have answered it.
+    """
+
+    __tablename__ = "callback_requests"
+    __table_args__ = (
+        CheckConstraint("status IN ('open', 'done')", name="status"),
+        CheckConstraint("phone IS NOT NULL OR email IS NOT NULL", name="contact"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    conversation_id: Mapped[str] = mapped_column(
+        String(128), ForeignKey("conversations.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(100))
+    phone: Mapped[str | None] = mapped_column(String(32))
+    email: Mapped[str | None] = mapped_column(String(254))
+    preferred_time: Mapped[str | None] = mapped_column(String(200))
+    """When the patient would like to be contacted, in their words (as the bot collected it)."""
+    consent_at: Mapped[datetime] = mapped_column()
+    """When the API received the patient's consent to be contacted."""
+    status: Mapped[str] = mapped_column(String(8), default="open", index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    done_at: Mapped[datetime | None] = mapped_column()
+
+    conversation: Mapped[Conversation] = relationship(back_populates="callback_requests")

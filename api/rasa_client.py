@@ -11,10 +11,22 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Any
+from typing import Annotated, Any
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    ValidatorFunctionWrapHandler,
+    field_validator,
+)
+
+from api.bot_data import Callback, RedFlag, validate_record
+from api.schemas import Summary
 
 logger = logging.getLogger(__name__)
 
@@ -25,13 +37,15 @@ class AssistantUnavailable(Exception):
     """Rasa or the action server could not give a usable answer in time.
 
     ``what`` names the call ("rasa webhook", ...), ``reason`` says briefly what went wrong
-    ("timeout after 4s", "HTTP 500", "ConnectError", ...).
+    ("timeout after 4s", "HTTP 500", "ConnectError", ...). ``reply`` is the parsed reply when
+    Rasa answered with nothing to show: its data (a red flag) may still matter.
     """
 
-    def __init__(self, what: str, reason: str) -> None:
+    def __init__(self, what: str, reason: str, reply: RasaReply | None = None) -> None:
         super().__init__(f"{what}: {reason}")
         self.what = what
         self.reason = reason
+        self.reply = reply
 
 
 class _Lenient(BaseModel):
@@ -49,8 +63,15 @@ class RasaSource(_Lenient):
     url: str | None = None
 
 
+DATA_BLOCKS = ("red_flag", "record", "callback", "summary")
+"""The decision-support blocks of ``custom`` (see ``api.bot_data``)."""
+
+
 class RasaCustom(_Lenient):
-    """The ``custom`` part of a Rasa message: where the answer came from."""
+    """The ``custom`` part of a Rasa message: where the answer came from, and any data blocks.
+
+    A malformed data block is dropped (None) with a warning; it never fails the reply.
+    """
 
     sources: list[RasaSource] = Field(default_factory=list)
     topic: str | None = None
@@ -58,6 +79,32 @@ class RasaCustom(_Lenient):
     score: float | None = None
     certainty: str | None = None
     reviewed: str | None = None
+    red_flag: RedFlag | None = None
+    record: Annotated[dict[str, Any], AfterValidator(validate_record)] | None = None
+    callback: Callback | None = None
+    summary: Summary | None = None
+
+    @field_validator(*DATA_BLOCKS, mode="wrap")
+    @classmethod
+    def _drop_malformed(
+        cls, value: Any, handler: ValidatorFunctionWrapHandler, info: ValidationInfo
+    ) -> Any:
+        if value is None:
+            return None
+        try:
+            return handler(value)
+        except ValidationError as exc:
+            context = info.context if isinstance(info.context, dict) else {}
+            # Error kinds and places only: the values (a phone number, a name) stay out.
+            kinds = sorted({str(error["type"]) for error in exc.errors()})
+            logger.warning(
+                "conversation %s: %s block from the bot ignored (%d errors: %s)",
+                context.get("conversation", "?"),
+                info.field_name,
+                exc.error_count(),
+                ", ".join(kinds),
+            )
+            return None
 
 
 class RasaMessage(_Lenient):
@@ -67,7 +114,10 @@ class RasaMessage(_Lenient):
 
     @property
     def is_empty(self) -> bool:
-        """True when there is neither text nor a button to show (such messages are skipped)."""
+        """True when there is neither text nor a button to show.
+
+        Such a message is not stored or shown, but its ``custom`` data is still applied.
+        """
         return not self.text and not self.buttons
 
 
@@ -141,7 +191,9 @@ class RasaClient:
             json={"sender": sender, "message": text, "command": command},
         )
         try:
-            reply = RasaReply.model_validate_json(response.content)
+            reply = RasaReply.model_validate_json(
+                response.content, context={"conversation": sender[:8]}
+            )
         except ValidationError as exc:
             logger.warning(
                 "rasa webhook unavailable (malformed reply, %d errors)", exc.error_count()
@@ -151,7 +203,7 @@ class RasaClient:
             # Rasa answers 200 with nothing to say when an action failed (for example the
             # action server is down): to the patient that is no answer at all.
             logger.warning("rasa webhook unavailable (reply without any message)")
-            raise AssistantUnavailable("rasa webhook", "reply without any message")
+            raise AssistantUnavailable("rasa webhook", "reply without any message", reply)
         return reply
 
     async def status(self) -> dict[str, Any]:

@@ -5,9 +5,12 @@ Other software relies on these shapes: fields may be added, none removed or rena
 
 from __future__ import annotations
 
-from typing import Literal
+from datetime import UTC, datetime
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from api.red_flags import RedFlagLevel
 
 UNAVAILABLE_DETAIL = (
     "The assistant is not available right now. Please try again in a minute, "
@@ -42,6 +45,54 @@ class Message(BaseModel):
         default=None,
         description="Knowledge topic id the answer came from; null for conversational replies.",
     )
+    red_flag: RedFlagLevel | None = Field(
+        default=None,
+        description="Set on every message of a reply to a message that described a red flag: "
+        "the most severe level (prompt < same_day < emergency < crisis). Show such a reply "
+        "as urgent. Null otherwise.",
+    )
+    summary_url: str | None = Field(
+        default=None,
+        description="Relative URL of the printable consultation summary this message offers "
+        "(`/api/v1/conversations/{conversation_id}/summary`); null otherwise.",
+    )
+
+
+def _aware_utc(value: datetime) -> datetime:
+    """A naive time is read as UTC; every time is kept in UTC."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class SummaryItem(BaseModel):
+    """One point of a summary section, with the ids (or titles) of the sources it rests on."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    text: str = Field(min_length=1, max_length=4000)
+    sources: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(
+        default_factory=list, max_length=20
+    )
+
+
+class SummarySection(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    heading: str = Field(min_length=1, max_length=200)
+    intro: str | None = Field(default=None, max_length=4000)
+    items: list[SummaryItem] = Field(default_factory=list, max_length=100)
+
+
+class Summary(BaseModel):
+    """A consultation summary the assistant prepared: plain text only, never HTML."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    title: str = Field(min_length=1, max_length=200)
+    generated_at: Annotated[datetime, AfterValidator(_aware_utc)] = Field(
+        description="When the assistant prepared it (UTC)."
+    )
+    sections: list[SummarySection] = Field(max_length=50)
+    footer: str | None = Field(default=None, max_length=4000)
 
 
 class ConversationCreated(BaseModel):

@@ -75,6 +75,16 @@ class Settings(BaseSettings):
     rate_limit_conversations_per_minute: NonNegativeInt = Field(
         default=60, description="New conversations per minute per client IP; 0 disables the limit."
     )
+    rate_limit_summaries_per_minute: NonNegativeInt = Field(
+        default=60,
+        description="Summary page and summary.json requests per minute per client IP; "
+        "0 disables the limit.",
+    )
+    knowledge_dir: Path = Field(
+        default=REPO_ROOT / "knowledge",
+        description="The knowledge folder (the bot's MESO_KNOWLEDGE_DIR); its sources.yml gives "
+        "the titles of the sources a summary cites.",
+    )
 
     log_level: str = Field(default="INFO", description="Level of the api.* loggers.")
 

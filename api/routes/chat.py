@@ -17,6 +17,7 @@ from fastapi import APIRouter, HTTPException, Path, Request, status
 
 from api import crud
 from api.deps import RuntimeDep, SessionDep
+from api.models import utcnow
 from api.rasa_client import AssistantUnavailable
 from api.schemas import (
     UNAVAILABLE_DETAIL,
@@ -38,12 +39,22 @@ _CONVERSATION_ID = re.compile(CONVERSATION_ID_PATTERN)
 NOT_FOUND_DETAIL = "This conversation does not exist. Please reload the page to start a new one."
 
 
-def _error(description: str) -> dict[str, Any]:
+def error_response(description: str) -> dict[str, Any]:
+    """An OpenAPI ``responses`` entry whose body is :class:`ErrorBody`."""
     return {"model": ErrorBody, "description": description}
 
 
-RATE_LIMITED = _error("Too many requests; the Retry-After header says how many seconds to wait.")
-UNAVAILABLE = _error("The assistant is not ready (Rasa is down or too slow); try again later.")
+RATE_LIMITED = error_response(
+    "Too many requests; the Retry-After header says how many seconds to wait."
+)
+UNAVAILABLE = error_response(
+    "The assistant is not ready (Rasa is down or too slow); try again later."
+)
+
+
+def is_conversation_id(text: str) -> bool:
+    """True when ``text`` has the shape of a conversation id (whether or not it exists)."""
+    return _CONVERSATION_ID.fullmatch(text) is not None
 
 
 def short_id(conversation_id: str) -> str:
@@ -128,9 +139,11 @@ async def create_conversation(
     response_model=Replies,
     summary="Send a message",
     responses={
-        404: _error("Unknown or malformed conversation id."),
-        413: _error("The text is longer than the limit (MESO_MAX_TEXT_CHARS characters)."),
-        422: _error("Empty text, malformed JSON, a wrong type or a missing field."),
+        404: error_response("Unknown or malformed conversation id."),
+        413: error_response(
+            "The text is longer than the limit (MESO_MAX_TEXT_CHARS characters)."
+        ),
+        422: error_response("Empty text, malformed JSON, a wrong type or a missing field."),
         429: RATE_LIMITED,
         503: UNAVAILABLE,
     },
@@ -148,7 +161,7 @@ async def send_message(
     is passed on as plain words. Messages to one conversation are answered one at a time, in
     the order they arrive.
     """
-    if not _CONVERSATION_ID.fullmatch(conversation_id):
+    if not is_conversation_id(conversation_id):
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=NOT_FOUND_DETAIL)
     text = body.text.strip()
     if not text:
@@ -195,10 +208,15 @@ async def send_message(
                 patient.seq,
                 exc,
             )
+            # Nothing to show, but a red flag the bot raised must still reach staff.
+            if exc.reply is not None and crud.apply_red_flag(
+                conversation, patient, exc.reply, utcnow()
+            ):
+                await session.commit()
             raise _unavailable() from None
 
         crud.record_understanding(patient, reply.nlu)
-        messages = await crud.store_replies(session, conversation, reply)
+        messages = await crud.store_replies(session, conversation, reply, patient)
         await session.commit()
 
     logger.info(

@@ -152,10 +152,10 @@ class Harness:
             connection.close()
 
     def snapshot(self) -> dict[str, list[tuple[Any, ...]]]:
-        """Every row of both tables, to prove a request changed nothing."""
+        """Every row of every table, to prove a request changed nothing."""
         return {
             table: [tuple(row) for row in self.rows(f"SELECT * FROM {table} ORDER BY 1")]
-            for table in ("conversations", "messages")
+            for table in ("conversations", "messages", "callback_requests")
         }
 
     def messages(self, conversation_id: str) -> list[sqlite3.Row]:

@@ -45,6 +45,7 @@ def make_settings(db_path: Path) -> Callable[..., Settings]:
             "readiness_timeout": 0.5,
             "rate_limit_messages_per_minute": 0,
             "rate_limit_conversations_per_minute": 0,
+            "rate_limit_summaries_per_minute": 0,
         }
         values.update(overrides)
         return Settings(**values)

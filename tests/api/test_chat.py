@@ -59,6 +59,8 @@ async def test_create_returns_201_secret_id_and_stores_opening_messages(h: Harne
         "buttons": [],
         "sources": [],
         "topic": None,
+        "red_flag": None,
+        "summary_url": None,
     }
 
     [conversation] = h.rows("SELECT * FROM conversations")
@@ -123,6 +125,8 @@ async def test_message_reply_is_mapped_and_both_sides_are_stored(h: Harness) -> 
                     {"id": "clinic-leaflet", "title": "Clinic leaflet", "url": None},
                 ],
                 "topic": "cost",
+                "red_flag": None,
+                "summary_url": None,
             }
         ]
     }
@@ -167,12 +171,21 @@ async def test_rasa_messages_with_missing_fields_get_defaults_and_empty_ones_are
 
     assert response.status_code == 200
     assert response.json()["messages"] == [
-        {"text": "only text", "buttons": [], "sources": [], "topic": None},
+        {
+            "text": "only text",
+            "buttons": [],
+            "sources": [],
+            "topic": None,
+            "red_flag": None,
+            "summary_url": None,
+        },
         {
             "text": "",
             "buttons": [{"title": "Yes", "payload": "/affirm"}],
             "sources": [],
             "topic": None,
+            "red_flag": None,
+            "summary_url": None,
         },
     ]
     stored = h.messages(conversation_id)

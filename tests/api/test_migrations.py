@@ -47,9 +47,15 @@ def test_upgrade_head_on_an_empty_database_creates_the_schema(engine: Engine) ->
         upgrade_on_connection(connection)
 
     inspector = inspect(engine)
-    assert set(inspector.get_table_names()) == {"alembic_version", "conversations", "messages"}
-    [fk] = inspector.get_foreign_keys("messages")
-    assert (fk["referred_table"], fk["options"].get("ondelete")) == ("conversations", "CASCADE")
+    assert set(inspector.get_table_names()) == {
+        "alembic_version",
+        "conversations",
+        "messages",
+        "callback_requests",
+    }
+    for table in ("messages", "callback_requests"):
+        [fk] = inspector.get_foreign_keys(table)
+        assert (fk["referred_table"], fk["options"].get("ondelete")) == ("conversations", "CASCADE")
     uniques = {tuple(u["column_names"]) for u in inspector.get_unique_constraints("messages")}
     assert ("conversation_id", "seq") in uniques
     with engine.connect() as connection:
@@ -117,3 +123,82 @@ def test_alembic_command_line_works_from_any_directory(tmp_path: Path) -> None:
         assert {"conversations", "messages"} <= set(inspect(sync_engine).get_table_names())
     finally:
         sync_engine.dispose()
+
+
+def test_upgrading_a_0001_database_keeps_every_message(engine: Engine) -> None:
+    """0002 adds columns in place: no table is copied and dropped (which, on SQLite with
+    foreign keys on, would cascade-delete the messages)."""
+    with engine.begin() as connection:
+        connection.exec_driver_sql("PRAGMA foreign_keys = ON")
+        upgrade_on_connection(connection, "0001")
+        connection.execute(
+            text(
+                "INSERT INTO conversations (id, created_at, updated_at, last_activity_at) "
+                "VALUES ('c1', '2026-01-01', '2026-01-01', '2026-01-01')"
+            )
+        )
+        connection.execute(
+            text(
+                "INSERT INTO messages (conversation_id, seq, role, text, status, created_at) "
+                "VALUES ('c1', 1, 'patient', 'hello', 'answered', '2026-01-01')"
+            )
+        )
+    with engine.begin() as connection:
+        connection.exec_driver_sql("PRAGMA foreign_keys = ON")
+        assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+        upgrade_on_connection(connection)
+
+    with engine.connect() as connection:
+        assert connection.scalar(text("SELECT text FROM messages")) == "hello"
+        row = connection.execute(
+            text("SELECT record, red_flag_level, summary FROM conversations")
+        ).one()
+        assert tuple(row) == ("{}", None, None)
+        with pytest.raises(Exception, match="CHECK constraint failed"):
+            connection.execute(text("UPDATE conversations SET red_flag_level = 'urgent'"))
+        with pytest.raises(Exception, match="CHECK constraint failed"):
+            connection.execute(text("UPDATE messages SET red_flag = 'urgent'"))
+
+
+def test_downgrading_0002_keeps_every_message(engine: Engine) -> None:
+    with engine.begin() as connection:
+        connection.exec_driver_sql("PRAGMA foreign_keys = ON")
+        upgrade_on_connection(connection)
+        connection.execute(
+            text(
+                "INSERT INTO conversations (id, created_at, updated_at, last_activity_at, "
+                "red_flag_level) VALUES ('c1', '2026-01-01', '2026-01-01', '2026-01-01', 'crisis')"
+            )
+        )
+        connection.execute(
+            text(
+                "INSERT INTO messages (conversation_id, seq, role, text, red_flag, created_at) "
+                "VALUES ('c1', 1, 'patient', 'hello', 'crisis', '2026-01-01')"
+            )
+        )
+        run(connection, command.downgrade, "0001")
+
+    assert "red_flag_level" not in {c["name"] for c in inspect(engine).get_columns("conversations")}
+    with engine.connect() as connection:
+        assert connection.scalar(text("SELECT text FROM messages")) == "hello"
+
+
+def test_callback_requests_refuse_a_bad_status_or_no_contact(engine: Engine) -> None:
+    with engine.begin() as connection:
+        upgrade_on_connection(connection)
+        connection.execute(
+            text(
+                "INSERT INTO conversations (id, created_at, updated_at, last_activity_at) "
+                "VALUES ('c1', '2026-01-01', '2026-01-01', '2026-01-01')"
+            )
+        )
+    insert = (
+        "INSERT INTO callback_requests (conversation_id, name, phone, email, consent_at, "
+        "status, created_at) VALUES ('c1', 'Ann', :phone, NULL, '2026-01-01', :status, "
+        "'2026-01-01')"
+    )
+    for phone, status in ((None, "open"), ("0123456789", "closed")):
+        with engine.begin() as connection, pytest.raises(Exception, match="CHECK"):
+            connection.execute(text(insert), {"phone": phone, "status": status})
+    with engine.begin() as connection:
+        connection.execute(text(insert), {"phone": "0123456789", "status": "open"})

@@ -11,6 +11,8 @@ pytestmark = pytest.mark.anyio
 
 CREATE = "/api/v1/conversations"
 SEND = "/api/v1/conversations/{conversation_id}/messages"
+SUMMARY = "/api/v1/conversations/{conversation_id}/summary"
+SUMMARY_JSON = "/api/v1/conversations/{conversation_id}/summary.json"
 
 
 @pytest.fixture
@@ -24,15 +26,23 @@ def ref(schema: dict[str, Any]) -> str:
     return str(schema["$ref"]).rsplit("/", 1)[-1]
 
 
-async def test_both_v1_routes_and_probes_are_listed(spec: dict[str, Any]) -> None:
-    assert set(spec["paths"]) == {CREATE, SEND, "/healthz", "/readyz"}
+async def test_all_v1_routes_and_probes_are_listed(spec: dict[str, Any]) -> None:
+    assert set(spec["paths"]) == {CREATE, SEND, SUMMARY, SUMMARY_JSON, "/healthz", "/readyz"}
     assert "post" in spec["paths"][CREATE] and "post" in spec["paths"][SEND]
+    assert "get" in spec["paths"][SUMMARY] and "get" in spec["paths"][SUMMARY_JSON]
 
 
 async def test_message_schema_matches_the_contract(spec: dict[str, Any]) -> None:
     schemas = spec["components"]["schemas"]
     message = schemas["Message"]
-    assert set(message["properties"]) == {"text", "buttons", "sources", "topic"}
+    assert set(message["properties"]) == {
+        "text",
+        "buttons",
+        "sources",
+        "topic",
+        "red_flag",
+        "summary_url",
+    }
     assert ref(message["properties"]["buttons"]["items"]) == "Button"
     assert ref(message["properties"]["sources"]["items"]) == "Source"
     assert set(schemas["Button"]["required"]) == {"title", "payload"}
@@ -55,3 +65,21 @@ async def test_responses_and_errors_are_documented(spec: dict[str, Any]) -> None
     assert "HTTPValidationError" not in spec["components"]["schemas"]
     readyz = spec["paths"]["/readyz"]["get"]["responses"]
     assert ref(readyz["503"]["content"][body]["schema"]) == "Readiness"
+
+
+async def test_summary_routes_are_documented(spec: dict[str, Any]) -> None:
+    schemas = spec["components"]["schemas"]
+    message = schemas["Message"]["properties"]
+    assert message["red_flag"]["anyOf"][0]["enum"] == ["prompt", "same_day", "emergency", "crisis"]
+    assert set(schemas["Summary"]["required"]) == {"title", "generated_at", "sections"}
+    assert ref(schemas["SummarySection"]["properties"]["items"]["items"]) == "SummaryItem"
+
+    page = spec["paths"][SUMMARY]["get"]
+    assert page["tags"] == ["summary"] and page["description"]
+    for status in ("200", "404", "429"):
+        assert set(page["responses"][status]["content"]) == {"text/html"}
+    document = spec["paths"][SUMMARY_JSON]["get"]["responses"]
+    body = "application/json"
+    assert ref(document["200"]["content"][body]["schema"]) == "Summary"
+    for status in ("404", "422", "429"):
+        assert ref(document[status]["content"][body]["schema"]) == "ErrorBody"

@@ -273,3 +273,105 @@ async def test_a_reply_with_nothing_to_say_counts_as_unavailable(client_for: Cal
         with pytest.raises(AssistantUnavailable) as info:
             await rasa.send("c" * 43, "does it hurt", command=False)
     assert info.value.reason == "reply without any message"
+
+
+DATA_REPLY = {
+    "messages": [
+        {
+            "text": "Call 999 now.",
+            "custom": {
+                "red_flag": {"level": "emergency", "flags": ["breathing"]},
+                "record": {"sure": [True, False], "values": None},
+                "callback": {
+                    "name": " Ann ",
+                    "phone": "020 7946 0958",
+                    "email": "",
+                    "consent": True,
+                    "preferred_time": None,
+                },
+                "summary": {
+                    "title": "Summary",
+                    "generated_at": "2026-11-29T10:15:00+02:00",
+                    "sections": [{"heading": "H", "items": [{"text": "T", "sources": ["a"]}]}],
+                    "footer": None,
+                },
+            },
+        },
+        {"custom": {"record": {"checklist_consent": True}}},
+    ]
+}
+
+
+async def test_send_parses_the_data_blocks(client_for: Callable[..., Any]) -> None:
+    async with client_for(lambda r: httpx.Response(200, json=DATA_REPLY)) as rasa:
+        reply = await rasa.send("conv-1", "help", command=False)
+
+    first, data_only = reply.messages
+    custom = first.custom
+    assert custom is not None and custom.red_flag is not None
+    assert (custom.red_flag.level, custom.red_flag.flags) == ("emergency", ["breathing"])
+    assert custom.record == {"sure": [True, False], "values": None}
+    assert custom.callback is not None
+    assert (custom.callback.name, custom.callback.phone, custom.callback.email) == (
+        "Ann",
+        "020 7946 0958",
+        None,
+    )
+    assert custom.summary is not None
+    assert custom.summary.generated_at.isoformat() == "2026-11-29T08:15:00+00:00"
+    assert custom.summary.sections[0].intro is None
+    assert data_only.is_empty and data_only.custom is not None
+    assert data_only.custom.record == {"checklist_consent": True}
+
+
+async def test_malformed_data_blocks_are_dropped_not_fatal(
+    client_for: Callable[..., Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    body = {
+        "messages": [
+            {
+                "text": "An answer.",
+                "custom": {
+                    "topic": "cost",
+                    "red_flag": {"level": "very bad"},
+                    "record": ["not", "an", "object"],
+                    "callback": {"name": "Bob", "phone": "555-SECRET", "consent": True},
+                    "summary": {"title": "no sections"},
+                },
+            }
+        ]
+    }
+    caplog.set_level("WARNING", logger="api")
+    async with client_for(lambda r: httpx.Response(200, json=body)) as rasa:
+        reply = await rasa.send("conversation-id-0123456789", "x", command=False)
+
+    custom = reply.messages[0].custom
+    assert custom is not None and custom.topic == "cost"
+    assert (custom.red_flag, custom.record, custom.callback, custom.summary) == (
+        None,
+        None,
+        None,
+        None,
+    )
+    logged = [r.getMessage() for r in caplog.records]
+    for block in ("red_flag", "record", "callback", "summary"):
+        assert any(
+            m.startswith(f"conversation conversa: {block} block from the bot ignored")
+            for m in logged
+        ), block
+    assert not any("SECRET" in m or "Bob" in m or "very bad" in m for m in logged)
+
+
+async def test_a_reply_with_only_data_is_unavailable_but_keeps_the_data(
+    client_for: Callable[..., Any],
+) -> None:
+    body = {"messages": [{"custom": {"red_flag": {"level": "crisis"}}}]}
+    async with client_for(lambda r: httpx.Response(200, json=body)) as rasa:
+        with pytest.raises(AssistantUnavailable) as caught:
+            await rasa.send("conv-1", "x", command=False)
+
+    assert caught.value.reason == "reply without any message"
+    assert caught.value.reply is not None
+    [message] = caught.value.reply.messages
+    assert message.custom is not None and message.custom.red_flag is not None
+    assert message.custom.red_flag.level == "crisis"

@@ -22,6 +22,8 @@ def test_defaults() -> None:
     assert settings.max_text_chars == 1000
     assert settings.rate_limit_messages_per_minute == 30
     assert settings.rate_limit_conversations_per_minute == 60
+    assert settings.rate_limit_summaries_per_minute == 60
+    assert settings.knowledge_dir == REPO_ROOT / "knowledge"
 
 
 def test_environment_with_meso_prefix(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -33,6 +35,8 @@ def test_environment_with_meso_prefix(monkeypatch: pytest.MonkeyPatch, tmp_path:
     monkeypatch.setenv("MESO_MAX_TEXT_CHARS", "500")
     monkeypatch.setenv("MESO_RATE_LIMIT_MESSAGES_PER_MINUTE", "0")
     monkeypatch.setenv("MESO_RATE_LIMIT_CONVERSATIONS_PER_MINUTE", "5")
+    monkeypatch.setenv("MESO_RATE_LIMIT_SUMMARIES_PER_MINUTE", "7")
+    monkeypatch.setenv("MESO_KNOWLEDGE_DIR", str(tmp_path / "kb"))
     monkeypatch.setenv("RASA_URL", "http://ignored-without-prefix")
 
     settings = Settings()
@@ -45,6 +49,8 @@ def test_environment_with_meso_prefix(monkeypatch: pytest.MonkeyPatch, tmp_path:
     assert settings.max_text_chars == 500
     assert settings.rate_limit_messages_per_minute == 0
     assert settings.rate_limit_conversations_per_minute == 5
+    assert settings.rate_limit_summaries_per_minute == 7
+    assert settings.knowledge_dir == tmp_path / "kb"
 
 
 def test_var_dir_moves_the_default_database(
