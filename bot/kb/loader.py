@@ -14,6 +14,7 @@ from typing import Any, Iterable
 
 import yaml
 
+from bot.kb.decision import load_decision_aid
 from bot.kb.model import (
     CERTAINTY_LEVELS,
     CLINIC_FIELDS,
@@ -274,6 +275,11 @@ def load_knowledge(knowledge_dir: Path, clinic_path: Path,
     topics = _load_topics(knowledge_dir / "topics.yml", problems)
     sources = _load_sources(knowledge_dir / "sources.yml", problems)
     entries = _load_entries(knowledge_dir / "entries", topics, sources, problems)
+    # The decision support is optional (a knowledge folder without decision/ has none);
+    # when the folder exists, all four of its files must be valid.
+    decision = None
+    if (knowledge_dir / "decision").is_dir():
+        decision = load_decision_aid(knowledge_dir / "decision", set(sources), set(entries), problems)
     known_intents = {t.intent for t in topics.values()}
     for intent in claimed_intents:
         if intent not in known_intents:
@@ -286,4 +292,5 @@ def load_knowledge(knowledge_dir: Path, clinic_path: Path,
     if problems:
         raise KnowledgeError(problems)
     assert clinic is not None
-    return KnowledgeBase(topics=topics, sources=sources, entries=entries, clinic=clinic)
+    return KnowledgeBase(topics=topics, sources=sources, entries=entries, clinic=clinic,
+                         decision=decision)

@@ -5,12 +5,14 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from bot.kb.decision import DecisionAid
+
 CERTAINTY_LEVELS: tuple[str, ...] = ("high", "moderate", "low", "very-low")
 
 # The clinic.yml fields an entry may show beside its answer.
 CLINIC_FIELDS: tuple[str, ...] = (
     "name", "phone", "email", "booking", "hours", "emergency_number", "currency",
-    "price_per_session", "price_course", "sessions_in_course", "callback_time",
+    "price_per_session", "price_course", "sessions_in_course", "callback_time", "crisis_line",
 )
 
 
@@ -75,6 +77,7 @@ class Clinic:
     price_course: float | None = None
     sessions_in_course: int | None = None
     callback_time: str | None = None
+    crisis_line: str | None = None
 
     def get(self, name: str) -> Any:
         return getattr(self, name)
@@ -87,6 +90,8 @@ class KnowledgeBase:
     entries: dict[str, Entry]
     clinic: Clinic
     built_from: dict[str, str] = field(default_factory=dict)
+    # The guided decision support (knowledge/decision/); None when that folder is absent.
+    decision: DecisionAid | None = None
 
     def topic_for_intent(self, intent: str | None) -> Topic | None:
         for topic in self.topics.values():
@@ -106,6 +111,7 @@ class KnowledgeBase:
             "entries": [asdict(e) for e in self.entries.values()],
             "clinic": asdict(self.clinic),
             "built_from": self.built_from,
+            "decision": self.decision.to_dict() if self.decision else None,
         }
 
     @classmethod
@@ -123,4 +129,5 @@ class KnowledgeBase:
             entries=entries,
             clinic=Clinic(**data["clinic"]),
             built_from=data.get("built_from", {}),
+            decision=DecisionAid.from_dict(data["decision"]) if data.get("decision") else None,
         )
