@@ -28,12 +28,13 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export OPENBLAS_NUM_THREADS := 1
 
 TRAINING_DATA := $(shell find $(ROOT)/data -name '*.yml' 2>/dev/null)
+DOMAIN := $(shell find $(ROOT)/domain -name '*.yml' 2>/dev/null)
 KNOWLEDGE := $(shell find $(ROOT)/knowledge -name '*.yml' 2>/dev/null) $(ROOT)/clinic.yml
 BOT_CODE := $(shell find $(ROOT)/bot -name '*.py' -o -name '*.yml' 2>/dev/null)
 # Code the trained model is made of (Rasa fingerprints data and config, not this).
 NLU_CODE := $(shell find $(ROOT)/bot/nlu $(ROOT)/bot/nlp -name '*.py' 2>/dev/null)
 
-.PHONY: help run test setup kb train validate test-bot test-stories test-api eval nlu-cv bench clean
+.PHONY: help run test setup kb train validate test-bot test-stories test-api eval nlu-cv bench clean readability
 
 help:
 	@echo "make run    set everything up, then start the assistant on http://127.0.0.1:8000"
@@ -69,15 +70,15 @@ $(KB): $(BOT_VENV)/.installed $(KNOWLEDGE) $(BOT_CODE) $(TRAINING_DATA)
 
 kb: $(KB)
 
-build/.validated: $(BOT_VENV)/.installed $(TRAINING_DATA) domain.yml config.yml
+build/.validated: $(BOT_VENV)/.installed $(TRAINING_DATA) $(DOMAIN) config.yml
 	@mkdir -p build
-	$(RASA) data validate --fail-on-warnings --quiet
+	$(RASA) data validate --domain $(ROOT)/domain --fail-on-warnings --quiet
 	touch $@
 
 validate: build/.validated
 
-$(MODEL): build/.validated $(TRAINING_DATA) domain.yml config.yml $(NLU_CODE)
-	$(RASA) train --fixed-model-name meso --out models --quiet --force
+$(MODEL): build/.validated $(TRAINING_DATA) $(DOMAIN) config.yml $(NLU_CODE)
+	$(RASA) train --domain $(ROOT)/domain --fixed-model-name meso --out models --quiet --force
 	touch $@
 
 train: $(MODEL)
@@ -112,6 +113,11 @@ nlu-cv: $(BOT_VENV)/.installed
 
 bench: setup $(KB) $(MODEL)
 	$(API_PY) -m bench.run
+
+# Reading level (Flesch-Kincaid grade) of every text the assistant can send, and the review
+# date on every knowledge reply; fails when fewer than 90% are at or below grade 8.
+readability: $(BOT_VENV)/.installed $(KB)
+	$(BOT_PY) -m eval.readability --max-grade 8 --min-share 0.9 --json results/readability/report.json
 
 clean:
 	rm -rf build models results var/log

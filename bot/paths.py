@@ -37,3 +37,26 @@ def spacy_dir() -> Path:
 
 def rules_dir() -> Path:
     return REPO_ROOT / "data" / "rules"
+
+
+def domain_dir() -> Path:
+    """The Rasa domain, one file per concern (``rasa train --domain domain``)."""
+    return REPO_ROOT / "domain"
+
+
+def load_domain(directory: Path | None = None) -> dict:
+    """Every file of the domain merged the way Rasa merges them: lists joined, maps united."""
+    import yaml
+
+    merged: dict = {}
+    for path in sorted((directory or domain_dir()).glob("*.yml")):
+        part = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        for key, value in part.items():
+            if isinstance(value, list):
+                merged.setdefault(key, [])
+                merged[key].extend(v for v in value if v not in merged[key])
+            elif isinstance(value, dict):
+                merged.setdefault(key, {}).update(value)
+            else:
+                merged[key] = value
+    return merged

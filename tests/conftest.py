@@ -33,8 +33,6 @@ def runtime(built_dir: Path) -> Any:
 
 @pytest.fixture(scope="session")
 def domain() -> dict:
-    import yaml
-
     from bot import paths
 
-    return yaml.safe_load((paths.REPO_ROOT / "domain.yml").read_text(encoding="utf-8"))
+    return paths.load_domain()
