@@ -90,7 +90,7 @@ run: setup $(KB) $(MODEL)
 test: setup $(KB) $(MODEL) test-bot test-stories test-api
 
 test-bot:
-	$(BOT_PY) -m pytest tests/kb tests/nlp tests/nlu tests/actions tests/channels -q -p no:cacheprovider
+	$(BOT_PY) -m pytest tests/kb tests/nlp tests/nlu tests/actions tests/channels tests/safety -q -p no:cacheprovider
 
 test-stories:
 	$(RASA) test core --stories tests/stories --model $(MODEL) --fail-on-prediction-errors \
@@ -118,6 +118,11 @@ bench: setup $(KB) $(MODEL)
 # date on every knowledge reply; fails when fewer than 90% are at or below grade 8.
 readability: $(BOT_VENV)/.installed $(KB)
 	$(BOT_PY) -m eval.readability --max-grade 8 --min-share 0.9 --json results/readability/report.json
+
+# Red flags and refusals on the dev and held-out phrasing sets: caught by the rules, by the
+# classifier alone and by the safety gate; false-alarm and refusal rates; a threshold sweep.
+safety-eval: $(BOT_VENV)/.installed $(MODEL)
+	$(BOT_PY) -m eval.red_flags --model $(MODEL) --json results/safety/red_flags.json
 
 clean:
 	rm -rf build models results var/log

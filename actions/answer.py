@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from typing import Any
 
 from rasa_sdk import Action, Tracker
@@ -10,12 +11,16 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from bot.dialogue.replies import Reply, answer_reply, contact_button, entry_button, template, topic_buttons
+from bot.kb.model import Entry
 from bot.kb.runtime import Runtime, get_runtime
 
 logger = logging.getLogger(__name__)
 
 # Topics offered when nothing matched at all (the most asked, in the sources' order).
 _STARTER_TOPICS = ("what_is", "cost", "side_effects", "evidence")
+# Answers about a person's own situation: they end with utter_discuss_with_clinician.
+_PERSONAL_TOPIC = "candidacy"
+_PERSONAL_INTENT = "ask_candidacy"
 
 
 def _intent_ranking(tracker: Tracker) -> list[tuple[str, float]]:
@@ -44,6 +49,18 @@ def _previous_user_text(tracker: Tracker) -> str | None:
     return None
 
 
+def _answer(domain: dict[str, Any], tracker: Tracker, runtime: Runtime, entry: Entry,
+            score: float) -> Reply:
+    """The answer with ``entry``. An answer about the person's own situation (a candidacy
+    entry, or any entry answering an ask_candidacy question) ends by saying the assistant
+    can't tell whether the treatment suits them and that a clinician must discuss it."""
+    reply = answer_reply(domain, runtime.kb, entry, score=score)
+    intent = ((tracker.latest_message or {}).get("intent") or {}).get("name")
+    if entry.topic == _PERSONAL_TOPIC or intent == _PERSONAL_INTENT:
+        reply = replace(reply, text=reply.text + "\n\n" + template(domain, "utter_discuss_with_clinician"))
+    return reply
+
+
 def _send(dispatcher: CollectingDispatcher, reply: Reply) -> None:
     dispatcher.utter_message(text=reply.text, buttons=reply.buttons or None, json_message=reply.custom)
 
@@ -61,7 +78,7 @@ class ActionAnswerQuestion(Action):
         chosen = next(tracker.get_latest_entity_values("entry"), None)
         if chosen in kb.entries:
             entry = kb.entries[chosen]
-            _send(dispatcher, answer_reply(domain, kb, entry, score=1.0))
+            _send(dispatcher, _answer(domain, tracker, self._runtime, entry, score=1.0))
             return [SlotSet("last_entry", entry.id)]
 
         text = (tracker.latest_message or {}).get("text") or ""
@@ -72,7 +89,7 @@ class ActionAnswerQuestion(Action):
             previous_entry=tracker.get_slot("last_entry"),
         )
         if result.confident and result.best:
-            _send(dispatcher, answer_reply(domain, kb, result.best.entry, score=result.best.score))
+            _send(dispatcher, _answer(domain, tracker, self._runtime, result.best.entry, score=result.best.score))
             return [SlotSet("last_entry", result.best.entry.id)]
 
         if result.nearest and result.best and result.best.score > 0.1:

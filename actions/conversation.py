@@ -8,7 +8,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType
 from rasa_sdk.executor import CollectingDispatcher
 
-from bot.dialogue.replies import template, topic_buttons
+from bot.dialogue.replies import guide_buttons, template, topic_buttons
 from bot.kb.runtime import Runtime, get_runtime
 
 
@@ -28,12 +28,13 @@ class ActionWelcome(Action):
         dispatcher.utter_message(text=template(domain, "utter_welcome", clinic=clinic))
         dispatcher.utter_message(text=template(domain, "utter_disclaimer", clinic=clinic))
         dispatcher.utter_message(text=template(domain, "utter_privacy", clinic=clinic))
-        dispatcher.utter_message(text=template(domain, "utter_topics"), buttons=topic_buttons(kb))
+        dispatcher.utter_message(text=template(domain, "utter_topics"),
+                                 buttons=guide_buttons(domain) + topic_buttons(kb))
         return []
 
 
 class ActionShowTopics(Action):
-    """Every topic the assistant covers, as buttons."""
+    """The guided decision support, the disclosure and every topic, as buttons."""
 
     def __init__(self, runtime: Runtime | None = None) -> None:
         self._runtime = runtime or get_runtime()
@@ -43,5 +44,6 @@ class ActionShowTopics(Action):
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                   domain: dict[str, Any]) -> list[EventType]:
-        dispatcher.utter_message(text=template(domain, "utter_topics"), buttons=topic_buttons(self._runtime.kb))
+        dispatcher.utter_message(text=template(domain, "utter_topics"),
+                                 buttons=guide_buttons(domain) + topic_buttons(self._runtime.kb))
         return []

@@ -109,7 +109,7 @@ def readable_date(iso: str) -> str:
     """The review date as replies show it, e.g. ``22 November 2026``."""
     from bot.dialogue import replies
 
-    return replies._readable_date(iso)
+    return replies.readable_date(iso)
 
 
 def knowledge_texts(domain: Mapping[str, Any], kb: KnowledgeBase) -> Iterator[Measured]:

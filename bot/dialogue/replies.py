@@ -55,6 +55,14 @@ def topic_buttons(kb: KnowledgeBase) -> list[dict[str, str]]:
     return [{"title": t.title, "payload": command(t.intent)} for t in kb.topics.values()]
 
 
+def guide_buttons(domain: Mapping[str, Any]) -> list[dict[str, str]]:
+    """The guided decision support and the disclosure, offered beside the topics."""
+    return [
+        {"title": template(domain, "utter_button_decide"), "payload": command("decision_help")},
+        {"title": template(domain, "utter_button_disclosure"), "payload": command("ask_disclosure")},
+    ]
+
+
 def contact_button(domain: Mapping[str, Any]) -> dict[str, str]:
     return {"title": template(domain, "utter_button_contact"), "payload": command("contact_clinic")}
 
@@ -64,7 +72,8 @@ def _money(clinic: Clinic, amount: float) -> str:
     return f"{clinic.currency} {value}" if clinic.currency else value
 
 
-def _readable_date(iso: str) -> str:
+def readable_date(iso: str) -> str:
+    """A review date as replies show it, e.g. ``22 November 2026``."""
     day = dt.date.fromisoformat(iso)
     return f"{day.day} {day.strftime('%B %Y')}"
 
@@ -115,7 +124,7 @@ def answer_reply(domain: Mapping[str, Any], kb: KnowledgeBase, entry: Entry,
     """The message answering with ``entry``: text, clinic facts, related questions, sources."""
     text = template(domain, "utter_kb_answer", answer=entry.answer,
                     certainty=CERTAINTY_WORDS[entry.certainty],
-                    reviewed=_readable_date(entry.reviewed))
+                    reviewed=readable_date(entry.reviewed))
     extra = clinic_fact_lines(domain, kb.clinic, entry.clinic_facts)
     if extra:
         text = text + "\n\n" + " ".join(extra)

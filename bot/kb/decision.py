@@ -6,10 +6,13 @@ The knowledge lives in ``knowledge/decision/`` (four YAML files, see ``knowledge
   nothing), each with one cell per dimension. A cell's ``text`` is ``null`` where the
   sources are silent: the assistant then says "our sources don't say".
 * ``values.yml``    the six things a person can say matter most, each reflecting one
-  option dimension.
+  option dimension, with the words a person may type to mean it.
 * ``checklist.yml`` the candidacy checklist: each situation, why it matters per the
-  sources, a question to ask the clinician, and the knowledge entry with the facts.
-* ``costs.yml``     published prices and session counts as numbers, each with its source.
+  sources, a question to ask the clinician, and the knowledge entry with the facts; and
+  ``questions``: more questions to take to the consultation, for everyone or for a person
+  who said a value matters most to them (the consultation summary lists them).
+* ``costs.yml``     published prices and session counts as numbers, each with its source,
+  and the short names the cost estimate gives the sources.
 
 Everything is validated when the knowledge base is built; each problem names the file and
 the item. This module does not import :mod:`bot.kb.model` or :mod:`bot.kb.loader` (the
@@ -20,7 +23,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Collection
 
@@ -68,6 +71,8 @@ class Value:
     id: str
     title: str  # button label
     dimension: str  # the option dimension this value reflects
+    # Words and phrases (lower case) a person may type to mean this value, e.g. "money".
+    words: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -77,6 +82,16 @@ class ChecklistItem:
     entry: str  # knowledge entry with the general facts for this situation
     why: str
     ask: str
+    sources: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Question:
+    """A question to take to the consultation: for everyone, or when ``value`` matters most."""
+
+    id: str
+    text: str
+    value: str | None  # a value id, or None for a question everyone may ask
     sources: tuple[str, ...]
 
 
@@ -102,6 +117,9 @@ class Costs:
     per_session: tuple[PriceRange, ...]
     first_course_sessions: tuple[CountRange, ...]
     maintenance_sessions_per_year: tuple[CountRange, ...]
+    # Short names of the sources, as the cost estimate names them in a sentence
+    # ("hair-loss guide"); a source without one is named by its title.
+    source_names: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -112,6 +130,15 @@ class DecisionAid:
     costs: Costs
     reviewed: str  # the oldest 'reviewed' date of the four files (ISO)
     review_due: str  # the earliest 'review_due' date of the four files (ISO)
+    questions: tuple[Question, ...] = ()  # checklist.yml's 'questions', in file order
+
+    def general_questions(self) -> tuple[Question, ...]:
+        """The questions for everyone (no value)."""
+        return tuple(q for q in self.questions if q.value is None)
+
+    def value_questions(self, value_id: str) -> tuple[Question, ...]:
+        """The questions for a person to whom ``value_id`` matters most."""
+        return tuple(q for q in self.questions if q.value == value_id)
 
     def option(self, option_id: str) -> Option:
         for option in self.options:
@@ -145,7 +172,7 @@ class DecisionAid:
                 )
                 for o in data["options"]
             ),
-            values=tuple(Value(**v) for v in data["values"]),
+            values=tuple(Value(**{**v, "words": tuple(v.get("words") or ())}) for v in data["values"]),
             checklist=tuple(
                 ChecklistItem(**{**i, "sources": tuple(i["sources"])}) for i in data["checklist"]
             ),
@@ -155,9 +182,13 @@ class DecisionAid:
                 maintenance_sessions_per_year=tuple(
                     CountRange(**c) for c in costs["maintenance_sessions_per_year"]
                 ),
+                source_names=dict(costs.get("source_names") or {}),
             ),
             reviewed=data["reviewed"],
             review_due=data["review_due"],
+            questions=tuple(
+                Question(**{**q, "sources": tuple(q["sources"])}) for q in data.get("questions") or ()
+            ),
         )
 
 
@@ -332,7 +363,7 @@ def _load_values(f: _File) -> tuple[Value, ...]:
             continue
         found.append(vid)
         start = len(f.problems)
-        f.unknown_keys(raw, ("id", "title", "dimension"), where)
+        f.unknown_keys(raw, ("id", "title", "dimension", "words"), where)
         title = _text(raw.get("title"))
         if title is None:
             f.fail("missing 'title'", where)
@@ -341,10 +372,22 @@ def _load_values(f: _File) -> tuple[Value, ...]:
             f.fail(f"'dimension' must be one of {', '.join(ALL_DIMENSIONS)}, not '{dimension}'", where)
         elif vid in VALUE_DIMENSIONS and dimension != VALUE_DIMENSIONS[vid]:
             f.fail(f"'dimension' must be '{VALUE_DIMENSIONS[vid]}', not '{dimension}'", where)
+        raw_words = raw.get("words") or []
+        words: tuple[str, ...] = ()
+        if not isinstance(raw_words, list) or not all(_text(w) for w in raw_words):
+            f.fail("'words' must be a list of words or phrases", where)
+        else:
+            words = tuple(" ".join(w.lower().split()) for w in raw_words)
         if len(f.problems) == start:
-            values.append(Value(id=vid, title=title, dimension=dimension))
+            values.append(Value(id=vid, title=title, dimension=dimension, words=words))
     if f.data is not None and found:
         f.check_ids(found, tuple(VALUE_DIMENSIONS), "value", ordered=False)
+    owners: dict[str, str] = {}
+    for value in values:
+        for word in value.words:
+            if word in owners and owners[word] != value.id:
+                f.fail(f"word '{word}' is also a word of value '{owners[word]}'", f"value '{value.id}'")
+            owners[word] = value.id
     return tuple(values)
 
 
@@ -376,6 +419,41 @@ def _load_checklist(f: _File, source_ids: Collection[str], entry_ids: Collection
     if f.data is not None and found:
         f.check_ids(found, CHECKLIST_IDS, "checklist item", ordered=True)
     return tuple(items)
+
+
+def _load_questions(f: _File, source_ids: Collection[str]) -> tuple[Question, ...]:
+    """checklist.yml's optional ``questions`` list: id, text, sources and an optional value."""
+    if f.data is None or "questions" not in f.data:
+        return ()
+    raw_list = f.data.get("questions")
+    if not isinstance(raw_list, list) or not raw_list:
+        f.fail("'questions' must be a non-empty list (or left out)")
+        return ()
+    questions: list[Question] = []
+    found: list[str] = []
+    for n, raw in enumerate(raw_list):
+        qid = raw.get("id") if isinstance(raw, dict) else None
+        where = f"question '{qid or '#' + str(n + 1)}'"
+        if not isinstance(raw, dict) or not isinstance(qid, str):
+            f.fail("needs an 'id'", where)
+            continue
+        if qid in found:
+            f.fail(f"duplicate question id '{qid}'")
+        found.append(qid)
+        start = len(f.problems)
+        f.unknown_keys(raw, ("id", "text", "value", "sources"), where)
+        text = _text(raw.get("text"))
+        if text is None:
+            f.fail("missing 'text'", where)
+        value = raw.get("value")
+        if value is not None and value not in VALUE_DIMENSIONS:
+            f.fail(f"'value' must be one of {', '.join(VALUE_DIMENSIONS)} or left out, not '{value}'", where)
+        sources = f.sources(raw.get("sources"), where, source_ids)
+        if sources is not None and not sources:
+            f.fail("has no source; list the source ids the question comes from", where)
+        if len(f.problems) == start:
+            questions.append(Question(id=qid, text=text, value=value, sources=sources))
+    return tuple(questions)
 
 
 def _load_ranges(f: _File, key: str, source_ids: Collection[str], priced: bool) -> tuple[Any, ...]:
@@ -415,6 +493,25 @@ def _load_ranges(f: _File, key: str, source_ids: Collection[str], priced: bool) 
     return tuple(ranges)
 
 
+def _load_source_names(f: _File, source_ids: Collection[str]) -> dict[str, str]:
+    """The optional ``source_names`` mapping of costs.yml: source id -> short name."""
+    raw = f.data.get("source_names") if f.data is not None else None
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        f.fail("'source_names' must map source ids to short names", "source_names")
+        return {}
+    names: dict[str, str] = {}
+    for sid, name in raw.items():
+        if sid not in source_ids:
+            f.fail(f"unknown source id '{sid}'", "source_names")
+        elif _text(name) is None:
+            f.fail(f"the name of '{sid}' must be words", "source_names")
+        else:
+            names[sid] = _text(name)
+    return names
+
+
 def load_decision_aid(folder: Path, source_ids: Collection[str], entry_ids: Collection[str],
                       problems: list[str]) -> DecisionAid | None:
     """Read and validate ``folder``'s four files; append each problem to ``problems``.
@@ -426,15 +523,17 @@ def load_decision_aid(folder: Path, source_ids: Collection[str], entry_ids: Coll
     options = _load_options(files["options.yml"], source_ids, entry_ids)
     values = _load_values(files["values.yml"])
     checklist = _load_checklist(files["checklist.yml"], source_ids, entry_ids)
+    questions = _load_questions(files["checklist.yml"], source_ids)
     cost_file = files["costs.yml"]
     if cost_file.data is not None:
         cost_file.unknown_keys(cost_file.data, (
             "reviewed", "review_due", "per_session", "first_course_sessions",
-            "maintenance_sessions_per_year"), "top level")
+            "maintenance_sessions_per_year", "source_names"), "top level")
     costs = Costs(
         per_session=_load_ranges(cost_file, "per_session", source_ids, priced=True),
         first_course_sessions=_load_ranges(cost_file, "first_course_sessions", source_ids, priced=False),
         maintenance_sessions_per_year=_load_ranges(cost_file, "maintenance_sessions_per_year", source_ids, priced=False),
+        source_names=_load_source_names(cost_file, source_ids),
     )
     if len(problems) > start:
         return None
@@ -447,4 +546,5 @@ def load_decision_aid(folder: Path, source_ids: Collection[str], entry_ids: Coll
         values=tuple(sorted(values, key=lambda v: value_order[v.id])),
         checklist=checklist, costs=costs,
         reviewed=reviewed.isoformat(), review_due=review_due.isoformat(),
+        questions=questions,
     )

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 
 import pytest
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.answer import ActionAnswerQuestion
+from bot.dialogue.replies import template
 from bot.kb.runtime import Runtime
 
 
@@ -112,7 +114,8 @@ async def test_clinic_price_appears_beside_published_ranges_when_set(runtime, do
     with_price, _ = await _run(priced, domain, tracker)
     without_price, _ = await _run(runtime, domain, tracker)
     assert "GBP 180" in with_price[0]["text"]
-    assert "has not published its own price" in without_price[0]["text"]
+    unset = template(domain, "utter_clinic_price_session_unset", clinic=runtime.kb.clinic.name)
+    assert unset in without_price[0]["text"] and unset not in with_price[0]["text"]
 
 
 def replace_clinic(runtime: Runtime, **changes):
@@ -121,3 +124,83 @@ def replace_clinic(runtime: Runtime, **changes):
 
     return KnowledgeBase(topics=kb.topics, sources=kb.sources, entries=kb.entries,
                          clinic=replace(kb.clinic, **changes))
+
+
+# --- Personal situations (candidacy): general facts, then "discuss with a clinician" ---------
+
+# A person's own situation, in their words, and the entry that answers it.
+PERSONAL_SITUATIONS = [
+    ("I'm pregnant", "candidacy-pregnancy"),
+    ("im breastfeeding my baby", "candidacy-pregnancy"),
+    ("I take warfarin", "candidacy-blood-thinners"),
+    ("i have a bleeding disorder", "candidacy-bleeding-clotting"),
+    ("im diabetic", "candidacy-diabetes"),
+    ("i have kidney disease", "candidacy-long-term-conditions"),
+    ("I have a heart condition", "candidacy-long-term-conditions"),
+    ("i have lots of allergies", "candidacy-allergies"),
+    ("i have sores on my scalp", "candidacy-scalp-infection"),
+    ("my psoriasis is flaring", "candidacy-scalp-flare"),
+    ("i have shingles", "candidacy-shingles"),
+    ("im very bald", "candidacy-advanced-hair-loss"),
+    ("im 16", "candidacy-age"),
+]
+# Words that would give a verdict on the person's own case.
+VERDICT = re.compile(
+    r"^(yes|no)\b|\byou (can|can't|cannot|should|shouldn't|should not|must not|may) (have|get|try|go ahead)\b"
+    r"|\byou are (not )?(a )?(good |suitable |ideal )?(candidate|suitable|eligible)\b"
+    r"|\b(it is|it's) (safe|fine|ok|okay|not safe) for you\b|\byou('re| are) (fine|ok|okay|eligible)\b",
+    re.IGNORECASE,
+)
+
+
+def clinician_line(domain: dict) -> str:
+    return domain["responses"]["utter_discuss_with_clinician"][0]["text"]
+
+
+@pytest.mark.asyncio
+async def test_every_candidacy_answer_ends_with_discuss_with_a_clinician(runtime, domain, tracker_factory):
+    entries = runtime.kb.entries_of("candidacy")
+    assert len(entries) >= 12
+    for entry in entries:
+        tracker = tracker_factory(f'/ask_candidacy{{"entry":"{entry.id}"}}', "ask_candidacy", 1.0,
+                                  entities=[{"entity": "entry", "value": entry.id}])
+        messages, _ = await _run(runtime, domain, tracker)
+        assert messages[0]["text"].endswith(clinician_line(domain)), entry.id
+        assert messages[0]["custom"]["sources"], entry.id
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("text,entry_id", PERSONAL_SITUATIONS)
+async def test_a_personal_situation_gets_its_facts_and_the_clinician_line(runtime, domain, tracker_factory,
+                                                                         text, entry_id):
+    messages, _ = await _run(runtime, domain, tracker_factory(text, "ask_candidacy", 0.9))
+    assert messages[0]["custom"]["entry_id"] == entry_id
+    assert messages[0]["text"].endswith(clinician_line(domain))
+
+
+@pytest.mark.asyncio
+async def test_a_candidacy_question_answered_from_another_topic_still_gets_the_line(runtime, domain,
+                                                                                  tracker_factory):
+    tracker = tracker_factory('/ask_candidacy{"entry":"hair-loss-types-scalp-conditions"}', "ask_candidacy", 1.0,
+                              entities=[{"entity": "entry", "value": "hair-loss-types-scalp-conditions"}])
+    messages, _ = await _run(runtime, domain, tracker)
+    assert messages[0]["text"].endswith(clinician_line(domain))
+
+
+@pytest.mark.asyncio
+async def test_general_answers_do_not_get_the_clinician_line(runtime, domain, tracker_factory):
+    messages, _ = await _run(runtime, domain, tracker_factory("how much does one session cost", "ask_cost", 0.95))
+    assert clinician_line(domain) not in messages[0]["text"]
+
+
+def test_no_candidacy_answer_gives_a_verdict(runtime):
+    for entry in runtime.kb.entries_of("candidacy"):
+        for sentence in re.split(r"(?<=[.!?])\s+", entry.answer):
+            assert not VERDICT.search(sentence), (entry.id, sentence)
+
+
+def test_the_verdict_pattern_catches_verdicts():
+    for verdict in ("Yes, you can have it.", "You can have mesotherapy.", "You are a good candidate.",
+                    "It is safe for you.", "No, you should not have it.", "You're fine to go ahead."):
+        assert VERDICT.search(verdict), verdict
+    assert not VERDICT.search("Only a clinician who examines you can say if it suits you.")

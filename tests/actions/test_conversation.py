@@ -19,7 +19,9 @@ async def test_opening_says_who_what_not_and_privacy(runtime, domain, tracker_fa
     assert any("not for emergencies" in t for t in texts)
     assert any(t.startswith("Privacy") for t in texts)
     assert "{" not in " ".join(texts)
-    assert len(dispatcher.messages[-1]["buttons"]) == len(runtime.kb.topics)
+    payloads = [b["payload"] for b in dispatcher.messages[-1]["buttons"]]
+    assert payloads[:2] == ["/decision_help", "/ask_disclosure"], "decision support comes first"
+    assert len(payloads) == len(runtime.kb.topics) + 2
 
 
 @pytest.mark.asyncio
@@ -27,7 +29,7 @@ async def test_topic_menu_lists_every_topic(runtime, domain, tracker_factory):
     dispatcher = CollectingDispatcher()
     await ActionShowTopics(runtime).run(dispatcher, tracker_factory("what can you do", "ask_capabilities"), domain)
     payloads = {b["payload"] for b in dispatcher.messages[0]["buttons"]}
-    assert payloads == {"/" + t.intent for t in runtime.kb.topics.values()}
+    assert payloads == {"/" + t.intent for t in runtime.kb.topics.values()} | {"/decision_help", "/ask_disclosure"}
 
 
 @pytest.mark.asyncio

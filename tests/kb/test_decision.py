@@ -387,3 +387,110 @@ def test_a_kb_json_without_decision_still_loads(kb: KnowledgeBase) -> None:
     data = kb.to_dict()
     data.pop("decision")
     assert KnowledgeBase.from_dict(data).decision is None
+
+
+# --- questions to take to the consultation (checklist.yml 'questions') ---------------------
+
+def _with_questions(*questions: dict[str, Any]) -> Callable[[dict[str, Any]], None]:
+    def mutate(f: dict[str, Any]) -> None:
+        f["checklist.yml"]["questions"] = [dict(q) for q in questions]
+    return mutate
+
+
+def test_questions_load_as_general_and_per_value(make_decision: Maker) -> None:
+    decision = validate(*make_decision(_with_questions(
+        {"id": "mix", "text": "What is in the mix?", "sources": ["guide"]},
+        {"id": "money", "value": "cost", "text": "What is the total?", "sources": ["clinic"]},
+    ))).decision
+    assert [q.id for q in decision.general_questions()] == ["mix"]
+    assert [q.id for q in decision.value_questions("cost")] == ["money"]
+    assert decision.value_questions("speed") == ()
+    assert decision.general_questions()[0].sources == ("guide",)
+
+
+def test_questions_are_optional(make_decision: Maker) -> None:
+    assert validate(*make_decision()).decision.questions == ()
+
+
+def test_bad_questions_are_rejected(make_decision: Maker) -> None:
+    problems = _problems(make_decision, _with_questions(
+        {"id": "a", "value": "price", "text": "What is the total?", "sources": ["guide"]},
+        {"id": "b", "text": " ", "sources": ["guide"]},
+        {"id": "c", "text": "Who does it?", "sources": []},
+        {"id": "d", "text": "Who does it?", "sources": ["ghost"], "verdict": "yes"},
+    ))
+    assert _has(problems, "checklist.yml", "question 'a'", "'value' must be one of"), problems
+    assert _has(problems, "checklist.yml", "question 'b'", "missing 'text'"), problems
+    assert _has(problems, "checklist.yml", "question 'c'", "no source"), problems
+    assert _has(problems, "checklist.yml", "question 'd'", "unknown source id 'ghost'"), problems
+    assert _has(problems, "checklist.yml", "question 'd'", "unknown field(s) verdict"), problems
+
+
+def test_real_questions_cover_every_value_and_everyone(decision: DecisionAid) -> None:
+    assert len(decision.general_questions()) >= 3
+    for value in decision.values:
+        assert decision.value_questions(value.id), f"no question for value '{value.id}'"
+    dose = re.compile(r"\d\s*(mg|ml|%|percent)\b|\b(mg|ml)\b", re.I)
+    textstat = pytest.importorskip("textstat")
+    for question in decision.questions:
+        assert question.text.endswith("?"), question.id
+        assert not dose.search(question.text), question.id
+        assert textstat.flesch_kincaid_grade(question.text) <= 8.0, question.id
+
+
+def test_questions_round_trip_through_kb_json(kb: KnowledgeBase, decision: DecisionAid) -> None:
+    again = KnowledgeBase.from_dict(json.loads(json.dumps(kb.to_dict(), ensure_ascii=False)))
+    assert again.decision.questions == decision.questions
+    assert isinstance(again.decision.questions[0].sources, tuple)
+
+
+# --- the words of each value and the short names of the sources (cost estimate) -------------
+
+def _value(files: dict[str, Any], vid: str) -> dict[str, Any]:
+    return next(v for v in files["values.yml"]["values"] if v["id"] == vid)
+
+
+def test_value_words_are_loaded_lower_case(make_decision: Maker) -> None:
+    decision = validate(*make_decision(lambda f: _value(f, "cost").update(words=["Money", "Too  Pricey"]))).decision
+    assert decision.value("cost").words == ("money", "too pricey")
+    assert decision.value("speed").words == ()
+
+
+def test_bad_or_shared_value_words_are_rejected(make_decision: Maker) -> None:
+    def mutate(f: dict[str, Any]) -> None:
+        _value(f, "cost").update(words=["money", "risk"])
+        _value(f, "side_effects").update(words=["risk"])
+        _value(f, "speed").update(words="fast")
+
+    problems = _problems(make_decision, mutate)
+    assert _has(problems, "values.yml", "value 'side_effects'", "word 'risk'", "value 'cost'"), problems
+    assert _has(problems, "values.yml", "value 'speed'", "'words' must be a list"), problems
+
+
+def test_source_names_are_optional(make_decision: Maker) -> None:
+    assert validate(*make_decision()).decision.costs.source_names == {}
+
+
+def test_source_names_are_loaded(make_decision: Maker) -> None:
+    named = validate(*make_decision(lambda f: f["costs.yml"].update(source_names={"guide": "the guide"})))
+    assert named.decision.costs.source_names == {"guide": "the guide"}
+
+
+def test_bad_source_names_are_rejected(make_decision: Maker) -> None:
+    problems = _problems(make_decision, lambda f: f["costs.yml"].update(source_names={"ghost": "x", "guide": " "}))
+    assert _has(problems, "costs.yml", "source_names", "unknown source id 'ghost'"), problems
+    assert _has(problems, "costs.yml", "source_names", "name of 'guide' must be words"), problems
+
+
+def test_real_values_have_words_and_every_cost_source_a_name(decision: DecisionAid) -> None:
+    for value in decision.values:
+        assert value.words, value.id
+    costs = decision.costs
+    used = {r.source for r in (*costs.per_session, *costs.first_course_sessions, *costs.maintenance_sessions_per_year)}
+    assert used <= set(costs.source_names)
+
+
+def test_words_and_names_round_trip_through_kb_json(kb: KnowledgeBase, decision: DecisionAid) -> None:
+    again = KnowledgeBase.from_dict(json.loads(json.dumps(kb.to_dict(), ensure_ascii=False))).decision
+    assert again.values == decision.values and isinstance(again.values[0].words, tuple)
+    assert again.costs.source_names == decision.costs.source_names

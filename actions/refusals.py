@@ -1,0 +1,70 @@
+"""action_decline_request: decline a diagnosis, a dose, stopping a medicine, self-injection.
+
+Each reply says why the assistant can't help with that, who can (a clinician or a
+pharmacist), how to reach the clinic, and offers the knowledge entries on the subject as
+buttons instead of restating their facts. It never gives a dose.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import EventType
+from rasa_sdk.executor import CollectingDispatcher
+
+from bot.dialogue.replies import contact_line, entry_button, template
+from bot.kb.runtime import Runtime, get_runtime
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """One kind of request the assistant declines."""
+
+    kind: str
+    response: str  # the domain response giving the reason and who to ask
+    entries: tuple[str, ...]  # knowledge entries offered as buttons (missing ones are skipped)
+
+
+REFUSALS: dict[str, Refusal] = {
+    "ask_diagnosis": Refusal(
+        "diagnosis", "utter_decline_diagnosis",
+        ("hair-loss-types-used-for", "hair-loss-types-scalp-conditions", "choosing-clinic-book"),
+    ),
+    "ask_dose": Refusal(
+        "dose", "utter_decline_dose",
+        ("alternatives-minoxidil", "alternatives-finasteride", "ingredients-ask-for-list"),
+    ),
+    "ask_stop_medicine": Refusal(
+        "stop_medicine", "utter_decline_stop_medicine",
+        ("candidacy-blood-thinners", "candidacy-who-should-avoid", "choosing-clinic-book"),
+    ),
+    "ask_self_injection": Refusal(
+        "self_injection", "utter_decline_self_injection",
+        ("side-effects-serious", "choosing-clinic-safety", "regulation-off-label"),
+    ),
+}
+
+
+class ActionDeclineRequest(Action):
+    """Declines the request named by the latest intent, with the reason and who to ask."""
+
+    def __init__(self, runtime: Runtime | None = None) -> None:
+        self._runtime = runtime or get_runtime()
+
+    def name(self) -> str:
+        return "action_decline_request"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                  domain: dict[str, Any]) -> list[EventType]:
+        kb = self._runtime.kb
+        intent = str(((tracker.latest_message or {}).get("intent") or {}).get("name") or "")
+        # A diagnosis is the safest reading when the intent is not one of ours: it declines
+        # to judge the person's own case and points to a clinician.
+        refusal = REFUSALS.get(intent, REFUSALS["ask_diagnosis"])
+        text = template(domain, refusal.response) + "\n\n" + contact_line(domain, kb.clinic)
+        buttons = [entry_button(kb, kb.entries[e]) for e in refusal.entries if e in kb.entries]
+        dispatcher.utter_message(text=text, buttons=buttons or None,
+                                 json_message={"declined": refusal.kind})
+        return []

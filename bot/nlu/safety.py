@@ -1,0 +1,145 @@
+"""The safety gate: red flags and requests to decline, on every message, after the classifier.
+
+Placed in config.yml after FallbackClassifier. For each message (button payloads starting
+with "/" pass untouched):
+
+1. The rule layer (bot/safety/red_flags.py) finds a red flag: the intent becomes
+   ``red_flag_<level>`` with confidence 1.0, first in the ranking, whatever the classifier
+   said.
+2. Else the classifier's own top intent is ``red_flag_*``:
+   - the rules say the words are only mentioned in a general question ("is swelling a side
+     effect?") or only under a negation ("no fever or anything"): the intent becomes the next
+     intent of the ranking that is not a red flag (never for crisis);
+   - its confidence is at least ``threshold``: kept (flag ``unspecified``);
+   - below ``threshold``: not trusted on its own; the next intent of the ranking is used.
+3. Else the rules find a request to decline (bot/safety/limits.py): ``ask_<kind>``, 1.0.
+
+The message also gets a ``safety`` summary (in the parse output, so in the tracker's
+``latest_message``): action_red_flag reads the level and flags from it, and the API and staff
+can see what decided. No entities are added (Rasa's test stories would then have to list
+them on every red-flag message): ``source`` (rules, nlu, mention, negated, below_threshold, limit or None), the
+level and flags, the limit kind, and the classifier's own intent and confidence.
+
+Not trained; the rules are compiled once when the component is created.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Dict, List, Optional, Text
+
+from rasa.engine.graph import ExecutionContext, GraphComponent
+from rasa.engine.recipes.default_recipe import DefaultV1Recipe
+from rasa.engine.storage.resource import Resource
+from rasa.engine.storage.storage import ModelStorage
+from rasa.shared.nlu.constants import INTENT, INTENT_RANKING_KEY, TEXT
+from rasa.shared.nlu.training_data.message import Message
+
+from bot.safety.limits import Limits, detect_limit, load_limits
+from bot.safety.red_flags import Detection, RedFlagRules, detect, load_rules
+
+logger = logging.getLogger(__name__)
+
+RED_FLAG_PREFIX = "red_flag_"
+FALLBACK_INTENT = "nlu_fallback"
+EXTRACTOR = "SafetyGate"
+SUMMARY_KEY = "safety"
+UNSPECIFIED_FLAG = "unspecified"
+
+
+def is_red_flag(intent_name: Optional[str]) -> bool:
+    return bool(intent_name) and str(intent_name).startswith(RED_FLAG_PREFIX)
+
+
+@DefaultV1Recipe.register([DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER], is_trainable=False)
+class SafetyGate(GraphComponent):
+    @staticmethod
+    def get_default_config() -> Dict[Text, Any]:
+        return {
+            # The classifier's red_flag_* intent is trusted on its own from this confidence
+            # (0.7: on the dev set the rules already catch every phrasing the classifier
+            # catches, and each step down from 0.7 adds false alarms; see eval/red_flags.py).
+            "threshold": 0.7,
+            # Below this a replacement intent becomes nlu_fallback (as FallbackClassifier does).
+            "fallback_threshold": 0.4,
+        }
+
+    def __init__(self, config: Dict[Text, Any], rules: Optional[RedFlagRules] = None,
+                 limits: Optional[Limits] = None) -> None:
+        self._config = {**self.get_default_config(), **config}
+        self._rules = rules or load_rules()
+        self._limits = limits or load_limits()
+        detect("warm up the word lists", self._rules)  # read the English word table now
+
+    @classmethod
+    def create(cls, config: Dict[Text, Any], model_storage: ModelStorage, resource: Resource,
+               execution_context: ExecutionContext) -> "SafetyGate":
+        return cls(config)
+
+    # -- helpers ------------------------------------------------------------------------
+    @staticmethod
+    def _classifier_top(ranking: List[Dict[str, Any]]) -> Optional[Dict[str, Any]]:
+        """The classifier's own best intent (FallbackClassifier's nlu_fallback skipped)."""
+        return next((r for r in ranking if r.get("name") != FALLBACK_INTENT), None)
+
+    def _replacement(self, ranking: List[Dict[str, Any]]) -> Dict[str, Any]:
+        best = next((r for r in ranking if not is_red_flag(r.get("name")) and r.get("name") != FALLBACK_INTENT),
+                    None)
+        if best is None or float(best.get("confidence") or 0.0) < self._config["fallback_threshold"]:
+            return {"name": FALLBACK_INTENT, "confidence": 1.0}
+        return {"name": best["name"], "confidence": float(best["confidence"])}
+
+    @staticmethod
+    def _set_intent(message: Message, intent: Dict[str, Any], ranking: List[Dict[str, Any]]) -> None:
+        rest = [r for r in ranking if r.get("name") != intent["name"]]
+        message.set(INTENT, intent, add_to_output=True)
+        message.set(INTENT_RANKING_KEY, [intent, *rest], add_to_output=True)
+
+    # -- the gate -----------------------------------------------------------------------
+    def process_one(self, message: Message) -> None:
+        text = message.get(TEXT)
+        if not text or text.startswith("/"):
+            return
+        ranking = list(message.get(INTENT_RANKING_KEY) or [])
+        if not ranking and message.get(INTENT):
+            ranking = [message.get(INTENT)]
+        top = self._classifier_top(ranking)
+        detection: Detection = detect(text, self._rules)
+        summary: Dict[str, Any] = {
+            "source": None,
+            "level": None,
+            "flags": [],
+            "mention_only": detection.mention_only,
+            "negated": detection.negated,
+            "limit": None,
+            "classifier": {"name": top.get("name"), "confidence": float(top.get("confidence") or 0.0)}
+            if top else None,
+        }
+        if detection.level:
+            intent = {"name": RED_FLAG_PREFIX + detection.level, "confidence": 1.0}
+            self._set_intent(message, intent, ranking)
+            summary.update(source="rules", level=detection.level, flags=list(detection.flags))
+        elif top and is_red_flag(top.get("name")):
+            confidence = float(top.get("confidence") or 0.0)
+            if (detection.mention_only or detection.negated) and top["name"] != RED_FLAG_PREFIX + "crisis":
+                self._set_intent(message, self._replacement(ranking), ranking)
+                summary.update(source="mention" if detection.mention_only else "negated")
+            elif confidence >= self._config["threshold"]:
+                level = top["name"][len(RED_FLAG_PREFIX):]
+                self._set_intent(message, {"name": top["name"], "confidence": confidence}, ranking)
+                summary.update(source="nlu", level=level, flags=[UNSPECIFIED_FLAG])
+            else:
+                self._set_intent(message, self._replacement(ranking), ranking)
+                summary.update(source="below_threshold")
+        if summary["source"] not in ("rules", "nlu"):
+            request = detect_limit(text, self._limits)
+            if request:
+                intent = {"name": f"ask_{request.kind}", "confidence": 1.0}
+                self._set_intent(message, intent, list(message.get(INTENT_RANKING_KEY) or ranking))
+                summary.update(source="limit", limit=request.kind)
+        message.set(SUMMARY_KEY, summary, add_to_output=True)
+
+    def process(self, messages: List[Message]) -> List[Message]:
+        for message in messages:
+            self.process_one(message)
+        return messages

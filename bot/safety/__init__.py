@@ -1,0 +1,1 @@
+"""Safety checks that run on every message before normal routing: red flags and refusals."""

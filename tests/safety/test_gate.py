@@ -1,0 +1,141 @@
+"""The safety gate (bot/nlu/safety.py) on Rasa messages as the classifier leaves them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from rasa.engine.graph import ExecutionContext, GraphSchema
+from rasa.engine.storage.local_model_storage import LocalModelStorage
+from rasa.engine.storage.resource import Resource
+from rasa.shared.nlu.constants import ENTITIES, INTENT, INTENT_RANKING_KEY, TEXT
+from rasa.shared.nlu.training_data.message import Message
+
+from bot.nlu.safety import SUMMARY_KEY, SafetyGate
+
+
+@pytest.fixture(scope="module")
+def gate(tmp_path_factory: pytest.TempPathFactory) -> SafetyGate:
+    storage = LocalModelStorage(tmp_path_factory.mktemp("model"))
+    context = ExecutionContext(GraphSchema({}), "test")
+    return SafetyGate.create({"threshold": 0.7}, storage, Resource("safety"), context)
+
+
+def classified(text: str, *ranking: tuple[str, float]) -> Message:
+    """A message as the classifier (and FallbackClassifier, below 0.4) leaves it."""
+    ranks = [{"name": n, "confidence": c} for n, c in ranking] or [{"name": "greet", "confidence": 0.9}]
+    if ranks[0]["confidence"] < 0.4:
+        ranks = [{"name": "nlu_fallback", "confidence": 0.4}, *ranks]
+    return Message(data={TEXT: text, INTENT: ranks[0], INTENT_RANKING_KEY: ranks, ENTITIES: []})
+
+
+def run(gate: SafetyGate, message: Message) -> Message:
+    [out] = gate.process([message])
+    return out
+
+
+def found(message: Message) -> tuple[str | None, list[str]]:
+    """The level and flags the gate reports (what action_red_flag reads)."""
+    summary = message.get(SUMMARY_KEY)
+    return summary["level"], summary["flags"]
+
+
+def test_a_rule_red_flag_overrides_a_confident_classifier(gate: SafetyGate) -> None:
+    message = run(gate, classified("how much is it? also my lips are swelling up", ("ask_cost", 0.93),
+                                   ("greet", 0.02)))
+    assert message.get(INTENT) == {"name": "red_flag_emergency", "confidence": 1.0}
+    assert message.get(INTENT_RANKING_KEY)[0]["name"] == "red_flag_emergency"
+    assert [r["name"] for r in message.get(INTENT_RANKING_KEY)[1:]] == ["ask_cost", "greet"]
+    assert found(message) == ("emergency", ["face_swelling"])
+    assert not message.get(ENTITIES), "no entities: test stories would have to list them"
+    summary = message.get(SUMMARY_KEY)
+    assert summary["source"] == "rules" and summary["classifier"] == {"name": "ask_cost", "confidence": 0.93}
+
+
+def test_several_flags_are_all_reported_with_the_most_severe_level(gate: SafetyGate) -> None:
+    message = run(gate, classified("fever since yesterday and now i cant breathe", ("red_flag_same_day", 0.7)))
+    assert message.get(INTENT)["name"] == "red_flag_emergency"
+    level, flags = found(message)
+    assert level == "emergency" and {"fever", "breathing"} <= set(flags)
+
+
+def test_a_rule_red_flag_beats_a_low_confidence_fallback(gate: SafetyGate) -> None:
+    message = run(gate, classified("i want to kms", ("goodbye", 0.2), ("greet", 0.1)))
+    assert message.get(INTENT) == {"name": "red_flag_crisis", "confidence": 1.0}
+    assert "nlu_fallback" in [r["name"] for r in message.get(INTENT_RANKING_KEY)]
+
+
+def test_a_confident_classifier_red_flag_is_kept(gate: SafetyGate) -> None:
+    message = run(gate, classified("something is really wrong with me after the session",
+                                   ("red_flag_same_day", 0.8), ("ask_side_effects", 0.1)))
+    assert message.get(INTENT) == {"name": "red_flag_same_day", "confidence": 0.8}
+    assert found(message) == ("same_day", ["unspecified"])
+    assert message.get(SUMMARY_KEY)["source"] == "nlu"
+
+
+def test_a_classifier_red_flag_on_a_mere_mention_becomes_the_next_intent(gate: SafetyGate) -> None:
+    message = run(gate, classified("is swelling a side effect?", ("red_flag_emergency", 0.7),
+                                   ("ask_side_effects", 0.25), ("red_flag_prompt", 0.05)))
+    assert message.get(INTENT)["name"] == "nlu_fallback"  # the next one is below 0.4
+    message = run(gate, classified("can it cause hives?", ("red_flag_emergency", 0.5),
+                                   ("red_flag_prompt", 0.03), ("ask_side_effects", 0.45)))
+    assert message.get(INTENT) == {"name": "ask_side_effects", "confidence": 0.45}
+    assert found(message) == (None, [])
+    assert message.get(SUMMARY_KEY)["source"] == "mention"
+
+
+def test_a_classifier_crisis_is_never_demoted_as_a_mention(gate: SafetyGate) -> None:
+    message = run(gate, classified("can it cause hives? everything feels pointless lately",
+                                   ("red_flag_crisis", 0.7), ("ask_side_effects", 0.2)))
+    assert message.get(INTENT)["name"] == "red_flag_crisis"
+
+
+def test_a_weak_classifier_red_flag_is_not_trusted_alone(gate: SafetyGate) -> None:
+    message = run(gate, classified("my head feels a bit odd", ("red_flag_emergency", 0.45), ("ask_pain", 0.41)))
+    assert message.get(INTENT) == {"name": "ask_pain", "confidence": 0.41}
+    assert message.get(SUMMARY_KEY)["source"] == "below_threshold"
+
+
+@pytest.mark.parametrize("text, intent", [
+    ("do i have alopecia?", "ask_diagnosis"),
+    ("how many mg of minoxidil should i take", "ask_dose"),
+    ("should i stop my warfarin before the session", "ask_stop_medicine"),
+    ("can i buy a meso kit and do it at home", "ask_self_injection"),
+])
+def test_requests_to_decline_become_ask_intents(gate: SafetyGate, text: str, intent: str) -> None:
+    message = run(gate, classified(text, ("ask_cost", 0.6), ("greet", 0.1)))
+    assert message.get(INTENT) == {"name": intent, "confidence": 1.0}
+    assert message.get(SUMMARY_KEY)["limit"] == intent[len("ask_"):]
+
+
+def test_a_red_flag_wins_over_a_request_to_decline(gate: SafetyGate) -> None:
+    message = run(gate, classified("should i stop my warfarin? it wont stop bleeding", ("ask_stop_medicine", 0.9)))
+    assert message.get(INTENT)["name"] == "red_flag_same_day"
+
+
+@pytest.mark.parametrize("text", ["whats in the injection", "how much is it", "hi there"])
+def test_ordinary_messages_keep_the_classifiers_intent(gate: SafetyGate, text: str) -> None:
+    message = run(gate, classified(text, ("ask_ingredients", 0.8), ("ask_cost", 0.1)))
+    assert message.get(INTENT) == {"name": "ask_ingredients", "confidence": 0.8}
+    assert found(message) == (None, [])
+    assert message.get(SUMMARY_KEY)["source"] is None
+
+
+def test_button_payloads_pass_untouched(gate: SafetyGate) -> None:
+    message = classified('/choose{"choice":"cost"}', ("choose", 1.0))
+    before = dict(message.data)
+    assert run(gate, message).data == before
+
+
+def test_the_summary_is_part_of_the_parse_output(gate: SafetyGate) -> None:
+    message = run(gate, classified("my throat is closing", ("greet", 0.9)))
+    output = message.as_dict(only_output_properties=True)
+    assert output[SUMMARY_KEY]["level"] == "emergency"
+    assert output[INTENT]["name"] == "red_flag_emergency"
+
+
+def test_a_classifier_red_flag_on_negated_symptoms_becomes_the_next_intent(gate: SafetyGate) -> None:
+    message = run(gate, classified("no fever or anything, just itchy", ("red_flag_same_day", 0.8),
+                                   ("ask_aftercare", 0.15)))
+    assert message.get(INTENT)["name"] == "nlu_fallback"
+    assert message.get(SUMMARY_KEY)["source"] == "negated" and found(message) == (None, [])

@@ -1,0 +1,158 @@
+"""The red-flag rule layer (bot/safety/red_flags.py) against the dev set of phrasings.
+
+tests/safety/phrasings.yml holds phrasings written the way people type. Every emergency and
+crisis phrasing must be caught at its level or a more severe one; same-day and prompt ones
+at 95% or more each; symptom-free messages may raise at most 5% false alarms.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from bot.safety.red_flags import LEVELS, Detection, detect, load_rules
+
+PHRASINGS = Path(__file__).resolve().parent / "phrasings.yml"
+DATA: dict[str, list[dict[str, Any]]] = yaml.safe_load(PHRASINGS.read_text(encoding="utf-8"))
+SEVERITY = {level: rank for rank, level in enumerate(LEVELS)}
+MIN_CATCH = {"same_day": 0.95, "prompt": 0.95}
+MAX_FALSE_ALARMS = 0.05
+
+
+def caught(detection: Detection, level: str) -> bool:
+    """Caught at the expected level or a more severe one."""
+    return detection.level is not None and SEVERITY[detection.level] <= SEVERITY[level]
+
+
+def test_the_dev_set_has_at_least_twenty_phrasings_per_level() -> None:
+    for level in (*LEVELS, "no_flag"):
+        assert len(DATA[level]) >= 20, level
+
+
+@pytest.mark.parametrize("text", [c["text"] for c in DATA["emergency"]])
+def test_every_emergency_phrasing_is_caught(text: str) -> None:
+    assert detect(text).level == "emergency", text
+
+
+@pytest.mark.parametrize("text", [c["text"] for c in DATA["crisis"]])
+def test_every_crisis_phrasing_is_caught(text: str) -> None:
+    assert caught(detect(text), "crisis"), text
+
+
+@pytest.mark.parametrize("level", ["same_day", "prompt"])
+def test_same_day_and_prompt_catch_rates(level: str) -> None:
+    cases = DATA[level]
+    missed = [c["text"] for c in cases if not caught(detect(c["text"]), level)]
+    rate = 1 - len(missed) / len(cases)
+    assert rate >= MIN_CATCH[level], f"{level}: {rate:.0%} caught; missed: {missed}"
+
+
+def test_false_alarms_on_symptom_free_messages_stay_under_the_ceiling() -> None:
+    cases = DATA["no_flag"] + DATA["refuse"]
+    misfires = [(c["text"], detect(c["text"]).flags) for c in cases if detect(c["text"]).level]
+    assert len(misfires) / len(cases) <= MAX_FALSE_ALARMS, misfires
+
+
+@pytest.mark.parametrize("level", ["emergency", "same_day", "prompt"])
+def test_the_main_flag_of_each_phrasing_is_among_the_flags_found(level: str) -> None:
+    cases = [c for c in DATA[level] if c.get("flag")]
+    wrong = [(c["text"], c["flag"], detect(c["text"]).flags) for c in cases if c["flag"] not in detect(c["text"]).flags]
+    assert len(wrong) / len(cases) <= 0.05, wrong
+
+
+# --- focused behaviour ------------------------------------------------------------------
+@pytest.mark.parametrize("text, flag", [
+    ("no fever", "fever"),
+    ("not bleeding at all", "bleeding"),
+    ("never fainted in my life", "fainting"),
+    ("no swelling, no pus", "pus"),
+    ("nothing oozing", "open_sore"),
+    ("my lips arent swollen", "face_swelling"),
+])
+def test_a_negation_just_before_cancels_the_flag(text: str, flag: str) -> None:
+    assert flag not in detect(text).flags
+
+
+@pytest.mark.parametrize("text, flag", [
+    ("it doesnt stop bleeding", "bleeding"),          # the negator is part of the symptom
+    ("no fever, but my lips are swelling", "face_swelling"),  # another clause
+    ("not sure if its normal but my throat feels tight", "throat"),  # a hedge
+    ("i dont think i can breathe properly", "breathing"),
+])
+def test_negation_does_not_reach_beyond_its_phrase(text: str, flag: str) -> None:
+    assert flag in detect(text).flags
+
+
+@pytest.mark.parametrize("text", [
+    "i dont want to live anymore", "not sure i want to be alive", "no point living", "never going to stop wanting to die",
+    "is it normal to want to die?", "what if i kill myself", "can hair loss make you suicidal? i feel suicidal",
+])
+def test_crisis_is_never_cancelled_by_negation_or_a_question(text: str) -> None:
+    assert detect(text).level == "crisis"
+
+
+@pytest.mark.parametrize("text, flag", [
+    ("cant brethe", "breathing"), ("my lips are swolen", "face_swelling"), ("hivs all over me", "hives"),
+    ("i faintd", "fainting"), ("fevr and chills", "fever"), ("still bleding", "bleeding"),
+    ("feeling sucidal", "crisis"), ("im so dizy and my heart is racing", "chest_heart"),
+    ("cant breatheeee", "breathing"), ("my throat is closinggg", "throat"),
+])
+def test_typos_and_stretched_letters_still_match(text: str, flag: str) -> None:
+    assert flag in detect(text).flags
+
+
+@pytest.mark.parametrize("text", [
+    "is swelling a side effect?", "what if i get pus?", "can it cause hives?", "can it make your face swell up",
+    "what should i do if my throat swells after", "does anyone ever faint during it",
+])
+def test_a_general_question_is_a_mention_not_an_alarm(text: str) -> None:
+    detection = detect(text)
+    assert detection.level is None and detection.mention_only, detection
+
+
+@pytest.mark.parametrize("text, level", [
+    ("can it cause swelling? my lips are huge right now", "emergency"),
+    ("what if its infected, theres pus coming out since yesterday", "same_day"),
+    ("is it normal that my face is swelling", "emergency"),
+])
+def test_a_question_about_a_present_symptom_is_a_report(text: str, level: str) -> None:
+    detection = detect(text)
+    assert detection.level == level and not detection.mention_only
+
+
+def test_several_symptoms_give_every_flag_and_the_most_severe_level() -> None:
+    detection = detect("theres pus in a few spots, i have a fever and now my lips are swelling")
+    assert {"pus", "fever", "face_swelling"} <= set(detection.flags)
+    assert detection.level == "emergency"
+    assert {f.flag for f in detection.findings} >= {"pus", "fever", "face_swelling"}
+
+
+def test_crisis_outranks_same_day_and_emergency_outranks_crisis() -> None:
+    assert detect("theres pus everywhere and honestly i want to die").level == "crisis"
+    assert detect("i want to die and i cant breathe").level == "emergency"
+
+
+@pytest.mark.parametrize("text", ["my wife cant breathe", "my husbands lips are swelling", "my son fainted"])
+def test_someone_elses_symptoms_count(text: str) -> None:
+    assert detect(text).level == "emergency"
+
+
+def test_findings_name_the_words_that_matched() -> None:
+    [finding] = [f for f in detect("my throat is closing").findings if f.flag == "throat"]
+    assert finding.level == "emergency" and "throat" in finding.words and "closing" in finding.words
+
+
+@pytest.mark.parametrize("text", ["", "   ", "hello", "/affirm", "how much is it"])
+def test_ordinary_text_has_no_flag(text: str) -> None:
+    assert not detect(text)
+
+
+def test_rules_are_loaded_once_and_every_level_is_used() -> None:
+    rules = load_rules()
+    assert load_rules() is rules
+    assert {flag.level for flag in rules.flags} == set(LEVELS)
+    crisis = [f for f in rules.flags if f.level == "crisis"]
+    assert crisis and all(not f.negatable and not f.question_frames for f in crisis)
