@@ -34,7 +34,7 @@ BOT_CODE := $(shell find $(ROOT)/bot -name '*.py' -o -name '*.yml' 2>/dev/null)
 # Code the trained model is made of (Rasa fingerprints data and config, not this).
 NLU_CODE := $(shell find $(ROOT)/bot/nlu $(ROOT)/bot/nlp -name '*.py' 2>/dev/null)
 
-.PHONY: help run test setup kb train validate test-bot test-stories test-api eval nlu-cv bench clean readability
+.PHONY: help run test setup kb train validate test-bot test-stories test-api eval nlu-cv bench clean readability safety-eval
 
 help:
 	@echo "make run    set everything up, then start the assistant on http://127.0.0.1:8000"
@@ -42,6 +42,8 @@ help:
 	@echo "make eval   question-set accuracy through the API, plus NLU cross-validation"
 	@echo "make bench  load test: API and Rasa webhook, throughput, latency, memory"
 	@echo "make kb     validate and build the knowledge base only"
+	@echo "make safety-eval  red-flag catch rates (rules, classifier, gate) and false alarms"
+	@echo "make readability  reading grade of every text the assistant can send"
 
 # --- environments -----------------------------------------------------------------------
 $(BOT_VENV)/.installed: pyproject.toml constraints/bot.txt
