@@ -2,7 +2,8 @@
 
 ``python -m eval.red_flags [--set FILE ...] [--model models/meso.tar.gz] [--json PATH]``
 (bot runtime; ``make safety-eval``). Without ``--set`` it measures the dev set
-(tests/safety/phrasings.yml) and the held-out set (eval/red_flags_holdout.yml).
+(tests/safety/phrasings.yml) and the two held-out sets (eval/red_flags_holdout.yml and
+eval/red_flags_holdout2.yml, each written blind to the rules and the training data).
 
 A set is YAML with the keys ``emergency``, ``crisis``, ``same_day``, ``prompt`` (red-flag
 phrasings), ``no_flag`` (symptom-free messages) and ``refuse`` (requests to decline, each
@@ -40,7 +41,7 @@ from bot.safety.red_flags import LEVELS, detect
 
 ROOT = Path(__file__).resolve().parent.parent
 DEV_SET = ROOT / "tests" / "safety" / "phrasings.yml"
-HOLDOUT_SET = ROOT / "eval" / "red_flags_holdout.yml"
+HOLDOUT_SETS = (ROOT / "eval" / "red_flags_holdout.yml", ROOT / "eval" / "red_flags_holdout2.yml")
 DEFAULT_MODEL = ROOT / "models" / "meso.tar.gz"
 SEVERITY = {level: rank for rank, level in enumerate(LEVELS)}
 RED_FLAG_PREFIX = "red_flag_"
@@ -96,12 +97,17 @@ def caught(found: Optional[str], expected: str) -> bool:
 # --- the model ---------------------------------------------------------------------------
 def load_agent(model: Path) -> Any:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    from rasa.core.agent import Agent
+    import logging
 
+    from rasa.core.agent import Agent
+    from rasa.utils.log_utils import configure_structlog
+
+    # Unconfigured, Rasa's structlog prints every parsed message at debug level.
+    configure_structlog(logging.WARNING)
     return Agent.load(str(model))
 
 
-def gate_threshold(agent: Any, default: float = 0.7) -> float:
+def gate_threshold(agent: Any, default: float = 0.6) -> float:
     """The SafetyGate's threshold the model was trained with, else the one in config.yml."""
     try:
         for node in agent.processor.model_metadata.predict_schema.nodes.values():
@@ -269,7 +275,7 @@ def main(argv: Iterable[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="write the figures as JSON here")
     args = parser.parse_args(list(argv) if argv is not None else None)
 
-    sets = args.sets or [DEV_SET, HOLDOUT_SET]
+    sets = args.sets or [DEV_SET, *HOLDOUT_SETS]
     with_model = not args.rules_only and args.model.exists()
     if not args.rules_only and not with_model:
         print(f"no model at {args.model}: rule figures only (train one, or pass --model)", file=sys.stderr)

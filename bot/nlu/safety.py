@@ -13,12 +13,15 @@ with "/" pass untouched):
    - its confidence is at least ``threshold``: kept (flag ``unspecified``);
    - below ``threshold``: not trusted on its own; the next intent of the ranking is used.
 3. Else the rules find a request to decline (bot/safety/limits.py): ``ask_<kind>``, 1.0.
+4. Else the classifier's own request to decline (``ask_diagnosis``, ``ask_dose``, ...) below
+   ``refusal_threshold``: the next intent that is neither a red flag nor a refusal.
 
 The message also gets a ``safety`` summary (in the parse output, so in the tracker's
 ``latest_message``): action_red_flag reads the level and flags from it, and the API and staff
 can see what decided. No entities are added (Rasa's test stories would then have to list
-them on every red-flag message): ``source`` (rules, nlu, mention, negated, below_threshold, limit or None), the
-level and flags, the limit kind, and the classifier's own intent and confidence.
+them on every red-flag message): ``source`` (rules, nlu, mention, negated, below_threshold,
+limit, refusal_below_threshold or None), the level and flags, the limit kind, and the
+classifier's own intent and confidence.
 
 Not trained; the rules are compiled once when the component is created.
 """
@@ -51,17 +54,30 @@ def is_red_flag(intent_name: Optional[str]) -> bool:
     return bool(intent_name) and str(intent_name).startswith(RED_FLAG_PREFIX)
 
 
+REFUSAL_INTENTS = frozenset({"ask_diagnosis", "ask_dose", "ask_stop_medicine", "ask_self_injection"})
+
+
+def is_refusal(intent_name: Optional[str]) -> bool:
+    return intent_name in REFUSAL_INTENTS
+
+
 @DefaultV1Recipe.register([DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER], is_trainable=False)
 class SafetyGate(GraphComponent):
     @staticmethod
     def get_default_config() -> Dict[Text, Any]:
         return {
-            # The classifier's red_flag_* intent is trusted on its own from this confidence
-            # (0.7: on the dev set the rules already catch every phrasing the classifier
-            # catches, and each step down from 0.7 adds false alarms; see eval/red_flags.py).
-            "threshold": 0.7,
+            # The classifier's red_flag_* intent is trusted on its own from this confidence.
+            # config.yml sets 0.6: on the blind sets the classifier adds catches down to 0.6
+            # that the rules miss, for about one more false alarm in 200 symptom-free
+            # messages on the dev set; a missed red flag costs far more (eval/red_flags.py).
+            "threshold": 0.6,
             # Below this a replacement intent becomes nlu_fallback (as FallbackClassifier does).
             "fallback_threshold": 0.4,
+            # The classifier's requests to decline (ask_diagnosis, ask_dose, ...) are trusted
+            # on their own from this confidence; below it the next intent is used. A missed
+            # refusal is answered from the knowledge base, which never gives a dose or a
+            # verdict; a wrong refusal leaves a plain question unanswered.
+            "refusal_threshold": 0.9,
         }
 
     def __init__(self, config: Dict[Text, Any], rules: Optional[RedFlagRules] = None,
@@ -83,8 +99,8 @@ class SafetyGate(GraphComponent):
         return next((r for r in ranking if r.get("name") != FALLBACK_INTENT), None)
 
     def _replacement(self, ranking: List[Dict[str, Any]]) -> Dict[str, Any]:
-        best = next((r for r in ranking if not is_red_flag(r.get("name")) and r.get("name") != FALLBACK_INTENT),
-                    None)
+        best = next((r for r in ranking if not is_red_flag(r.get("name")) and not is_refusal(r.get("name"))
+                     and r.get("name") != FALLBACK_INTENT), None)
         if best is None or float(best.get("confidence") or 0.0) < self._config["fallback_threshold"]:
             return {"name": FALLBACK_INTENT, "confidence": 1.0}
         return {"name": best["name"], "confidence": float(best["confidence"])}
@@ -137,6 +153,13 @@ class SafetyGate(GraphComponent):
                 intent = {"name": f"ask_{request.kind}", "confidence": 1.0}
                 self._set_intent(message, intent, list(message.get(INTENT_RANKING_KEY) or ranking))
                 summary.update(source="limit", limit=request.kind)
+            else:
+                current = message.get(INTENT) or {}
+                if is_refusal(current.get("name")) and \
+                        float(current.get("confidence") or 0.0) < self._config["refusal_threshold"]:
+                    ranking_now = list(message.get(INTENT_RANKING_KEY) or ranking)
+                    self._set_intent(message, self._replacement(ranking_now), ranking_now)
+                    summary.update(source="refusal_below_threshold")
         message.set(SUMMARY_KEY, summary, add_to_output=True)
 
     def process(self, messages: List[Message]) -> List[Message]:

@@ -5,7 +5,9 @@ named *concepts* are lists of terms; a *flag* fires when all concepts of one of 
 patterns occur in one sentence, each within ``window`` words of the first (the anchor);
 a negation just before a matched concept ("no fever", "never fainted") cancels it,
 except for crisis; a sentence that only asks in general ("can it cause hives?") is a
-mention, not a report, except for crisis.
+mention, not a report, except for crisis; so is a sentence whose context says the words
+report nothing to act on (a figure of speech, an episode long over, an eligibility question:
+the file's ``contexts``).
 
 Usage::
 
@@ -43,7 +45,8 @@ _CLAUSE_WORDS = frozenset({"but", "though", "tho", "although", "however", "excep
 # "not sure if", "wondering if" and the like are hedges, not conditions.
 _CONDITIONAL = re.compile(
     r"(?<!not sure )(?<!dont know )(?<!wonder )(?<!wondering )(?<!no idea )(?<!unsure )(?<!ask )(?<!see )"
-    r"\b(if|when|whenever|in case|suppose|supposing|whether)\b"
+    r"\b(if|when|whenever|in case|suppose|supposing|whether|imagine|assuming|hypothetically)\b"
+    r"|(^|, |\blets |\bjust )say\b"
 )
 
 
@@ -84,6 +87,27 @@ class Flag:
 
 
 @dataclass(frozen=True)
+class ContextFrame:
+    """Sentences where some flags' words are no report: a figure of speech, a past episode
+    that is over, a question about eligibility or someone else's unrelated illness.
+
+    A finding of one of ``flags`` (or of a flag at one of ``levels``) is a mention when one
+    of ``patterns`` matches (the sentence, or with ``message: true`` any sentence of the
+    message) and none of ``unless`` matches anywhere in the message.
+    """
+
+    name: str
+    patterns: tuple[re.Pattern[str], ...]
+    unless: tuple[re.Pattern[str], ...] = ()
+    flags: frozenset[str] = frozenset()
+    levels: frozenset[str] = frozenset()
+    message: bool = False
+
+    def applies_to(self, flag: "Flag") -> bool:
+        return flag.id in self.flags or flag.level in self.levels
+
+
+@dataclass(frozen=True)
 class RedFlagRules:
     """The compiled rule file: concepts, flags, negators, frames, aliases."""
 
@@ -99,6 +123,7 @@ class RedFlagRules:
     lexicon: frozenset[str]  # whole words of all terms (typo targets)
     stems: tuple[str, ...]  # prefix stems of all terms (typo targets)
     known: frozenset[str] = frozenset()  # never typos (product names, chat words)
+    contexts: tuple[ContextFrame, ...] = ()  # figures of speech, past episodes, eligibility
     # Every term (of concepts, exceptions and hedges) by its first word, for one pass per sentence.
     index: Mapping[str, tuple[tuple[str, Term], ...]] = field(default_factory=dict)
     prefix_index: Mapping[str, tuple[tuple[str, str, Term], ...]] = field(default_factory=dict)
@@ -190,10 +215,15 @@ def _prepare(raw: str, rules: RedFlagRules) -> _Sentence:
 
 
 # --- typo tolerance ---------------------------------------------------------------------
+@lru_cache(maxsize=1)
 def _english() -> frozenset[str]:
+    """English words, never read as typos: spaCy's lemma table plus its stop words (the lemma
+    table lacks some, e.g. "some", which is one edit from "sore")."""
+    from spacy.lang.en.stop_words import STOP_WORDS
+
     from bot.nlu.gibberish import english_words  # spaCy's lemma table, read once
 
-    return english_words()
+    return english_words() | frozenset(STOP_WORDS)
 
 
 @lru_cache(maxsize=20000)
@@ -266,6 +296,20 @@ def _compile(data: Mapping[str, Any]) -> RedFlagRules:
             prefix_index.setdefault(word[:1], []).append((word, key, term))
         else:
             index.setdefault(word, []).append((key, term))
+    contexts = tuple(
+        ContextFrame(
+            name=str(name),
+            patterns=tuple(re.compile(p) for p in spec.get("patterns", ())),
+            unless=tuple(re.compile(p) for p in spec.get("unless", ())),
+            flags=frozenset(str(f) for f in spec.get("flags", ())),
+            levels=frozenset(str(lv) for lv in spec.get("levels", ())),
+            message=bool(spec.get("message", False)),
+        )
+        for name, spec in (data.get("contexts") or {}).items()
+    )
+    for frame in contexts:
+        if "crisis" in frame.levels or any(f.level == "crisis" for f in flags if f.id in frame.flags):
+            raise ValueError(f"context {frame.name}: crisis is never a mention")
     symptom_concepts = {p.concepts[0] for f in flags if f.question_frames for p in f.patterns}
     symptom_concepts |= set(data.get("mention_concepts", ()))
     return RedFlagRules(
@@ -280,6 +324,7 @@ def _compile(data: Mapping[str, Any]) -> RedFlagRules:
         state=tuple(re.compile(p) for p in frames.get("state", ())),
         lexicon=frozenset(words),
         known=known,
+        contexts=contexts,
         stems=tuple(stems),
         index={k: tuple(v) for k, v in index.items()},
         prefix_index={k: tuple(v) for k, v in prefix_index.items()},
@@ -426,6 +471,21 @@ def is_general_question(sentence_text: str, rules: RedFlagRules) -> bool:
     return not any(_in_state(sentence_text, p) for p in rules.state)
 
 
+def _context_mention(flag: Flag, sentence_text: str, message_texts: Sequence[str],
+                     rules: RedFlagRules) -> bool:
+    """Whether a context frame makes this flag's finding in this sentence a mention."""
+    for frame in rules.contexts:
+        if not flag.question_frames or not frame.applies_to(flag):
+            continue
+        scope = message_texts if frame.message else (sentence_text,)
+        if not any(p.search(t) for p in frame.patterns for t in scope):
+            continue
+        if any(p.search(t) for p in frame.unless for t in message_texts):
+            continue
+        return True
+    return False
+
+
 def _severity(level: str) -> int:
     return LEVELS.index(level)
 
@@ -438,10 +498,9 @@ def detect(text: str, rules: RedFlagRules | None = None) -> Detection:
     findings: list[Finding] = []
     mentioned = False
     negated = False
-    for raw in sentences(text):
-        sentence = _prepare(raw, rules)
-        if not sentence.tokens:
-            continue
+    prepared = [s for s in (_prepare(raw, rules) for raw in sentences(text)) if s.tokens]
+    message_texts = [s.text for s in prepared]
+    for sentence in prepared:
         matcher = _Matcher(sentence, rules)
         general: bool | None = None
         found_here = False
@@ -453,7 +512,7 @@ def detect(text: str, rules: RedFlagRules | None = None) -> Detection:
             if flag.question_frames:
                 if general is None:
                     general = is_general_question(sentence.text, rules)
-                mention = general
+                mention = general or _context_mention(flag, sentence.text, message_texts, rules)
             words = tuple(w for span in spans for w in sentence.tokens[span[0]:span[1]])
             findings.append(Finding(flag.id, flag.level, words, mention))
             found_here = True

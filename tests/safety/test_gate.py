@@ -139,3 +139,18 @@ def test_a_classifier_red_flag_on_negated_symptoms_becomes_the_next_intent(gate:
                                    ("ask_aftercare", 0.15)))
     assert message.get(INTENT)["name"] == "nlu_fallback"
     assert message.get(SUMMARY_KEY)["source"] == "negated" and found(message) == (None, [])
+
+
+def test_a_weak_classifier_refusal_gives_way_to_the_next_intent(gate: SafetyGate) -> None:
+    message = run(gate, classified("can i get myself home on the bus after", ("ask_self_injection", 0.84),
+                                   ("ask_aftercare", 0.12), ("ask_dose", 0.02)))
+    assert message.get(INTENT)["name"] == "nlu_fallback"  # ask_aftercare is below 0.4
+    assert message.get(SUMMARY_KEY)["source"] == "refusal_below_threshold"
+    message = run(gate, classified("is baldness passed down in families", ("ask_diagnosis", 0.5),
+                                   ("ask_hair_facts", 0.45)))
+    assert message.get(INTENT) == {"name": "ask_hair_facts", "confidence": 0.45}
+
+
+def test_a_confident_classifier_refusal_is_kept(gate: SafetyGate) -> None:
+    message = run(gate, classified("the foam for my crown, how often", ("ask_dose", 0.95), ("ask_cost", 0.02)))
+    assert message.get(INTENT) == {"name": "ask_dose", "confidence": 0.95}

@@ -63,3 +63,20 @@ def test_general_questions_and_payloads_are_answered(text: str) -> None:
 def test_rules_are_compiled_once() -> None:
     assert load_limits() is load_limits()
     assert [r.kind for r in load_limits().rules] and {r.kind for r in load_limits().rules} == set(KINDS)
+
+
+@pytest.mark.parametrize("text, kind", [
+    ("should i begin finasteride", "stop_medicine"),
+    ("do i keep taking it or drop it", "stop_medicine"),
+    ("should i skip it the week before", "stop_medicine"),
+    ("whats the right mg of finasteride", "dose"),
+])
+def test_start_keep_or_skip_and_the_right_amount_are_declined(text: str, kind: str) -> None:
+    request = detect_limit(text)
+    assert request is not None and request.kind == kind, (text, request)
+
+
+@pytest.mark.parametrize("text", ["which one is right for me", "should i start with meso or minoxidil",
+                                  "should i skip the gym the day after"])
+def test_choosing_between_options_is_not_declined(text: str) -> None:
+    assert detect_limit(text) is None

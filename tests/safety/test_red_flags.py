@@ -156,3 +156,143 @@ def test_rules_are_loaded_once_and_every_level_is_used() -> None:
     assert {flag.level for flag in rules.flags} == set(LEVELS)
     crisis = [f for f in rules.flags if f.level == "crisis"]
     assert crisis and all(not f.negatable and not f.question_frames for f in crisis)
+
+
+# --- indirect crisis warning signs, similes, later changes, context frames -------------
+@pytest.mark.parametrize("text", [
+    "been looking up how many tablets it would take",
+    "i keep searching for the quickest way to die",
+    "ive been saving up my sleeping pills",
+    "wrote a goodbye note to my sister",
+    "this is me saying goodbye to you all for good",
+    "ive been giving my things away",
+    "i really am a burden to my family",
+    "they would all be happier if i wasnt around",
+    "at the end of my tether, cant go on like this",
+    "cant do this any more",
+    "stood on the bridge looking down thinking of jumping",
+    "i wouldnt mind never waking up",
+    "i burned my arm on purpose",
+    "thinking about sewer slide",
+    "want to unalive",
+    "gonna self delete",
+])
+def test_indirect_warning_signs_and_slang_are_crisis(text: str) -> None:
+    assert detect(text).level == "crisis", text
+
+
+@pytest.mark.parametrize("text", [
+    "how many minoxidil tablets a day",
+    "im done with my hair, it never sits right",
+    "dying to know how my crown will look",
+    "the price is killing me",
+    "id kill for thick hair like my brothers",
+    "fed up with being bald",
+    "saving money on tablets by buying generic",
+    "how many tablets would it take to see results",
+    "i have a plan to save up for it",
+    "thinking of jumping ship to another clinic",
+    "would it be a burden on the nurses if i book weekly",
+    "i dont want to carry on with these questions",
+])
+def test_crisis_words_in_other_senses_are_no_alarm(text: str) -> None:
+    assert detect(text).level is None, detect(text)
+
+
+@pytest.mark.parametrize("text, flag", [
+    ("like im breathing through a straw", "breathing"),
+    ("i cant get enough air in", "breathing"),
+    ("my chest feels like theres an elephant sitting on it", "chest_heart"),
+    ("blotches from head to toe", "hives"),
+    ("welts all up my arms and neck", "hives"),
+    ("everything goes dark when i stand up", "fainting"),
+    ("my vision keeps going grey", "headache_vision"),
+    ("his face blew up like a balloon", "face_swelling"),
+])
+def test_emergencies_described_by_simile_or_effect(text: str, flag: str) -> None:
+    detection = detect(text)
+    assert detection.level == "emergency" and flag in detection.flags, detection
+
+
+@pytest.mark.parametrize("text, level, flag", [
+    ("the redness has gone past the line i drew", "same_day", "redness"),
+    ("the sore area is bigger than this morning", "same_day", "redness"),
+    ("the skin by one spot is getting blacker", "same_day", "dark_skin"),
+    ("that patch looks shiny and dark", "same_day", "dark_skin"),
+    ("firm swelling on my scalp that keeps enlarging weeks after", "prompt", "lumps"),
+    ("smooth shiny patches with no hair where they injected", "prompt", "patchy_hair_loss"),
+    ("bald spots where the needles went", "prompt", "patchy_hair_loss"),
+])
+def test_later_changes_are_flagged(text: str, level: str, flag: str) -> None:
+    detection = detect(text)
+    assert caught(detection, level) and flag in detection.flags, detection
+
+
+@pytest.mark.parametrize("text", [
+    "is it possible to get lumps",
+    "would hives count as an emergency",
+    "say i got a temperature, what then",
+    "suppose my lips swelled, who do i call",
+])
+def test_hypotheticals_without_if_or_when_are_mentions(text: str) -> None:
+    detection = detect(text)
+    assert detection.level is None and detection.mention_only, detection
+
+
+@pytest.mark.parametrize("text", [
+    "the price made me choke",
+    "nearly fainted when i saw the price",
+    "the bill almost gave me a heart attack",
+    "my jaw hit the floor when i saw the results",
+])
+def test_figures_of_speech_about_price_or_surprise_are_no_alarm(text: str) -> None:
+    assert detect(text).level is None, detect(text)
+
+
+@pytest.mark.parametrize("text", [
+    "fainted at a blood test years ago",
+    "i used to faint as a kid",
+    "passed out at the dentist last year",
+])
+def test_a_past_episode_that_is_over_is_no_alarm(text: str) -> None:
+    assert detect(text).level is None, detect(text)
+
+
+@pytest.mark.parametrize("text", [
+    "used to faint as a kid but i fainted again today after the session",
+    "last year i had a lump from the injections and its still there",
+    "im used to needles but i just fainted",
+])
+def test_a_past_episode_with_a_present_one_is_flagged(text: str) -> None:
+    assert detect(text).level is not None, text
+
+
+@pytest.mark.parametrize("text", [
+    "my skin is naturally quite dark",
+    "i have dark skin and dark hair",
+    "my kid has a fever, can i still come in tomorrow",
+    "im allergic to lots of things, can i still have it",
+    "i have an infection on my scalp, can i have it",
+])
+def test_skin_tone_a_childs_illness_and_eligibility_are_no_alarm(text: str) -> None:
+    assert detect(text).level is None, detect(text)
+
+
+@pytest.mark.parametrize("text, flag", [
+    ("my husband has a fever since his session yesterday", "fever"),
+    ("i have an infection where they injected, can i still have my next session", "pus"),
+    ("pus coming out of the spots, can i still go to work", "pus"),
+    ("my skin is going dark where they injected", "dark_skin"),
+])
+def test_a_link_to_the_treatment_keeps_the_flag(text: str, flag: str) -> None:
+    assert flag in detect(text).flags, detect(text)
+
+
+@pytest.mark.parametrize("text", [
+    "i tried to kill myself years ago and i feel like that again",
+    "i used to self harm as a teenager",
+    "can i still have it? i keep thinking about ending it all",
+    "nearly died when i saw the price, honestly i want to die anyway",
+])
+def test_context_frames_never_hide_crisis(text: str) -> None:
+    assert detect(text).level == "crisis", text
