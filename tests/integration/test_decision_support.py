@@ -116,3 +116,10 @@ def test_callback_request_is_stored_for_staff(api: httpx.Client, stack: dict[str
     finally:
         db.close()
     assert rows == [("Sam Patient", "07700 900123", "open")]
+
+
+def test_answers_meant_for_a_guided_step_still_get_a_reply_outside_one(api: httpx.Client) -> None:
+    cid = _start(api)
+    for text in ("yes", "/continue_form", "stop", "/choose{\"choice\":\"cost\"}", "not sure"):
+        replies = _say(api, cid, text)
+        assert replies and replies[0]["text"], text
