@@ -19,6 +19,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from bot.dialogue import checklist as cl
+from bot.dialogue.forms import end_pause
 from bot.dialogue.replies import contact_line, template
 from bot.kb.runtime import Runtime, get_runtime
 
@@ -48,8 +49,7 @@ class ValidateCallbackForm(FormValidationAction):
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                   domain: DomainDict) -> list[EventType]:
-        resumed = [SlotSet(cl.PAUSED_SLOT, None)] if tracker.get_slot(cl.PAUSED_SLOT) == FORM else []
-        return resumed + await super().run(dispatcher, tracker, domain)
+        return [*end_pause(tracker, FORM), *await super().run(dispatcher, tracker, domain)]
 
     def validate_callback_name(self, value: Any, dispatcher: CollectingDispatcher,
                                tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
@@ -120,7 +120,5 @@ class ActionCallbackStop(Action):
                   domain: DomainDict) -> list[EventType]:
         clinic = self._runtime.kb.clinic
         dispatcher.utter_message(text=template(domain, "utter_callback_stopped") + " " + contact_line(domain, clinic))
-        events: list[EventType] = [ActiveLoop(None), SlotSet("requested_slot", None)]
-        if tracker.get_slot(cl.PAUSED_SLOT) == FORM:
-            events.append(SlotSet(cl.PAUSED_SLOT, None))
+        events: list[EventType] = [ActiveLoop(None), SlotSet("requested_slot", None), *end_pause(tracker, FORM)]
         return events + cleared()

@@ -20,6 +20,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from bot.dialogue import checklist as cl
+from bot.dialogue.forms import end_pause
 from bot.dialogue.replies import command, template
 from bot.kb.runtime import Runtime, get_runtime
 
@@ -51,9 +52,7 @@ class ValidateChecklistForm(FormValidationAction):
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                   domain: DomainDict) -> list[EventType]:
-        resumed = []
-        if tracker.get_slot(cl.PAUSED_SLOT) == cl.FORM:
-            resumed.append(SlotSet(cl.PAUSED_SLOT, None))
+        resumed: list[EventType] = [*end_pause(tracker, cl.FORM)]
         if tracker.get_slot(cl.CHANGE_SLOT):
             resumed.append(SlotSet(cl.CHANGE_SLOT, False))
         return resumed + await super().run(dispatcher, tracker, domain)
@@ -72,9 +71,7 @@ class ActionChecklistStart(Action):
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                   domain: DomainDict) -> list[EventType]:
         decision = self._runtime.kb.decision
-        events: list[EventType] = [SlotSet(cl.CHANGE_SLOT, False)]
-        if tracker.get_slot(cl.PAUSED_SLOT) == cl.FORM:
-            events.append(SlotSet(cl.PAUSED_SLOT, None))
+        events: list[EventType] = [SlotSet(cl.CHANGE_SLOT, False), *end_pause(tracker, cl.FORM)]
         consent = tracker.get_slot(cl.CONSENT_SLOT)
         answered = cl.answers(decision, tracker.get_slot)
         total = len(decision.checklist) if decision else 0

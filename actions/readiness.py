@@ -17,6 +17,7 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from bot.dialogue.decision import button, response_buttons
+from bot.dialogue.forms import end_pause
 from bot.dialogue.replies import command, template
 from bot.kb.runtime import Runtime, get_runtime
 
@@ -49,10 +50,7 @@ class ValidateReadinessForm(FormValidationAction):
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                   domain: dict[str, Any]) -> list[EventType]:
-        events = await super().run(dispatcher, tracker, domain)
-        if tracker.get_slot("paused_form") == FORM:
-            events.append(SlotSet("paused_form", None))
-        return events
+        return [*await super().run(dispatcher, tracker, domain), *end_pause(tracker, FORM)]
 
     @staticmethod
     def _answer(slot: str, value: Any) -> dict[str, Any]:

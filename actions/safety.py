@@ -13,6 +13,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import ActiveLoop, EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
+from bot.dialogue.forms import PAUSED_SLOT
 from bot.dialogue.replies import template
 from bot.kb.model import Clinic
 from bot.kb.runtime import Runtime, get_runtime
@@ -53,7 +54,7 @@ def red_flag_names(latest_message: Mapping[str, Any] | None) -> list[str]:
 
 def pausable_forms(domain: Mapping[str, Any]) -> list[str]:
     """The forms a red flag can pause: the values of the ``paused_form`` slot."""
-    slot = (domain.get("slots") or {}).get("paused_form") or {}
+    slot = (domain.get("slots") or {}).get(PAUSED_SLOT) or {}
     return [str(v) for v in slot.get("values") or []]
 
 
@@ -101,7 +102,7 @@ class ActionRedFlag(Action):
         if form:
             events = [ActiveLoop(None), SlotSet("requested_slot", None)]
             if form in pausable_forms(domain):
-                events.append(SlotSet("paused_form", form))
+                events.append(SlotSet(PAUSED_SLOT, form))
                 if level in RESUMABLE_LEVELS:
                     text += "\n\n" + template(domain, "utter_red_flag_form_paused")
 

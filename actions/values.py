@@ -20,6 +20,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from bot.dialogue.decision import (
     button, cell_line, match_ordinal, match_values, response_buttons, source_list,
 )
+from bot.dialogue.forms import end_pause
 from bot.dialogue.replies import command, readable_date, template
 from bot.kb.decision import DecisionAid
 from bot.kb.runtime import Runtime, get_runtime
@@ -107,11 +108,7 @@ class ValidateValuesForm(FormValidationAction):
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                   domain: dict[str, Any]) -> list[EventType]:
-        events = await super().run(dispatcher, tracker, domain)
-        if tracker.get_slot("paused_form") == FORM:
-            # Resumed after a red flag: the pause is over.
-            events.append(SlotSet("paused_form", None))
-        return events
+        return [*await super().run(dispatcher, tracker, domain), *end_pause(tracker, FORM)]
 
     async def extract_values_done(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                                   domain: dict[str, Any]) -> dict[str, Any]:

@@ -11,6 +11,7 @@ import re
 import unicodedata
 from typing import Any, Callable, Iterable, Mapping
 
+from bot.dialogue.forms import PAUSED_SLOT
 from bot.dialogue.replies import template
 from bot.kb.decision import ChecklistItem, DecisionAid
 from bot.kb.model import KnowledgeBase
@@ -18,7 +19,6 @@ from bot.kb.model import KnowledgeBase
 FORM = "checklist_form"
 CONSENT_SLOT = "checklist_consent"
 CHANGE_SLOT = "checklist_change"
-PAUSED_SLOT = "paused_form"
 ANSWERS: tuple[str, ...] = ("yes", "no", "not_sure", "prefer_not_to_say")
 # Answers that make an item a point to raise with the clinician.
 POINT_ANSWERS: tuple[str, ...] = ("yes", "not_sure")

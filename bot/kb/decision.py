@@ -201,7 +201,8 @@ def _text(value: Any) -> str | None:
     return None
 
 
-def _date(value: Any) -> dt.date | None:
+def parse_date(value: Any) -> dt.date | None:
+    """A date from YAML (already a date, or an ISO string), or ``None`` when it is not one."""
     if isinstance(value, dt.date):
         return value
     if isinstance(value, str):
@@ -240,8 +241,8 @@ class _File:
             self.fail("must be a mapping")
             return
         self.data = data
-        self.reviewed = _date(data.get("reviewed"))
-        self.review_due = _date(data.get("review_due"))
+        self.reviewed = parse_date(data.get("reviewed"))
+        self.review_due = parse_date(data.get("review_due"))
         if self.reviewed is None:
             self.fail("missing review date ('reviewed: YYYY-MM-DD')")
         if self.review_due is None:

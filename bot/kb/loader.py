@@ -7,14 +7,13 @@ collected before raising, not just the first.
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 from pathlib import Path
 from typing import Any, Iterable
 
 import yaml
 
-from bot.kb.decision import load_decision_aid
+from bot.kb.decision import load_decision_aid, parse_date
 from bot.kb.model import (
     CERTAINTY_LEVELS,
     CLINIC_FIELDS,
@@ -45,17 +44,6 @@ def _read_yaml(path: Path, problems: list[str]) -> Any:
         problems.append(f"{path}: file not found")
     except yaml.YAMLError as exc:
         problems.append(f"{path}: not valid YAML: {exc}")
-    return None
-
-
-def _date(value: Any) -> dt.date | None:
-    if isinstance(value, dt.date):
-        return value
-    if isinstance(value, str):
-        try:
-            return dt.date.fromisoformat(value)
-        except ValueError:
-            return None
     return None
 
 
@@ -196,10 +184,10 @@ def _entry(raw: Any, topic: str, position: int, path: Path, sources: dict[str, S
     certainty = raw.get("certainty")
     if certainty not in CERTAINTY_LEVELS:
         problems.append(f"{where}: 'certainty' must be one of {', '.join(CERTAINTY_LEVELS)}")
-    reviewed = _date(raw.get("reviewed"))
+    reviewed = parse_date(raw.get("reviewed"))
     if reviewed is None:
         problems.append(f"{where}: missing review date ('reviewed: YYYY-MM-DD')")
-    review_due = _date(raw.get("review_due"))
+    review_due = parse_date(raw.get("review_due"))
     if review_due is None:
         problems.append(f"{where}: missing next review date ('review_due: YYYY-MM-DD')")
     elif reviewed is not None and review_due <= reviewed:
