@@ -1,43 +1,68 @@
-"""Database reads and writes of the chat routes (no HTTP here)."""
+"""Database reads and writes of the chat routes (no HTTP here).
+
+A conversation without transcript consent (``Conversation.transcript_consent`` false) gets
+no message rows and no red-flag marks; the data the patient consented to separately
+(callback requests, the record) and the summary are stored all the same.
+"""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api import schemas
+from api import history, schemas
 from api.bot_data import MAX_RECORD_BYTES, Callback, json_size, merge_record
 from api.models import CallbackRequest, Conversation, Message, utcnow
-from api.rasa_client import RasaCustom, RasaMessage, RasaNlu, RasaReply
-from api.red_flags import RedFlagLevel, most_severe
+from api.rasa_client import RasaCustom, RasaNlu, RasaReply
+from api.red_flags import most_severe
+from api.replies import batch_red_flag, present, summary_url
+from api.schemas import Rating
 
 logger = logging.getLogger(__name__)
 
-
-def summary_url(conversation_id: str) -> str:
-    """The relative URL of a conversation's printable summary."""
-    return f"/api/v1/conversations/{conversation_id}/summary"
+_OPEN = Conversation.expired_at.is_(None)
+"""An expired conversation (see ``api.retention``) is gone for the chat routes."""
 
 
 async def conversation_exists(session: AsyncSession, conversation_id: str) -> bool:
-    found = await session.scalar(select(Conversation.id).where(Conversation.id == conversation_id))
+    """True for a conversation the chat routes may use (known and not expired)."""
+    found = await session.scalar(
+        select(Conversation.id).where(Conversation.id == conversation_id, _OPEN)
+    )
     return found is not None
+
+
+async def get_conversation(session: AsyncSession, conversation_id: str) -> Conversation | None:
+    """The conversation, unless it is unknown or expired."""
+    return await session.scalar(
+        select(Conversation).where(Conversation.id == conversation_id, _OPEN)
+    )
 
 
 async def create_conversation(
     session: AsyncSession,
     conversation_id: str,
     *,
+    consent: bool,
     user_agent: str | None,
     language: str | None,
     origin: str | None,
 ) -> Conversation:
+    """A new conversation; the client hints are kept only with transcript consent."""
+    now = utcnow()
+    hints = {"user_agent": user_agent, "language": language, "origin": origin}
     conversation = Conversation(
-        id=conversation_id, user_agent=user_agent, language=language, origin=origin
+        id=conversation_id,
+        created_at=now,
+        last_activity_at=now,
+        transcript_consent=consent,
+        consent_at=now if consent else None,
+        **(hints if consent else {}),
     )
     session.add(conversation)
     await session.flush()
@@ -49,7 +74,7 @@ async def get_conversation_for_update(
 ) -> Conversation | None:
     """Load the conversation, row-locked until commit where the database supports it."""
     return await session.scalar(
-        select(Conversation).where(Conversation.id == conversation_id).with_for_update()
+        select(Conversation).where(Conversation.id == conversation_id, _OPEN).with_for_update()
     )
 
 
@@ -60,7 +85,9 @@ async def next_seq(session: AsyncSession, conversation_id: str) -> int:
     return (last or 0) + 1
 
 
-async def last_offered_buttons(session: AsyncSession, conversation_id: str) -> list[dict[str, Any]]:
+async def last_offered_buttons(
+    session: AsyncSession, conversation_id: str
+) -> list[schemas.Button]:
     """The buttons of the assistant's most recent reply batch in this conversation.
 
     That batch is every assistant message after the last answered patient message (or from
@@ -85,7 +112,20 @@ async def last_offered_buttons(session: AsyncSession, conversation_id: str) -> l
         )
         .order_by(Message.seq)
     )
-    return [button for buttons in rows if buttons for button in buttons]
+    return [schemas.Button.model_validate(b) for buttons in rows if buttons for b in buttons]
+
+
+async def find_patient_message(
+    session: AsyncSession, conversation_id: str, client_id: str
+) -> Message | None:
+    """The patient's message the client sent earlier with ``client_id``, if stored."""
+    return await session.scalar(
+        select(Message).where(
+            Message.conversation_id == conversation_id,
+            Message.client_id == client_id,
+            Message.role == "patient",
+        )
+    )
 
 
 async def add_patient_message(
@@ -94,6 +134,7 @@ async def add_patient_message(
     *,
     text: str,
     button_title: str | None,
+    client_id: str | None = None,
 ) -> Message:
     """Store the patient's message as 'unanswered'; it becomes 'answered' with the reply."""
     now = utcnow()
@@ -103,6 +144,7 @@ async def add_patient_message(
         role="patient",
         text=text,
         button_title=button_title,
+        client_id=client_id,
         status="unanswered",
         created_at=now,
     )
@@ -112,6 +154,83 @@ async def add_patient_message(
     return message
 
 
+async def retry_patient_message(
+    session: AsyncSession, conversation: Conversation, patient: Message, button_title: str | None
+) -> None:
+    """Make the unanswered ``patient`` message the conversation's latest again, to resend it."""
+    if patient.seq != await next_seq(session, conversation.id) - 1:
+        patient.seq = await next_seq(session, conversation.id)
+    patient.button_title = button_title
+    conversation.last_activity_at = utcnow()
+    await session.flush()
+
+
+async def stored_messages(session: AsyncSession, conversation_id: str) -> Sequence[Message]:
+    """Every stored message of the conversation, in order."""
+    rows = await session.scalars(
+        select(Message).where(Message.conversation_id == conversation_id).order_by(Message.seq)
+    )
+    return rows.all()
+
+
+async def stored_replies(session: AsyncSession, patient: Message) -> list[schemas.Message]:
+    """The assistant's stored replies to ``patient`` (an answered message), as first sent."""
+    next_patient = (
+        select(func.min(Message.seq))
+        .where(
+            Message.conversation_id == patient.conversation_id,
+            Message.role == "patient",
+            Message.seq > patient.seq,
+        )
+        .scalar_subquery()
+    )
+    rows = await session.scalars(
+        select(Message)
+        .where(
+            Message.conversation_id == patient.conversation_id,
+            Message.role == "assistant",
+            Message.seq > patient.seq,
+            Message.seq < func.coalesce(next_patient, Message.seq + 1),
+        )
+        .order_by(Message.seq)
+    )
+    link = summary_url(patient.conversation_id)
+    return [
+        history.stored_reply(
+            row,
+            red_flag=patient.red_flag,  # type: ignore[arg-type]
+            summary_link=link,
+            with_feedback=False,
+        )
+        for row in rows
+    ]
+
+
+async def set_feedback(
+    session: AsyncSession, conversation_id: str, message_id: str, rating: Rating | None
+) -> bool:
+    """Store (or, with None, withdraw) the rating of an assistant message; False when the
+    conversation has no such stored assistant message."""
+    if not message_id.isdigit() or len(message_id) > 9:
+        return False
+    message = await session.scalar(
+        select(Message)
+        .join(Conversation)
+        .where(
+            Message.conversation_id == conversation_id,
+            Message.seq == int(message_id),
+            Message.role == "assistant",
+            _OPEN,
+        )
+    )
+    if message is None:
+        return False
+    message.feedback = rating
+    message.feedback_at = utcnow()
+    await session.flush()
+    return True
+
+
 def record_understanding(patient: Message, nlu: RasaNlu) -> None:
     patient.status = "answered"
     patient.intent = nlu.intent
@@ -119,41 +238,18 @@ def record_understanding(patient: Message, nlu: RasaNlu) -> None:
     patient.entities = nlu.entities
 
 
-def to_public(
-    message: RasaMessage, *, red_flag: RedFlagLevel | None = None, summary_url: str | None = None
-) -> schemas.Message:
-    """Map one Rasa message to the public Message shape."""
-    custom = message.custom
-    return schemas.Message(
-        text=message.text or "",
-        buttons=[schemas.Button(title=b.title, payload=b.payload) for b in message.buttons or []],
-        sources=[
-            schemas.Source(id=s.id, title=s.title, url=s.url)
-            for s in (custom.sources if custom else [])
-        ],
-        topic=custom.topic if custom else None,
-        red_flag=red_flag,
-        summary_url=summary_url,
-    )
-
-
-def reply_red_flag(reply: RasaReply) -> RedFlagLevel | None:
-    """The most severe red-flag level any message of ``reply`` carries."""
-    return most_severe(
-        *(m.custom.red_flag.level for m in reply.messages if m.custom and m.custom.red_flag)
-    )
-
-
 def apply_red_flag(
     conversation: Conversation, patient: Message | None, reply: RasaReply, now: datetime
-) -> RedFlagLevel | None:
-    """Flag the conversation (keeping its most severe level) and the patient's message.
+) -> bool:
+    """Flag the conversation (keeping its most severe level) and the patient's message with
+    the reply's red-flag level; True if there was one to record.
 
-    Returns the reply's level. ``patient`` is None for the opening messages.
+    ``patient`` is None for the opening messages. Nothing is recorded without transcript
+    consent.
     """
-    level = reply_red_flag(reply)
-    if level is None:
-        return None
+    level = batch_red_flag(reply.messages)
+    if level is None or not conversation.transcript_consent:
+        return False
     conversation.red_flag_level = most_severe(conversation.red_flag_level, level)
     if conversation.red_flag_at is None:
         conversation.red_flag_at = now
@@ -166,7 +262,7 @@ def apply_red_flag(
             for name in m.custom.red_flag.flags
         ]
         patient.red_flag_names = list(dict.fromkeys([*(patient.red_flag_names or []), *names]))
-    return level
+    return True
 
 
 def _apply_record(conversation: Conversation, update: dict[str, Any]) -> None:
@@ -201,8 +297,8 @@ def _add_callback(
 
 def apply_data(
     session: AsyncSession, conversation: Conversation, custom: RasaCustom, now: datetime
-) -> bool:
-    """Apply one message's record, callback and summary blocks; True if it carried a summary.
+) -> None:
+    """Apply one message's record, callback and summary blocks.
 
     (Red flags are applied per reply, by :func:`apply_red_flag`.)
     """
@@ -213,8 +309,6 @@ def apply_data(
     if custom.summary is not None:
         conversation.summary = custom.summary.model_dump(mode="json")
         conversation.summary_at = now
-        return True
-    return False
 
 
 async def store_replies(
@@ -223,52 +317,44 @@ async def store_replies(
     reply: RasaReply,
     patient: Message | None = None,
 ) -> list[schemas.Message]:
-    """Apply the reply's data and store the messages there is something to show, in order.
+    """Apply the reply's data and return the messages there is something to show, in order.
 
-    Every message's ``custom`` data is applied, including that of a message with neither
-    text nor buttons, which is not stored or shown. The reply's red-flag level goes on
-    ``patient`` (the turn's message), on the conversation, and on every shown message. A
-    summary carried by a message that is not shown is offered by the next shown message
-    (or, if none follows, the last one).
+    Every message's ``custom`` data is applied, also that of a message with neither text nor
+    buttons (not shown). With transcript consent the reply's red-flag level goes on
+    ``patient`` (the turn's message) and the conversation, and the shown messages are
+    stored (their ``id`` is their ``seq``); without it nothing of the turn is stored.
     """
-    seq = await next_seq(session, conversation.id)
     now = utcnow()
-    level = apply_red_flag(conversation, patient, reply, now)
-    link = summary_url(conversation.id)
-    public: list[schemas.Message] = []
-    summary_pending = False
-    for rasa_message in reply.messages:
-        custom = rasa_message.custom
-        if custom is not None and apply_data(session, conversation, custom, now):
-            summary_pending = True
-        if rasa_message.is_empty:
-            continue
-        shown = to_public(
-            rasa_message, red_flag=level, summary_url=link if summary_pending else None
-        )
-        summary_pending = False
-        session.add(
-            Message(
-                conversation_id=conversation.id,
-                seq=seq,
-                role="assistant",
-                text=shown.text,
-                buttons=[b.model_dump() for b in shown.buttons],
-                sources=[s.model_dump() for s in shown.sources],
-                topic=shown.topic,
-                entry_id=custom.entry_id if custom else None,
-                score=custom.score if custom else None,
-                certainty=custom.certainty if custom else None,
-                created_at=now,
+    for message in reply.messages:
+        if message.custom is not None:
+            apply_data(session, conversation, message.custom, now)
+    shown = present(reply.messages, summary_link=summary_url(conversation.id))
+    if conversation.transcript_consent:
+        apply_red_flag(conversation, patient, reply, now)
+        seq = await next_seq(session, conversation.id)
+        for item in shown:
+            public, custom = item.public, item.source.custom
+            session.add(
+                Message(
+                    conversation_id=conversation.id,
+                    seq=seq,
+                    role="assistant",
+                    text=public.text,
+                    buttons=[b.model_dump() for b in public.buttons],
+                    sources=[s.model_dump() for s in public.sources],
+                    topic=public.topic,
+                    entry_id=custom.entry_id if custom else None,
+                    score=custom.score if custom else None,
+                    certainty=custom.certainty if custom else None,
+                    offers_summary=public.summary_url is not None,
+                    created_at=now,
+                )
             )
-        )
-        public.append(shown)
-        seq += 1
-    if summary_pending and public:
-        public[-1].summary_url = link
+            public.id = str(seq)
+            seq += 1
     conversation.last_activity_at = now
     await session.flush()
-    return public
+    return [item.public for item in shown]
 
 
 async def get_summary(session: AsyncSession, conversation_id: str) -> dict[str, Any] | None:

@@ -14,6 +14,8 @@ from api.rasa_client import RasaClient
 from api.ratelimit import RateLimiter
 from api.settings import Settings
 from api.sources import SourceInfo
+from api.tracker_store import TrackerStore
+from bot.kb.model import Clinic
 
 
 @dataclass
@@ -28,8 +30,13 @@ class Runtime:
     message_limiter: RateLimiter
     conversation_limiter: RateLimiter
     summary_limiter: RateLimiter
+    history_limiter: RateLimiter
     sources: dict[str, SourceInfo]
     """The knowledge base's sources by id (read from sources.yml at start-up)."""
+    clinic: Clinic
+    """The clinic's facts (clinic.yml, read and validated at start-up by the bot's own loader)."""
+    tracker: TrackerStore
+    """Rasa's tracker database, to erase conversations there."""
 
 
 def get_runtime(request: Request) -> Runtime:

@@ -1,16 +1,20 @@
 """The FastAPI application.
 
 ``create_app()`` builds an app without doing any work; the lifespan does all set-up (settings,
-database and its migrations, the shared HTTP client) and tear-down. Start it with::
+clinic facts, database and its migrations, the shared HTTP client, the purge of conversations
+without transcript consent) and tear-down. Start it with::
 
     .venv-api/bin/uvicorn api.main:app --host 127.0.0.1 --port 8000
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +22,7 @@ import httpx
 import swagger_ui_bundle
 from fastapi import FastAPI, Request, status
 from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
@@ -29,14 +34,21 @@ from api.deps import Runtime
 from api.locks import KeyedLocks
 from api.rasa_client import RasaClient
 from api.ratelimit import RateLimiter
-from api.routes import chat, health, summary
+from api.retention import purge_forever
+from api.routes import chat, feedback, health, summary, widget
 from api.schemas import UNAVAILABLE_DETAIL
 from api.settings import PACKAGE_DIR, Settings
 from api.sources import load_sources
+from api.tracker_store import TrackerStore
+from bot.kb.loader import load_clinic
 
 logger = logging.getLogger("api")
 
 STATIC_DIR = PACKAGE_DIR / "static"
+WIDGET_DIR = STATIC_DIR / "widget"
+"""The embeddable widget (``/widget/widget.js``, ``/widget/widget.css``)."""
+DEMO_DIR = STATIC_DIR / "demo"
+"""A mock clinic website embedding the widget: ``/`` is its home page, the rest under ``/demo/``."""
 CSP = "default-src 'self'"
 DOCS_PATHS = ("/docs",)
 """Swagger UI starts with an inline script, so its page gets no CSP."""
@@ -89,6 +101,48 @@ class SecurityHeaders:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+class ApiCors:
+    """CORS for ``/api/`` only, for the origins in ``settings.widget_origins``.
+
+    The widget on a clinic's own site calls the API from another origin: GET and POST with a
+    JSON body, no cookies or credentials. Retry-After is readable (429). Other paths (the
+    widget's files, pages) need no CORS. The origins are read from the running app's
+    settings, so nothing is configured before the lifespan starts.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self._cors: tuple[tuple[str, ...], ASGIApp] | None = None
+
+    def _cors_for(self, origins: tuple[str, ...]) -> ASGIApp:
+        if self._cors is None or self._cors[0] != origins:
+            cors = CORSMiddleware(
+                self.app,
+                allow_origins=origins,
+                allow_methods=["GET", "POST"],
+                allow_headers=["Content-Type"],
+                allow_credentials=False,
+                expose_headers=["Retry-After"],
+                max_age=600,
+            )
+            self._cors = (origins, cors)
+        return self._cors[1]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        runtime: Runtime | None = (
+            getattr(scope["app"].state, "runtime", None) if "app" in scope else None
+        )
+        if (
+            scope["type"] != "http"
+            or not scope["path"].startswith("/api/")
+            or runtime is None
+            or not runtime.settings.widget_origins
+        ):
+            await self.app(scope, receive, send)
+            return
+        await self._cors_for(tuple(runtime.settings.widget_origins))(scope, receive, send)
 
 
 class BodySizeLimit:
@@ -161,12 +215,16 @@ def describe_validation_error(errors: list[dict[str, Any]]) -> str:
     field = ".".join(where)
     if kind == "json_invalid":
         return "The request body is not valid JSON."
-    if not field and kind in {"missing", "model_attributes_type", "dict_type", "model_type"}:
-        return 'The request body must be a JSON object with a "text" field.'
+    if not field and kind == "missing":
+        return "The request needs a JSON body."
+    if not field and kind in {"model_attributes_type", "dict_type", "model_type"}:
+        return "The request body must be a JSON object."
     if kind == "missing":
         return f'The field "{field}" is required.'
     if kind == "string_type":
         return f'The field "{field}" must be a string.'
+    if kind == "bool_type":
+        return f'The field "{field}" must be true or false.'
     message = str(error.get("msg", "is not valid")).rstrip(".")
     return f'The field "{field}" is not valid: {message}.' if field else f"{message}."
 
@@ -214,7 +272,9 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         config = settings if settings is not None else Settings()
         _configure_logging(config.log_level)
+        clinic = load_clinic(config.clinic_file)
         engine = create_engine(config.database_url)
+        tracker = TrackerStore(config.tracker_url)
         try:
             await upgrade_head(engine)
             transport = rasa_transport or httpx.AsyncHTTPTransport(
@@ -237,14 +297,32 @@ def create_app(
                     message_limiter=RateLimiter(config.rate_limit_messages_per_minute),
                     conversation_limiter=RateLimiter(config.rate_limit_conversations_per_minute),
                     summary_limiter=RateLimiter(config.rate_limit_summaries_per_minute),
+                    history_limiter=RateLimiter(config.rate_limit_history_per_minute),
                     sources=load_sources(config.knowledge_dir),
+                    clinic=clinic,
+                    tracker=tracker,
+                )
+                runtime = app.state.runtime
+                purge = asyncio.create_task(
+                    purge_forever(
+                        runtime.sessionmaker,
+                        tracker,
+                        idle=timedelta(minutes=config.transcript_idle_minutes),
+                        interval=config.purge_interval_seconds,
+                        locks=runtime.locks,
+                    ),
+                    name="purge-unconsented",
                 )
                 logger.info("API ready (database %s)", engine.dialect.name)
                 try:
                     yield
                 finally:
+                    purge.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await purge
                     app.state.runtime = None
         finally:
+            await tracker.dispose()
             await engine.dispose()
 
     app = FastAPI(
@@ -258,16 +336,19 @@ def create_app(
     )
     app.add_middleware(BodySizeLimit)
     app.add_middleware(SecurityHeaders)
+    app.add_middleware(ApiCors)  # outermost: refusals (413, 429, ...) are readable cross-origin
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(SQLAlchemyError, _database_error)
     app.add_exception_handler(Exception, _internal_error)
     app.include_router(health.router)
     app.include_router(chat.router)
     app.include_router(summary.router)
+    app.include_router(feedback.router)
+    app.include_router(widget.router)
 
     @app.get("/", include_in_schema=False)
-    async def chat_page() -> FileResponse:
-        return FileResponse(STATIC_DIR / "index.html", media_type="text/html")
+    async def demo_home_page() -> FileResponse:
+        return FileResponse(DEMO_DIR / "index.html", media_type="text/html")
 
     @app.get("/docs", include_in_schema=False)
     async def docs_page() -> HTMLResponse:
@@ -281,6 +362,8 @@ def create_app(
 
     app.mount("/docs-assets", StaticFiles(directory=SWAGGER_UI_DIR), name="docs-assets")
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.mount("/widget", StaticFiles(directory=WIDGET_DIR), name="widget")
+    app.mount("/demo", StaticFiles(directory=DEMO_DIR, html=True), name="demo")
     return app
 
 

@@ -15,12 +15,15 @@ from sqlalchemy import (
     DateTime,
     Float,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     String,
     Text,
     UniqueConstraint,
+    false,
     text,
+    true,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -83,6 +86,10 @@ class Conversation(Base):
     """One chat. Its id is the bearer secret the browser holds, created by the API only.
 
     No IP address is stored; the client hints help staff read a transcript in context.
+    Without transcript consent the row holds only the id, the times and the consent, plus
+    what the patient consented to separately (callback requests, ``record``) and the
+    summary; it has no messages and no red-flag marks, and ``api.retention`` deletes it
+    (or, when it still holds such data, marks it expired) once it has been idle long enough.
     """
 
     __tablename__ = "conversations"
@@ -108,6 +115,14 @@ class Conversation(Base):
     """The latest consultation summary document (``schemas.Summary`` as JSON)."""
     summary_at: Mapped[datetime | None] = mapped_column()
     """When that summary was stored."""
+    transcript_consent: Mapped[bool] = mapped_column(server_default=true())
+    """Whether the patient agreed that the transcript be kept for staff (rows from before
+    consent was asked default to true: they were kept under the notice of that time)."""
+    consent_at: Mapped[datetime | None] = mapped_column()
+    """When the API received that consent (null without consent)."""
+    expired_at: Mapped[datetime | None] = mapped_column()
+    """When an unconsented conversation was closed for good (its Rasa events and summary
+    deleted, only its callback requests and record kept); the chat routes then answer 404."""
 
     messages: Mapped[list[Message]] = relationship(
         back_populates="conversation",
@@ -132,6 +147,8 @@ class Message(Base):
         CheckConstraint("role IN ('patient', 'assistant')", name="role"),
         CheckConstraint("status IS NULL OR status IN ('answered', 'unanswered')", name="status"),
         CheckConstraint(sql_check("red_flag"), name="red_flag"),
+        CheckConstraint("feedback IS NULL OR feedback IN ('up', 'down')", name="feedback"),
+        Index("uq_messages_conversation_id_client_id", "conversation_id", "client_id", unique=True),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -165,6 +182,14 @@ class Message(Base):
     """Patient messages: the red-flag level this message triggered (the reply's most severe)."""
     red_flag_names: Mapped[list[Any] | None] = mapped_column()
     """Patient messages: the names of the red flags the bot recognised in it."""
+    client_id: Mapped[str | None] = mapped_column(String(64))
+    """Patient messages: the id the client gave the message, so a retry is not stored twice."""
+    offers_summary: Mapped[bool] = mapped_column(default=False, server_default=false())
+    """Assistant messages: this message offered the consultation summary (``summary_url``)."""
+    feedback: Mapped[str | None] = mapped_column(String(8))
+    """Assistant messages: the patient's rating, 'up' or 'down' (null: none or withdrawn)."""
+    feedback_at: Mapped[datetime | None] = mapped_column()
+    """When the rating was last given or withdrawn."""
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     conversation: Mapped[Conversation] = relationship(back_populates="messages")

@@ -134,8 +134,40 @@ class RasaReply(_Lenient):
     nlu: RasaNlu = Field(default_factory=RasaNlu)
 
 
+class RasaEvent(_Lenient):
+    """One event of a Rasa tracker; only user and bot events are read (``text``, ``data``)."""
+
+    event: str
+    text: str | None = None
+    data: dict[str, Any] | None = None
+    """Bot events: ``{"buttons", "quick_replies", "custom", ...}`` as the bot sent them."""
+
+    def bot_message(self, conversation: str) -> RasaMessage | None:
+        """A bot event as the message the webhook sent; None if it is malformed."""
+        data = self.data or {}
+        try:
+            return RasaMessage.model_validate(
+                {
+                    "text": self.text,
+                    "buttons": data.get("buttons") or data.get("quick_replies"),
+                    "custom": data.get("custom"),
+                },
+                context={"conversation": conversation},
+            )
+        except ValidationError:
+            logger.warning(
+                "conversation %s: malformed bot event in the tracker skipped", conversation
+            )
+            return None
+
+
+class RasaTracker(_Lenient):
+    events: list[RasaEvent] = Field(default_factory=list)
+
+
 class RasaClient:
-    """Typed access to the Rasa webhook, Rasa's status and the action server's health."""
+    """Typed access to the Rasa webhook and tracker, Rasa's status and the action server's
+    health."""
 
     def __init__(
         self,
@@ -206,6 +238,30 @@ class RasaClient:
             raise AssistantUnavailable("rasa webhook", "reply without any message", reply)
         return reply
 
+    def _token_params(self) -> dict[str, str] | None:
+        return {"token": self._token} if self._token else None
+
+    async def tracker(self, sender: str) -> list[RasaEvent]:
+        """Every event of the conversation's tracker in Rasa (``GET
+        /conversations/{sender}/tracker``, all sessions).
+
+        For a conversation without transcript consent this is the only copy of what was said.
+        """
+        response = await self._request(
+            "rasa tracker",
+            "GET",
+            f"{self._rasa_url}/conversations/{sender}/tracker",
+            self._timeout,
+            params={"include_events": "ALL", **(self._token_params() or {})},
+        )
+        try:
+            return RasaTracker.model_validate_json(response.content).events
+        except ValidationError as exc:
+            logger.warning(
+                "rasa tracker unavailable (malformed reply, %d errors)", exc.error_count()
+            )
+            raise AssistantUnavailable("rasa tracker", "malformed reply") from None
+
     async def status(self) -> dict[str, Any]:
         """Rasa's ``/status``; raises unless Rasa answers 200 with a loaded model."""
         response = await self._request(
@@ -213,7 +269,7 @@ class RasaClient:
             "GET",
             self._rasa_url + "/status",
             self._check_timeout,
-            params={"token": self._token} if self._token else None,
+            params=self._token_params(),
         )
         try:
             body = response.json()

@@ -8,9 +8,14 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool
 
 from api.red_flags import RedFlagLevel
+
+Rating = Literal["up", "down"]
+"""A patient's rating of one of the assistant's answers."""
+
+CLIENT_ID_PATTERN = r"^[A-Za-z0-9_-]{8,64}$"
 
 UNAVAILABLE_DETAIL = (
     "The assistant is not available right now. Please try again in a minute, "
@@ -34,10 +39,20 @@ class Source(BaseModel):
 
 
 class Message(BaseModel):
-    """One message from the assistant."""
+    """One message of the conversation: from the assistant (replies and history) or from the
+    patient (history only)."""
 
+    id: str | None = Field(
+        default=None,
+        description="The message's id within the conversation (to rate it); null when the "
+        "message is not stored (a conversation without transcript consent).",
+    )
+    role: Literal["assistant", "patient"] = Field(
+        default="assistant", description='Always "assistant" in replies.'
+    )
     text: str = Field(
-        description="Plain text (never HTML); may be empty when only buttons are sent."
+        description="Plain text (never HTML); may be empty when only buttons are sent. A "
+        "patient's button press shows the button's title."
     )
     buttons: list[Button] = Field(default_factory=list)
     sources: list[Source] = Field(default_factory=list)
@@ -55,6 +70,10 @@ class Message(BaseModel):
         default=None,
         description="Relative URL of the printable consultation summary this message offers "
         "(`/api/v1/conversations/{conversation_id}/summary`); null otherwise.",
+    )
+    feedback: Rating | None = Field(
+        default=None,
+        description="History only: the patient's rating of this answer; null otherwise.",
     )
 
 
@@ -95,11 +114,25 @@ class Summary(BaseModel):
     footer: str | None = Field(default=None, max_length=4000)
 
 
+class ConversationIn(BaseModel):
+    """Optional body of a new conversation. Unknown fields are ignored."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    consent: StrictBool = Field(
+        default=False,
+        description="The patient agreed that the transcript be kept for the clinic's staff. "
+        "Without it no message is stored, and the conversation (Rasa's working copy included) "
+        "is deleted after MESO_TRANSCRIPT_IDLE_MINUTES without a message.",
+    )
+
+
 class ConversationCreated(BaseModel):
     conversation_id: str = Field(
         description="Secret id of the new conversation (at least 43 URL-safe characters). "
         "Keep it in memory only; it is needed to send messages."
     )
+    consent: bool = Field(description="Whether the transcript is kept (as asked).")
     messages: list[Message] = Field(description="The assistant's opening messages.")
 
 
@@ -114,10 +147,60 @@ class MessageIn(BaseModel):
         "Must not be empty; at most MESO_MAX_TEXT_CHARS characters after stripping.",
         examples=["How much does it cost?"],
     )
+    client_id: str | None = Field(
+        default=None,
+        pattern=CLIENT_ID_PATTERN,
+        description="An id the client makes for this message (8-64 characters of A-Z a-z 0-9 "
+        "_ -), so a retry is not taken twice: in a conversation with transcript consent, a "
+        "message with an id already answered gets the same replies again, one left "
+        "unanswered is sent to the assistant again.",
+        examples=["m-5f2c9a1e"],
+    )
 
 
 class Replies(BaseModel):
     messages: list[Message] = Field(description="The assistant's replies, in order.")
+
+
+class History(BaseModel):
+    consent: bool = Field(description="Whether the transcript is kept for staff.")
+    messages: list[Message] = Field(
+        description="The whole conversation so far, in order, opening messages included."
+    )
+
+
+class FeedbackIn(BaseModel):
+    """A rating of one of the assistant's answers. Unknown fields are ignored."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    message_id: str = Field(
+        strict=True, max_length=32, description="The `id` of an assistant message."
+    )
+    rating: Rating | None = Field(description="Null withdraws an earlier rating.")
+
+
+class ClinicFacts(BaseModel):
+    """How to reach the clinic (from its clinic.yml); null: not set."""
+
+    name: str
+    phone: str | None
+    email: str | None
+    hours: str | None
+    booking: str | None
+
+
+class WidgetConfig(BaseModel):
+    clinic: ClinicFacts
+    emergency_number: str | None = Field(
+        description="The number to call in an emergency where the clinic is; null: the "
+        "widget names the usual ones (999, 112, 911)."
+    )
+    transcript_idle_minutes: int = Field(
+        description="A conversation without transcript consent is deleted, Rasa's working "
+        "copy included, after this many minutes without a message."
+    )
+    max_text_chars: int = Field(description="Longest message accepted, in characters.")
 
 
 class ErrorBody(BaseModel):

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 PACKAGE_DIR: Path = Path(__file__).resolve().parent
 """The ``api`` package folder."""
@@ -29,7 +31,10 @@ def normalise_database_url(url: str) -> str:
     ``sqlite:///x.db`` becomes ``sqlite+aiosqlite:///x.db`` and ``postgresql://...`` becomes
     ``postgresql+asyncpg://...``; a URL that already names a driver is kept as it is.
     """
-    parsed = make_url(url)
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise ValueError("not a database URL (e.g. sqlite:////srv/meso.db)") from None
     if parsed.drivername == "sqlite":
         parsed = parsed.set(drivername="sqlite+aiosqlite")
     elif parsed.drivername in {"postgresql", "postgres"}:
@@ -80,26 +85,87 @@ class Settings(BaseSettings):
         description="Summary page and summary.json requests per minute per client IP; "
         "0 disables the limit.",
     )
+    rate_limit_history_per_minute: NonNegativeInt = Field(
+        default=60,
+        description="Conversation history requests per minute per client IP; 0 disables.",
+    )
     knowledge_dir: Path = Field(
         default=REPO_ROOT / "knowledge",
         description="The knowledge folder (the bot's MESO_KNOWLEDGE_DIR); its sources.yml gives "
         "the titles of the sources a summary cites.",
+    )
+    clinic_file: Path = Field(
+        default=REPO_ROOT / "clinic.yml",
+        description="The clinic's facts (the bot's MESO_CLINIC_FILE), read at start-up for "
+        "the widget's configuration.",
+    )
+    tracker_url: str = Field(
+        default="",
+        description="Rasa's tracker store (its SQLAlchemy URL, as in endpoints.yml); default: "
+        "SQLite file rasa-tracker.db in var_dir. The API deletes a conversation's events there "
+        "when it erases the conversation.",
+    )
+    transcript_idle_minutes: int = Field(
+        default=30,
+        gt=0,
+        description="A conversation without transcript consent is deleted (Rasa's events "
+        "included) after this many minutes without a message.",
+    )
+    purge_interval_seconds: float = Field(
+        default=60.0, gt=0, description="Seconds between two runs of that deletion."
+    )
+    widget_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Origins (scheme://host[:port]) of the pages allowed to call /api/ from a "
+        "browser (CORS), comma-separated in the environment; empty: the API's own origin only.",
     )
 
     log_level: str = Field(default="INFO", description="Level of the api.* loggers.")
 
     @model_validator(mode="before")
     @classmethod
-    def _default_database(cls, data: Any) -> Any:
-        if isinstance(data, dict) and not data.get("database_url"):
-            var_dir = Path(data.get("var_dir") or DEFAULT_DB_PATH.parent)
-            data = {**data, "database_url": f"sqlite:///{var_dir.resolve() / 'meso.db'}"}
+    def _default_databases(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        var_dir = Path(data.get("var_dir") or DEFAULT_DB_PATH.parent).resolve()
+        if not data.get("database_url"):
+            data = {**data, "database_url": f"sqlite:///{var_dir / 'meso.db'}"}
+        if not data.get("tracker_url"):
+            data = {**data, "tracker_url": f"sqlite:///{var_dir / 'rasa-tracker.db'}"}
         return data
 
-    @field_validator("database_url")
+    @field_validator("database_url", "tracker_url")
     @classmethod
     def _async_driver(cls, value: str) -> str:
         return normalise_database_url(value)
+
+    @field_validator("widget_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("widget_origins")
+    @classmethod
+    def _origins(cls, value: list[str]) -> list[str]:
+        origins: list[str] = []
+        for origin in value:
+            parts = urlsplit(origin.rstrip("/"))
+            if (
+                parts.scheme not in {"http", "https"}
+                or not parts.hostname
+                or parts.path
+                or parts.query
+                or parts.fragment
+                or parts.username
+            ):
+                raise ValueError(
+                    f"{origin!r} is not an origin: write scheme://host[:port], "
+                    "e.g. https://www.example-clinic.com, comma-separated"
+                )
+            origins.append(f"{parts.scheme}://{parts.netloc.lower()}")
+        return list(dict.fromkeys(origins))
 
     @field_validator("rasa_url", "action_server_url")
     @classmethod

@@ -56,7 +56,7 @@ class Load:
 
 
 async def _api_patient(client: httpx.AsyncClient, script: list[str], load: Load, ids: list[str]) -> None:
-    response = await client.post("/api/v1/conversations")
+    response = await client.post("/api/v1/conversations", json={"consent": True})
     if response.status_code != 201:
         load.errors.append(f"create {response.status_code}")
         return

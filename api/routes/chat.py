@@ -1,12 +1,15 @@
-"""Public chat API, version 1: create a conversation, send a message.
+"""Public chat API, version 1: create a conversation, send a message, read it back.
 
-Nothing is lost: the patient's message is committed before Rasa is asked, the replies are
-committed before the response leaves, and a message Rasa could not answer stays stored as
-'unanswered' while the patient gets a 503. Message text is never logged.
+With transcript consent nothing is lost: the patient's message is committed before Rasa is
+asked, the replies are committed before the response leaves, and a message Rasa could not
+answer stays stored as 'unanswered' while the patient gets a 503. Without consent no
+message is stored: Rasa's tracker is the only copy, until ``api.retention`` erases it.
+Message text is never logged.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import secrets
@@ -14,15 +17,20 @@ import time
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Path, Request, status
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from api import crud
+from api import crud, history
 from api.deps import RuntimeDep, SessionDep
-from api.models import utcnow
+from api.models import Conversation, Message, utcnow
 from api.rasa_client import AssistantUnavailable
+from api.replies import summary_url
 from api.schemas import (
     UNAVAILABLE_DETAIL,
+    Button,
     ConversationCreated,
+    ConversationIn,
     ErrorBody,
+    History,
     MessageIn,
     Replies,
 )
@@ -31,12 +39,12 @@ logger = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/api/v1/conversations", tags=["chat"])
 
-START_COMMAND = "/start_conversation"
-"""Sent to Rasa (as a trusted command) to get a new conversation's opening messages."""
-
 CONVERSATION_ID_PATTERN = r"^[A-Za-z0-9_-]{43,128}$"
 _CONVERSATION_ID = re.compile(CONVERSATION_ID_PATTERN)
 NOT_FOUND_DETAIL = "This conversation does not exist. Please reload the page to start a new one."
+CLIENT_ID_REUSED_DETAIL = (
+    "This client_id was already used for a different message. Send it with a new client_id."
+)
 
 
 def error_response(description: str) -> dict[str, Any]:
@@ -50,6 +58,17 @@ RATE_LIMITED = error_response(
 UNAVAILABLE = error_response(
     "The assistant is not ready (Rasa is down or too slow); try again later."
 )
+NOT_EXPECTED_422 = error_response(
+    "Not expected here (the only parameter is a string in the path); "
+    "listed because every 422 of this API has this body."
+)
+
+
+def start_command(consent: bool) -> str:
+    """The trusted command that opens a conversation; the bot's privacy notice says whether
+    the transcript is kept (entity ``transcript_consent``)."""
+    entities = {"transcript_consent": "yes" if consent else "no"}
+    return history.START_COMMAND + json.dumps(entities, separators=(",", ":"))
 
 
 def is_conversation_id(text: str) -> bool:
@@ -62,12 +81,16 @@ def short_id(conversation_id: str) -> str:
     return conversation_id[:8]
 
 
-def _too_many(retry_after: int) -> HTTPException:
+def too_many(retry_after: int, what: str = "messages") -> HTTPException:
     return HTTPException(
         status.HTTP_429_TOO_MANY_REQUESTS,
-        detail=f"Too many messages. Please wait {retry_after} seconds and try again.",
+        detail=f"Too many {what}. Please wait {retry_after} seconds and try again.",
         headers={"Retry-After": str(retry_after)},
     )
+
+
+def not_found(detail: str = NOT_FOUND_DETAIL) -> HTTPException:
+    return HTTPException(status.HTTP_404_NOT_FOUND, detail=detail)
 
 
 def _unavailable() -> HTTPException:
@@ -95,30 +118,40 @@ def _client_hints(request: Request) -> dict[str, str | None]:
     status_code=status.HTTP_201_CREATED,
     response_model=ConversationCreated,
     summary="Start a conversation",
-    responses={429: RATE_LIMITED, 503: UNAVAILABLE},
+    responses={
+        422: error_response("Malformed JSON or a wrong type (consent must be true or false)."),
+        429: RATE_LIMITED,
+        503: UNAVAILABLE,
+    },
 )
 async def create_conversation(
-    request: Request, session: SessionDep, runtime: RuntimeDep
+    request: Request,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    body: ConversationIn | None = None,
 ) -> ConversationCreated:
     """Create a conversation with a new secret id and return the assistant's opening messages.
 
-    No request body is needed. The id is made here (256 random bits); ids from clients are
-    never accepted.
+    The body is optional: `{"consent": true}` keeps the transcript for the clinic's staff;
+    without it (or without a body) no message is stored, and the conversation is deleted
+    after MESO_TRANSCRIPT_IDLE_MINUTES without a message. The opening messages say which.
+    The id is made here (256 random bits); ids from clients are never accepted.
     """
+    consent = body is not None and body.consent
     retry_after = runtime.conversation_limiter.hit(client_key(request))
     if retry_after is not None:
-        raise _too_many(retry_after)
+        raise too_many(retry_after)
 
     started = time.perf_counter()
     conversation_id = secrets.token_urlsafe(32)
     conversation = await crud.create_conversation(
-        session, conversation_id, **_client_hints(request)
+        session, conversation_id, consent=consent, **_client_hints(request)
     )
     await session.commit()
 
     async with runtime.locks.hold(conversation_id):
         try:
-            reply = await runtime.rasa.send(conversation_id, START_COMMAND, command=True)
+            reply = await runtime.rasa.send(conversation_id, start_command(consent), command=True)
         except AssistantUnavailable as exc:
             logger.warning("conversation %s opening failed: %s", short_id(conversation_id), exc)
             raise _unavailable() from None
@@ -126,12 +159,13 @@ async def create_conversation(
         await session.commit()
 
     logger.info(
-        "conversation %s created, %d opening messages, %.0f ms",
+        "conversation %s created (transcript %s), %d opening messages, %.0f ms",
         short_id(conversation_id),
+        "kept" if consent else "not kept",
         len(messages),
         (time.perf_counter() - started) * 1000,
     )
-    return ConversationCreated(conversation_id=conversation_id, messages=messages)
+    return ConversationCreated(conversation_id=conversation_id, consent=consent, messages=messages)
 
 
 @router.post(
@@ -143,7 +177,10 @@ async def create_conversation(
         413: error_response(
             "The text is longer than the limit (MESO_MAX_TEXT_CHARS characters)."
         ),
-        422: error_response("Empty text, malformed JSON, a wrong type or a missing field."),
+        422: error_response(
+            "Empty text, malformed JSON, a wrong type or a missing field, or a client_id "
+            "already used for other text."
+        ),
         429: RATE_LIMITED,
         503: UNAVAILABLE,
     },
@@ -159,10 +196,12 @@ async def send_message(
     Text equal to the payload of a button in the assistant's last reply is passed on as that
     button (and stored with the button's title); any other text, even one starting with '/',
     is passed on as plain words. Messages to one conversation are answered one at a time, in
-    the order they arrive.
+    the order they arrive. With transcript consent, a `client_id` sent again (a retry) is
+    not stored twice: an answered message gets its stored replies again, an unanswered one
+    is sent to the assistant again.
     """
     if not is_conversation_id(conversation_id):
-        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=NOT_FOUND_DETAIL)
+        raise not_found()
     text = body.text.strip()
     if not text:
         raise HTTPException(
@@ -179,34 +218,41 @@ async def send_message(
     exists = await crud.conversation_exists(session, conversation_id)
     await session.rollback()  # end the read-only transaction before waiting for the lock
     if not exists:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=NOT_FOUND_DETAIL)
+        raise not_found()
     retry_after = runtime.message_limiter.hit(conversation_id)
     if retry_after is not None:
-        raise _too_many(retry_after)
+        raise too_many(retry_after)
 
     started = time.perf_counter()
     async with runtime.locks.hold(conversation_id):
         conversation = await crud.get_conversation_for_update(session, conversation_id)
         if conversation is None:  # deleted while this request waited
-            raise HTTPException(status.HTTP_404_NOT_FOUND, detail=NOT_FOUND_DETAIL)
-        offered = await crud.last_offered_buttons(session, conversation_id)
-        button = next((b for b in offered if b.get("payload") == text), None)
-        patient = await crud.add_patient_message(
-            session,
-            conversation,
-            text=body.text,
-            button_title=button.get("title") if button else None,
-        )
+            raise not_found()
+        patient: Message | None = None
+        if conversation.transcript_consent:
+            earlier = await _earlier_attempt(session, conversation_id, body)
+            if earlier is not None and earlier.status == "answered":
+                logger.info(
+                    "conversation %s message seq=%d retried: stored replies sent again",
+                    short_id(conversation_id),
+                    earlier.seq,
+                )
+                return Replies(messages=await crud.stored_replies(session, earlier))
+            offered = await crud.last_offered_buttons(session, conversation_id)
+            title = history.press_title(text, offered)
+            patient = await _store_patient_message(session, conversation, body, title, earlier)
+        else:
+            offered = await _tracker_buttons(runtime, conversation_id, text)
+            title = history.press_title(text, offered)
+            conversation.last_activity_at = utcnow()
         await session.commit()
+        turn = f"seq={patient.seq}" if patient is not None else "(not stored)"
 
         try:
-            reply = await runtime.rasa.send(conversation_id, text, command=button is not None)
+            reply = await runtime.rasa.send(conversation_id, text, command=title is not None)
         except AssistantUnavailable as exc:
             logger.warning(
-                "conversation %s message seq=%d unanswered: %s",
-                short_id(conversation_id),
-                patient.seq,
-                exc,
+                "conversation %s message %s unanswered: %s", short_id(conversation_id), turn, exc
             )
             # Nothing to show, but a red flag the bot raised must still reach staff.
             if exc.reply is not None and crud.apply_red_flag(
@@ -215,17 +261,116 @@ async def send_message(
                 await session.commit()
             raise _unavailable() from None
 
-        crud.record_understanding(patient, reply.nlu)
+        if patient is not None:
+            crud.record_understanding(patient, reply.nlu)
         messages = await crud.store_replies(session, conversation, reply, patient)
         await session.commit()
 
     logger.info(
-        "conversation %s message seq=%d chars=%d button=%s answered with %d messages, %.0f ms",
+        "conversation %s message %s chars=%d button=%s answered with %d messages, %.0f ms",
         short_id(conversation_id),
-        patient.seq,
+        turn,
         len(text),
-        button is not None,
+        title is not None,
         len(messages),
         (time.perf_counter() - started) * 1000,
     )
     return Replies(messages=messages)
+
+
+async def _earlier_attempt(
+    session: AsyncSession, conversation_id: str, body: MessageIn
+) -> Message | None:
+    """The stored message this one retries (same ``client_id``), if any.
+
+    A ``client_id`` already used for other text is refused (422), never answered wrongly.
+    """
+    if body.client_id is None:
+        return None
+    earlier = await crud.find_patient_message(session, conversation_id, body.client_id)
+    if earlier is not None and earlier.text != body.text:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=CLIENT_ID_REUSED_DETAIL)
+    return earlier
+
+
+async def _store_patient_message(
+    session: AsyncSession,
+    conversation: Conversation,
+    body: MessageIn,
+    title: str | None,
+    earlier: Message | None,
+) -> Message:
+    """Store the message as 'unanswered' (or take up the unanswered earlier attempt)."""
+    if earlier is not None:
+        await crud.retry_patient_message(session, conversation, earlier, title)
+        return earlier
+    return await crud.add_patient_message(
+        session, conversation, text=body.text, button_title=title, client_id=body.client_id
+    )
+
+
+async def _tracker_buttons(runtime: RuntimeDep, conversation_id: str, text: str) -> list[Button]:
+    """Without a stored transcript, the buttons on offer are read from Rasa's tracker (only
+    when ``text`` could be a payload: every button payload is a command, starting with '/')."""
+    if not text.startswith("/"):
+        return []
+    try:
+        events = await runtime.rasa.tracker(conversation_id)
+    except AssistantUnavailable:
+        raise _unavailable() from None
+    return history.offered_buttons(events, short_id(conversation_id))
+
+
+HISTORY_ERRORS: dict[int | str, dict[str, Any]] = {
+    404: error_response("Malformed, unknown or expired conversation id."),
+    422: NOT_EXPECTED_422,
+    429: RATE_LIMITED,
+    503: UNAVAILABLE,
+}
+
+
+@router.get(
+    "/{conversation_id}/messages", response_model=History, responses=HISTORY_ERRORS,
+    summary="Read the conversation so far",
+)
+async def read_history(
+    request: Request,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    conversation_id: str = Path(description="The id returned when the conversation was created."),
+) -> History:
+    """The whole conversation so far, in order, opening messages included, to redraw the
+    chat after a page reload. A patient's button press shows the button's title.
+
+    With transcript consent it comes from the API's record (assistant messages have their
+    `id` and `feedback`); without, from the assistant's working copy, its only copy (no ids).
+    Rate-limited per client address.
+    """
+    retry_after = runtime.history_limiter.hit(client_key(request))
+    if retry_after is not None:
+        raise too_many(retry_after, "requests")
+    if not is_conversation_id(conversation_id):
+        raise not_found()
+    conversation = await crud.get_conversation(session, conversation_id)
+    if conversation is None:
+        raise not_found()
+    link = summary_url(conversation_id)
+    if conversation.transcript_consent:
+        rows = await crud.stored_messages(session, conversation_id)
+        return History(consent=True, messages=history.from_rows(rows, summary_link=link))
+    has_summary = conversation.summary is not None
+    await session.rollback()  # no transaction stays open while waiting or asking Rasa
+    # Under the conversation's lock: the purge erases Rasa's copy under it, and Rasa would
+    # start a new (empty) tracker if asked for one just erased.
+    async with runtime.locks.hold(conversation_id):
+        if not await crud.conversation_exists(session, conversation_id):
+            raise not_found()
+        await session.rollback()
+        try:
+            events = await runtime.rasa.tracker(conversation_id)
+        except AssistantUnavailable:
+            raise _unavailable() from None
+    messages = history.from_tracker(
+        events, short_id(conversation_id), summary_link=link if has_summary else None
+    )
+    return History(consent=False, messages=messages)

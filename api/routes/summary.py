@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from api import crud, pages
 from api.deps import RuntimeDep, SessionDep
 from api.routes.chat import (
+    NOT_EXPECTED_422,
     RATE_LIMITED,
     client_key,
     error_response,
@@ -51,10 +52,6 @@ def _html(description: str) -> dict[str, Any]:
     return {"description": description, "content": {"text/html": {"schema": {"type": "string"}}}}
 
 
-NOT_EXPECTED_422 = error_response(
-    "Not expected here (the only parameter is a string in the path); "
-    "listed because every 422 of this API has this body."
-)
 NOT_EXPECTED_422_JSON: dict[str, Any] = {
     "description": NOT_EXPECTED_422["description"],
     "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}},

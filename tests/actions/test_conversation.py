@@ -7,12 +7,36 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.clinic import ActionClinicContact
 from actions.conversation import ActionShowTopics, ActionWelcome
+from bot.dialogue.replies import template
+
+
+def _start(tracker_factory, consent: str | None):
+    entities = [] if consent is None else [{"entity": "transcript_consent", "value": consent}]
+    return tracker_factory("/start_conversation", "start_conversation", 1.0, entities=entities)
+
+
+async def _privacy_notice(runtime, domain, tracker) -> str:
+    dispatcher = CollectingDispatcher()
+    await ActionWelcome(runtime).run(dispatcher, tracker, domain)
+    [notice] = [m["text"] for m in dispatcher.messages if m["text"].startswith("Privacy")]
+    return notice
+
+
+@pytest.mark.asyncio
+async def test_privacy_notice_says_whether_the_chat_is_kept(runtime, domain, tracker_factory):
+    kept = await _privacy_notice(runtime, domain, _start(tracker_factory, "yes"))
+    assert kept == template(domain, "utter_privacy_kept", clinic=runtime.kb.clinic.name)
+    assert runtime.kb.clinic.name in kept and "keeps this chat" in kept
+    for consent in ("no", None, "maybe"):  # anything but "yes" means not kept
+        not_kept = await _privacy_notice(runtime, domain, _start(tracker_factory, consent))
+        assert not_kept == template(domain, "utter_privacy_not_kept", clinic=runtime.kb.clinic.name)
+        assert "not kept" in not_kept and "deleted" in not_kept
 
 
 @pytest.mark.asyncio
 async def test_opening_says_who_what_not_and_privacy(runtime, domain, tracker_factory):
     dispatcher = CollectingDispatcher()
-    await ActionWelcome(runtime).run(dispatcher, tracker_factory("/start_conversation", "start_conversation", 1.0), domain)
+    await ActionWelcome(runtime).run(dispatcher, _start(tracker_factory, "yes"), domain)
     texts = [m["text"] for m in dispatcher.messages]
     assert runtime.kb.clinic.name in texts[0]
     assert any("not medical advice" in t for t in texts)

@@ -29,6 +29,19 @@ PAIN_PAYLOAD = '/ask_topic{"topic":"pain"}'
 
 Reply = Callable[[str, str, bool], Any]
 
+SUMMARY_DOC: dict[str, Any] = {
+    "title": "Your questions for the consultation",
+    "generated_at": "2026-11-29T10:15:00Z",
+    "sections": [{"heading": "Cost", "items": [{"text": "Ask for a written quote."}]}],
+}
+"""A small valid ``summary`` block, as the bot would send it."""
+CALLBACK_REQUEST: dict[str, Any] = {
+    "name": "Ann Example",
+    "phone": "+44 20 7946 0958",
+    "consent": True,
+}
+"""A valid ``callback`` block, as the bot would send it."""
+
 
 def opening_reply(sender: str, message: str, command: bool) -> dict[str, Any]:
     return {
@@ -77,9 +90,35 @@ def answer_reply(sender: str, message: str, command: bool) -> dict[str, Any]:
 
 
 def default_reply(sender: str, message: str, command: bool) -> dict[str, Any]:
-    if command and message == "/start_conversation":
+    if command and message.startswith("/start_conversation"):
         return opening_reply(sender, message, command)
     return answer_reply(sender, message, command)
+
+
+def tracker_events(message: str, command: bool, reply: Any) -> list[dict[str, Any]]:
+    """The events Rasa's tracker gains from one webhook call (as Rasa 3.6 stores them)."""
+    text = message if command else message.lstrip("/ ")
+    events: list[dict[str, Any]] = [
+        {"event": "action", "name": "action_listen"},
+        {"event": "user", "text": text, "parse_data": {"intent": {"name": "x"}}},
+    ]
+    for m in reply.get("messages", []) if isinstance(reply, dict) else []:
+        events.append(
+            {
+                "event": "bot",
+                "text": m.get("text"),
+                "data": {
+                    "elements": None,
+                    "quick_replies": None,
+                    "buttons": m.get("buttons"),
+                    "attachment": None,
+                    "image": None,
+                    "custom": m.get("custom"),
+                },
+                "metadata": {"utter_action": "action_x"},
+            }
+        )
+    return events
 
 
 @dataclass
@@ -98,6 +137,10 @@ class FakeRasa:
     """Seconds /status and /health wait before answering."""
     calls: list[dict[str, Any]] = field(default_factory=list)
     requests: list[httpx.Request] = field(default_factory=list)
+    events: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    """Each conversation's tracker events, as Rasa would keep them."""
+    tracker_response: Callable[[str], httpx.Response | None] = lambda sender: None
+    """Replaces the tracker endpoint's answer when it returns a response (failure tests)."""
     in_flight: dict[str, int] = field(default_factory=dict)
     max_in_flight: int = 0
 
@@ -112,10 +155,22 @@ class FakeRasa:
                 if url.params.get("token") != TOKEN:
                     return httpx.Response(401, json={"message": "unauthorised"})
                 return self.status()
+            if request.method == "GET" and url.path.startswith("/conversations/"):
+                return self._tracker(request)
         if f"{url.scheme}://{url.host}:{url.port}" == ACTION_URL and url.path == "/health":
             await asyncio.sleep(self.check_delay)
             return self.health()
         return httpx.Response(404)
+
+    def _tracker(self, request: httpx.Request) -> httpx.Response:
+        if request.url.params.get("token") != TOKEN:
+            return httpx.Response(401, json={"message": "unauthorised"})
+        sender = request.url.path.split("/")[2]
+        replaced = self.tracker_response(sender)
+        if replaced is not None:
+            return replaced
+        events = [{"event": "session_started"}, *self.events.get(sender, [])]
+        return httpx.Response(200, json={"sender_id": sender, "slots": {}, "events": events})
 
     async def _webhook(self, request: httpx.Request) -> httpx.Response:
         body = json.loads(request.content)
@@ -130,6 +185,9 @@ class FakeRasa:
                 result = await result
             if isinstance(result, httpx.Response):
                 return result
+            self.events.setdefault(sender, []).extend(
+                tracker_events(body["message"], body["command"], result)
+            )
             return httpx.Response(200, json=result)
         finally:
             self.in_flight[sender] -= 1
@@ -163,8 +221,9 @@ class Harness:
             "SELECT * FROM messages WHERE conversation_id = ? ORDER BY seq", conversation_id
         )
 
-    async def new_conversation(self) -> str:
-        response = await self.client.post("/api/v1/conversations")
+    async def new_conversation(self, consent: bool = True) -> str:
+        """Start a conversation (by default with transcript consent) and return its id."""
+        response = await self.client.post("/api/v1/conversations", json={"consent": consent})
         assert response.status_code == 201, response.text
         return str(response.json()["conversation_id"])
 
@@ -177,3 +236,48 @@ async def running_app(settings: Settings, rasa: FakeRasa, db_path: Path) -> Asyn
         transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 50000))
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
             yield Harness(client=client, app=app, rasa=rasa, db_path=db_path)
+
+
+RASA_EVENTS_TABLE = """
+CREATE TABLE events (
+    id INTEGER NOT NULL PRIMARY KEY,
+    sender_id VARCHAR(255) NOT NULL,
+    type_name VARCHAR(255) NOT NULL,
+    timestamp FLOAT,
+    intent_name VARCHAR(255),
+    action_name VARCHAR(255),
+    data TEXT
+)
+"""
+"""Rasa 3.6's ``SQLTrackerStore.SQLEvent`` table, as it creates it in SQLite."""
+
+
+def rasa_tracker_db(path: Path, events: dict[str, int]) -> None:
+    """Create Rasa's tracker database at ``path`` with ``events[sender]`` events per sender."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    connection = sqlite3.connect(path)
+    try:
+        connection.execute(RASA_EVENTS_TABLE)
+        connection.execute("CREATE INDEX ix_events_sender_id ON events (sender_id)")
+        for sender, count in events.items():
+            for i in range(count):
+                connection.execute(
+                    "INSERT INTO events (sender_id, type_name, timestamp, data) "
+                    "VALUES (?, ?, ?, ?)",
+                    (sender, "user" if i % 2 else "bot", 1_700_000_000.0 + i, '{"text": "x"}'),
+                )
+        connection.commit()
+    finally:
+        connection.close()
+
+
+def tracker_counts(path: Path) -> dict[str, int]:
+    """Events per sender in Rasa's tracker database at ``path``."""
+    connection = sqlite3.connect(path)
+    try:
+        rows = connection.execute(
+            "SELECT sender_id, COUNT(*) FROM events GROUP BY sender_id"
+        ).fetchall()
+    finally:
+        connection.close()
+    return dict(rows)

@@ -34,10 +34,17 @@ def db_path(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def make_settings(db_path: Path) -> Callable[..., Settings]:
+def tracker_path(tmp_path: Path) -> Path:
+    """Where Rasa's tracker store would be (a SQLite file; absent until a test makes it)."""
+    return tmp_path / "var" / "rasa-tracker.db"
+
+
+@pytest.fixture
+def make_settings(db_path: Path, tracker_path: Path) -> Callable[..., Settings]:
     def make(**overrides: Any) -> Settings:
         values: dict[str, Any] = {
             "database_url": f"sqlite:///{db_path}",
+            "tracker_url": f"sqlite:///{tracker_path}",
             "rasa_url": RASA_URL,
             "action_server_url": ACTION_URL,
             "rasa_token": TOKEN,
@@ -46,6 +53,7 @@ def make_settings(db_path: Path) -> Callable[..., Settings]:
             "rate_limit_messages_per_minute": 0,
             "rate_limit_conversations_per_minute": 0,
             "rate_limit_summaries_per_minute": 0,
+            "rate_limit_history_per_minute": 0,
         }
         values.update(overrides)
         return Settings(**values)

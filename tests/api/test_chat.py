@@ -36,6 +36,7 @@ def messages_url(conversation_id: str) -> str:
 async def test_create_returns_201_secret_id_and_stores_opening_messages(h: Harness) -> None:
     response = await h.client.post(
         "/api/v1/conversations",
+        json={"consent": True},
         headers={"User-Agent": "TestBrowser/1.0", "Accept-Language": "en-GB,en;q=0.8"},
     )
 
@@ -43,8 +44,13 @@ async def test_create_returns_201_secret_id_and_stores_opening_messages(h: Harne
     body = response.json()
     conversation_id = body["conversation_id"]
     assert URL_SAFE_ID.fullmatch(conversation_id)
+    assert body["consent"] is True
     assert h.rasa.calls == [
-        {"sender": conversation_id, "message": "/start_conversation", "command": True}
+        {
+            "sender": conversation_id,
+            "message": '/start_conversation{"transcript_consent":"yes"}',
+            "command": True,
+        }
     ]
     assert [m["text"] for m in body["messages"]] == [
         "Hello! I answer general questions about mesotherapy for hair loss.",
@@ -55,12 +61,15 @@ async def test_create_returns_201_secret_id_and_stores_opening_messages(h: Harne
         {"title": "Does it hurt?", "payload": PAIN_PAYLOAD},
     ]
     assert body["messages"][0] == {
+        "id": "1",
+        "role": "assistant",
         "text": body["messages"][0]["text"],
         "buttons": [],
         "sources": [],
         "topic": None,
         "red_flag": None,
         "summary_url": None,
+        "feedback": None,
     }
 
     [conversation] = h.rows("SELECT * FROM conversations")
@@ -76,6 +85,38 @@ async def test_create_returns_201_secret_id_and_stores_opening_messages(h: Harne
         (2, "assistant", body["messages"][1]["text"]),
     ]
     assert json.loads(stored[1]["buttons"]) == body["messages"][1]["buttons"]
+
+
+async def test_without_consent_or_body_nothing_of_the_transcript_is_stored(h: Harness) -> None:
+    for kwargs in ({}, {"json": {}}, {"json": {"consent": False}}):
+        response = await h.client.post(
+            "/api/v1/conversations",
+            headers={"User-Agent": "TestBrowser/1.0", "Accept-Language": "en-GB"},
+            **kwargs,
+        )
+        assert response.status_code == 201
+        body = response.json()
+        assert body["consent"] is False
+        assert h.rasa.calls[-1]["message"] == '/start_conversation{"transcript_consent":"no"}'
+        assert [m["text"] for m in body["messages"]][0].startswith("Hello!")
+        assert all(m["id"] is None for m in body["messages"])
+
+    rows = h.rows("SELECT * FROM conversations")
+    assert len(rows) == 3
+    for row in rows:
+        assert row["transcript_consent"] == 0 and row["consent_at"] is None
+        assert (row["user_agent"], row["language"], row["origin"]) == (None, None, None)
+    assert h.rows("SELECT * FROM messages") == []
+
+
+@pytest.mark.parametrize("consent", ["yes", 1, None, [True]])
+async def test_consent_must_be_a_boolean(h: Harness, consent: Any) -> None:
+    response = await h.client.post("/api/v1/conversations", json={"consent": consent})
+
+    assert response.status_code == 422
+    assert response.json() == {"detail": 'The field "consent" must be true or false.'}
+    assert h.rows("SELECT * FROM conversations") == []
+    assert h.rasa.calls == []
 
 
 async def test_each_conversation_gets_a_fresh_id_and_client_ids_are_ignored(h: Harness) -> None:
@@ -114,6 +155,8 @@ async def test_message_reply_is_mapped_and_both_sides_are_stored(h: Harness) -> 
     assert response.json() == {
         "messages": [
             {
+                "id": "4",
+                "role": "assistant",
                 "text": "reply to How much is it?",
                 "buttons": [],
                 "sources": [
@@ -127,6 +170,7 @@ async def test_message_reply_is_mapped_and_both_sides_are_stored(h: Harness) -> 
                 "topic": "cost",
                 "red_flag": None,
                 "summary_url": None,
+                "feedback": None,
             }
         ]
     }
@@ -172,20 +216,26 @@ async def test_rasa_messages_with_missing_fields_get_defaults_and_empty_ones_are
     assert response.status_code == 200
     assert response.json()["messages"] == [
         {
+            "id": "4",
+            "role": "assistant",
             "text": "only text",
             "buttons": [],
             "sources": [],
             "topic": None,
             "red_flag": None,
             "summary_url": None,
+            "feedback": None,
         },
         {
+            "id": "5",
+            "role": "assistant",
             "text": "",
             "buttons": [{"title": "Yes", "payload": "/affirm"}],
             "sources": [],
             "topic": None,
             "red_flag": None,
             "summary_url": None,
+            "feedback": None,
         },
     ]
     stored = h.messages(conversation_id)
@@ -556,3 +606,101 @@ async def test_message_text_is_never_logged(h: Harness, caplog: pytest.LogCaptur
     assert secret not in logged
     assert "reply to" not in logged
     assert conversation_id not in logged
+
+
+# --- retries with a client id --------------------------------------------------------------
+
+
+async def test_an_answered_retry_gets_the_stored_replies_without_a_second_message(
+    h: Harness,
+) -> None:
+    conversation_id = await h.new_conversation()
+    body = {"text": "How much is it?", "client_id": "m-0001-abcd"}
+
+    first = await h.client.post(messages_url(conversation_id), json=body)
+    calls = len(h.rasa.calls)
+    again = await h.client.post(messages_url(conversation_id), json=body)
+
+    assert (first.status_code, again.status_code) == (200, 200)
+    assert again.json() == first.json()
+    assert len(h.rasa.calls) == calls, "the retry is not sent to the assistant"
+    stored = h.messages(conversation_id)
+    assert [m["role"] for m in stored] == ["assistant", "assistant", "patient", "assistant"]
+    assert stored[2]["client_id"] == "m-0001-abcd"
+
+
+async def test_an_unanswered_retry_is_sent_again_and_stored_once(h: Harness) -> None:
+    conversation_id = await h.new_conversation()
+    h.rasa.reply = _raise_connect
+    body = {"text": PAIN_PAYLOAD, "client_id": "m-0002-abcd"}
+    failed = await h.client.post(messages_url(conversation_id), json=body)
+    h.rasa.reply = default_reply
+
+    retried = await h.client.post(messages_url(conversation_id), json=body)
+
+    assert (failed.status_code, retried.status_code) == (503, 200)
+    assert h.rasa.calls[-1] == {"sender": conversation_id, "message": PAIN_PAYLOAD, "command": True}
+    patients = [m for m in h.messages(conversation_id) if m["role"] == "patient"]
+    assert [(p["status"], p["button_title"]) for p in patients] == [("answered", "Does it hurt?")]
+    assert retried.json()["messages"][0]["id"] == "4"
+
+
+async def test_an_unanswered_message_retried_later_moves_to_the_end(h: Harness) -> None:
+    conversation_id = await h.new_conversation()
+    h.rasa.reply = _raise_connect
+    first = {"text": "first", "client_id": "m-first-1"}
+    await h.client.post(messages_url(conversation_id), json=first)
+    h.rasa.reply = default_reply
+    await h.client.post(messages_url(conversation_id), json={"text": "second"})
+
+    retried = await h.client.post(messages_url(conversation_id), json=first)
+
+    assert retried.json()["messages"][0]["text"] == "reply to first"
+    stored = [(m["role"], m["text"]) for m in h.messages(conversation_id)[2:]]
+    assert stored == [
+        ("patient", "second"),
+        ("assistant", "reply to second"),
+        ("patient", "first"),
+        ("assistant", "reply to first"),
+    ]
+
+
+async def test_a_client_id_reused_for_other_text_is_refused(h: Harness) -> None:
+    conversation_id = await h.new_conversation()
+    await h.client.post(
+        messages_url(conversation_id), json={"text": "one", "client_id": "m-same-01"}
+    )
+    before = h.snapshot()
+    calls = len(h.rasa.calls)
+
+    response = await h.client.post(
+        messages_url(conversation_id), json={"text": "two", "client_id": "m-same-01"}
+    )
+
+    assert response.status_code == 422
+    assert "client_id" in response.json()["detail"]
+    assert h.snapshot() == before and len(h.rasa.calls) == calls
+
+
+async def test_the_same_client_id_in_two_conversations_is_two_messages(h: Harness) -> None:
+    first, second = await h.new_conversation(), await h.new_conversation()
+    for conversation_id in (first, second):
+        response = await h.client.post(
+            messages_url(conversation_id), json={"text": "hi", "client_id": "m-shared-1"}
+        )
+        assert response.status_code == 200
+    assert len(h.rows("SELECT * FROM messages WHERE client_id = 'm-shared-1'")) == 2
+
+
+@pytest.mark.parametrize("client_id", ["short", "x" * 65, "has space 1", "semi;colon", 12345678])
+async def test_a_malformed_client_id_is_refused(h: Harness, client_id: Any) -> None:
+    conversation_id = await h.new_conversation()
+    before = h.snapshot()
+
+    response = await h.client.post(
+        messages_url(conversation_id), json={"text": "hi", "client_id": client_id}
+    )
+
+    assert response.status_code == 422
+    assert response.json()["detail"].startswith('The field "client_id"')
+    assert h.snapshot() == before

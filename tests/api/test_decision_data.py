@@ -204,7 +204,7 @@ async def test_a_red_flag_with_nothing_to_show_still_flags_the_conversation(h: H
 async def test_a_red_flag_in_the_opening_flags_only_the_conversation(h: Harness) -> None:
     h.rasa.reply = replying({"text": "Hello.", "custom": {"red_flag": {"level": "prompt"}}})
 
-    response = await h.client.post("/api/v1/conversations")
+    response = await h.client.post("/api/v1/conversations", json={"consent": True})
 
     assert response.status_code == 201
     body = response.json()

@@ -36,6 +36,17 @@ def head() -> str:
     return revision
 
 
+def add_conversation(connection: Connection, conversation_id: str) -> None:
+    """Insert a conversation row with only the columns revision 0001 has."""
+    connection.execute(
+        text(
+            "INSERT INTO conversations (id, created_at, updated_at, last_activity_at) "
+            "VALUES (:id, '2026-01-01', '2026-01-01', '2026-01-01')"
+        ),
+        {"id": conversation_id},
+    )
+
+
 def run(connection: Connection, action: Callable[..., Any], *args: Any) -> None:
     config = alembic_config()
     config.attributes["connection"] = connection
@@ -131,12 +142,7 @@ def test_upgrading_a_0001_database_keeps_every_message(engine: Engine) -> None:
     with engine.begin() as connection:
         connection.exec_driver_sql("PRAGMA foreign_keys = ON")
         upgrade_on_connection(connection, "0001")
-        connection.execute(
-            text(
-                "INSERT INTO conversations (id, created_at, updated_at, last_activity_at) "
-                "VALUES ('c1', '2026-01-01', '2026-01-01', '2026-01-01')"
-            )
-        )
+        add_conversation(connection, "c1")
         connection.execute(
             text(
                 "INSERT INTO messages (conversation_id, seq, role, text, status, created_at) "
@@ -186,12 +192,7 @@ def test_downgrading_0002_keeps_every_message(engine: Engine) -> None:
 def test_callback_requests_refuse_a_bad_status_or_no_contact(engine: Engine) -> None:
     with engine.begin() as connection:
         upgrade_on_connection(connection)
-        connection.execute(
-            text(
-                "INSERT INTO conversations (id, created_at, updated_at, last_activity_at) "
-                "VALUES ('c1', '2026-01-01', '2026-01-01', '2026-01-01')"
-            )
-        )
+        add_conversation(connection, "c1")
     insert = (
         "INSERT INTO callback_requests (conversation_id, name, phone, email, consent_at, "
         "status, created_at) VALUES ('c1', 'Ann', :phone, NULL, '2026-01-01', :status, "
@@ -202,3 +203,51 @@ def test_callback_requests_refuse_a_bad_status_or_no_contact(engine: Engine) -> 
             connection.execute(text(insert), {"phone": phone, "status": status})
     with engine.begin() as connection:
         connection.execute(text(insert), {"phone": "0123456789", "status": "open"})
+
+
+def test_upgrading_a_0002_database_keeps_its_transcripts_as_consented(engine: Engine) -> None:
+    """Conversations stored before consent was asked were kept under the notice of that
+    time: 0003 marks them consented, and keeps every message."""
+    with engine.begin() as connection:
+        connection.exec_driver_sql("PRAGMA foreign_keys = ON")
+        upgrade_on_connection(connection, "0002")
+        add_conversation(connection, "c1")
+        connection.execute(
+            text(
+                "INSERT INTO messages (conversation_id, seq, role, text, created_at) "
+                "VALUES ('c1', 1, 'assistant', 'hello', '2026-01-01')"
+            )
+        )
+    with engine.begin() as connection:
+        connection.exec_driver_sql("PRAGMA foreign_keys = ON")
+        upgrade_on_connection(connection)
+
+    with engine.connect() as connection:
+        row = connection.execute(
+            text("SELECT transcript_consent, consent_at, expired_at FROM conversations")
+        ).one()
+        assert tuple(row) == (1, None, None)
+        message = connection.execute(
+            text("SELECT text, offers_summary, feedback, client_id FROM messages")
+        ).one()
+        assert tuple(message) == ("hello", 0, None, None)
+        with pytest.raises(Exception, match="CHECK constraint failed"):
+            connection.execute(text("UPDATE messages SET feedback = 'meh'"))
+
+
+def test_a_client_id_is_unique_within_its_conversation(engine: Engine) -> None:
+    with engine.begin() as connection:
+        upgrade_on_connection(connection)
+        for cid in ("c1", "c2"):
+            add_conversation(connection, cid)
+    insert = text(
+        "INSERT INTO messages (conversation_id, seq, role, text, client_id, created_at) "
+        "VALUES (:cid, :seq, 'patient', 'hi', :client, '2026-01-01')"
+    )
+    with engine.begin() as connection:
+        connection.execute(insert, {"cid": "c1", "seq": 1, "client": "m-1"})
+        connection.execute(insert, {"cid": "c2", "seq": 1, "client": "m-1"})
+        connection.execute(insert, {"cid": "c1", "seq": 2, "client": None})
+        connection.execute(insert, {"cid": "c1", "seq": 3, "client": None})
+    with engine.begin() as connection, pytest.raises(Exception, match="UNIQUE"):
+        connection.execute(insert, {"cid": "c1", "seq": 4, "client": "m-1"})

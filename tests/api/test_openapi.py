@@ -13,6 +13,8 @@ CREATE = "/api/v1/conversations"
 SEND = "/api/v1/conversations/{conversation_id}/messages"
 SUMMARY = "/api/v1/conversations/{conversation_id}/summary"
 SUMMARY_JSON = "/api/v1/conversations/{conversation_id}/summary.json"
+FEEDBACK = "/api/v1/conversations/{conversation_id}/feedback"
+WIDGET_CONFIG = "/api/v1/widget/config"
 
 
 @pytest.fixture
@@ -27,8 +29,19 @@ def ref(schema: dict[str, Any]) -> str:
 
 
 async def test_all_v1_routes_and_probes_are_listed(spec: dict[str, Any]) -> None:
-    assert set(spec["paths"]) == {CREATE, SEND, SUMMARY, SUMMARY_JSON, "/healthz", "/readyz"}
+    assert set(spec["paths"]) == {
+        CREATE,
+        SEND,
+        SUMMARY,
+        SUMMARY_JSON,
+        FEEDBACK,
+        WIDGET_CONFIG,
+        "/healthz",
+        "/readyz",
+    }
     assert "post" in spec["paths"][CREATE] and "post" in spec["paths"][SEND]
+    assert "get" in spec["paths"][SEND], "the history is read at the same URL"
+    assert "post" in spec["paths"][FEEDBACK] and "get" in spec["paths"][WIDGET_CONFIG]
     assert "get" in spec["paths"][SUMMARY] and "get" in spec["paths"][SUMMARY_JSON]
 
 
@@ -36,20 +49,38 @@ async def test_message_schema_matches_the_contract(spec: dict[str, Any]) -> None
     schemas = spec["components"]["schemas"]
     message = schemas["Message"]
     assert set(message["properties"]) == {
+        "id",
+        "role",
         "text",
         "buttons",
         "sources",
         "topic",
         "red_flag",
         "summary_url",
+        "feedback",
     }
+    assert message["properties"]["role"]["enum"] == ["assistant", "patient"]
     assert ref(message["properties"]["buttons"]["items"]) == "Button"
     assert ref(message["properties"]["sources"]["items"]) == "Source"
     assert set(schemas["Button"]["required"]) == {"title", "payload"}
     assert set(schemas["Source"]["properties"]) == {"id", "title", "url"}
-    assert set(schemas["ConversationCreated"]["properties"]) == {"conversation_id", "messages"}
+    assert set(schemas["ConversationCreated"]["properties"]) == {
+        "conversation_id",
+        "consent",
+        "messages",
+    }
     assert ref(schemas["Replies"]["properties"]["messages"]["items"]) == "Message"
+    assert ref(schemas["History"]["properties"]["messages"]["items"]) == "Message"
     assert schemas["MessageIn"]["required"] == ["text"]
+    assert set(schemas["MessageIn"]["properties"]) == {"text", "client_id"}
+    assert set(schemas["ConversationIn"]["properties"]) == {"consent"}
+    assert set(schemas["FeedbackIn"]["required"]) == {"message_id", "rating"}
+    assert set(schemas["WidgetConfig"]["required"]) == {
+        "clinic",
+        "emergency_number",
+        "transcript_idle_minutes",
+        "max_text_chars",
+    }
 
 
 async def test_responses_and_errors_are_documented(spec: dict[str, Any]) -> None:
@@ -58,10 +89,20 @@ async def test_responses_and_errors_are_documented(spec: dict[str, Any]) -> None
     body = "application/json"
     assert ref(create["201"]["content"][body]["schema"]) == "ConversationCreated"
     assert ref(send["200"]["content"][body]["schema"]) == "Replies"
-    for status in ("429", "503"):
+    for status in ("422", "429", "503"):
         assert ref(create[status]["content"][body]["schema"]) == "ErrorBody"
     for status in ("404", "413", "422", "429", "503"):
         assert ref(send[status]["content"][body]["schema"]) == "ErrorBody"
+    read = spec["paths"][SEND]["get"]["responses"]
+    assert ref(read["200"]["content"][body]["schema"]) == "History"
+    for status in ("404", "422", "429", "503"):
+        assert ref(read[status]["content"][body]["schema"]) == "ErrorBody"
+    rate = spec["paths"][FEEDBACK]["post"]["responses"]
+    assert "204" in rate and "content" not in rate["204"]
+    for status in ("404", "422", "429"):
+        assert ref(rate[status]["content"][body]["schema"]) == "ErrorBody"
+    config = spec["paths"][WIDGET_CONFIG]["get"]["responses"]
+    assert ref(config["200"]["content"][body]["schema"]) == "WidgetConfig"
     assert "HTTPValidationError" not in spec["components"]["schemas"]
     readyz = spec["paths"]["/readyz"]["get"]["responses"]
     assert ref(readyz["503"]["content"][body]["schema"]) == "Readiness"

@@ -24,6 +24,49 @@ def test_defaults() -> None:
     assert settings.rate_limit_conversations_per_minute == 60
     assert settings.rate_limit_summaries_per_minute == 60
     assert settings.knowledge_dir == REPO_ROOT / "knowledge"
+    assert settings.clinic_file == REPO_ROOT / "clinic.yml"
+    assert settings.tracker_url == f"sqlite+aiosqlite:///{REPO_ROOT / 'var' / 'rasa-tracker.db'}"
+    assert settings.transcript_idle_minutes == 30
+    assert settings.purge_interval_seconds == 60
+    assert settings.rate_limit_history_per_minute == 60
+    assert settings.widget_origins == []
+
+
+def test_consent_and_widget_settings_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("MESO_CLINIC_FILE", str(tmp_path / "other-clinic.yml"))
+    monkeypatch.setenv("MESO_TRACKER_URL", "postgresql://rasa:pw@db/meso_tracker")
+    monkeypatch.setenv("MESO_TRANSCRIPT_IDLE_MINUTES", "15")
+    monkeypatch.setenv("MESO_PURGE_INTERVAL_SECONDS", "5")
+    monkeypatch.setenv(
+        "MESO_WIDGET_ORIGINS", " https://www.Example-Clinic.test/ ,http://localhost:8080,"
+    )
+
+    settings = Settings()
+
+    assert settings.clinic_file == tmp_path / "other-clinic.yml"
+    assert settings.tracker_url == "postgresql+asyncpg://rasa:pw@db/meso_tracker"
+    assert settings.transcript_idle_minutes == 15
+    assert settings.purge_interval_seconds == 5
+    assert settings.widget_origins == ["https://www.example-clinic.test", "http://localhost:8080"]
+
+
+def test_var_dir_moves_the_default_tracker_store(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("MESO_VAR_DIR", str(tmp_path / "data"))
+    assert Settings().tracker_url == f"sqlite+aiosqlite:///{tmp_path / 'data' / 'rasa-tracker.db'}"
+
+
+@pytest.mark.parametrize(
+    "origins",
+    ["*", "www.example.test", "https://example.test/chat", "ftp://example.test", "https://"],
+)
+def test_widget_origins_must_be_origins(monkeypatch: pytest.MonkeyPatch, origins: str) -> None:
+    monkeypatch.setenv("MESO_WIDGET_ORIGINS", origins)
+    with pytest.raises(ValidationError, match="is not an origin"):
+        Settings()
 
 
 def test_environment_with_meso_prefix(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -82,6 +125,10 @@ def test_database_urls_get_an_async_driver(url: str, expected: str) -> None:
         ("MESO_RASA_TIMEOUT", "0"),
         ("MESO_MAX_TEXT_CHARS", "0"),
         ("MESO_RATE_LIMIT_MESSAGES_PER_MINUTE", "-1"),
+        ("MESO_TRANSCRIPT_IDLE_MINUTES", "0"),
+        ("MESO_PURGE_INTERVAL_SECONDS", "0"),
+        ("MESO_TRACKER_URL", "not a url"),
+        ("MESO_DATABASE_URL", "::"),
     ],
 )
 def test_invalid_values_are_refused(monkeypatch: pytest.MonkeyPatch, name: str, value: str) -> None:

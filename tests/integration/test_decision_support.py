@@ -12,7 +12,7 @@ import httpx
 
 
 def _start(api: httpx.Client) -> str:
-    response = api.post("/api/v1/conversations")
+    response = api.post("/api/v1/conversations", json={"consent": True})
     assert response.status_code == 201, response.text
     return response.json()["conversation_id"]
 

@@ -12,7 +12,7 @@ from ops.stack import stop_process
 
 
 def _start(api: httpx.Client) -> dict:
-    response = api.post("/api/v1/conversations")
+    response = api.post("/api/v1/conversations", json={"consent": True})
     assert response.status_code == 201, response.text
     return response.json()
 

@@ -1,0 +1,149 @@
+"""Erasing conversations everywhere: the API's rows and Rasa's tracker events.
+
+* :func:`erase_conversation`: one conversation, completely (its messages, callback requests,
+  record and summary, and its events in Rasa).
+* :func:`purge_unconsented`: conversations without transcript consent idle longer than
+  ``idle`` (``MESO_TRANSCRIPT_IDLE_MINUTES``). Rasa's events go in every case; the row goes
+  too, unless it holds what the patient consented to keep on its own (a callback request,
+  a decision-support record): then only its summary is deleted and it is marked expired
+  (``expired_at``), which the chat routes answer with 404.
+* :func:`purge_forever`: runs the purge every ``MESO_PURGE_INTERVAL_SECONDS`` (started by
+  the app's lifespan).
+
+Rasa's events are deleted first: if that fails, the row stays and the next run tries again.
+Logs carry counts and short ids only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import ColumnElement, delete, exists, null, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from api.locks import KeyedLocks
+from api.models import CallbackRequest, Conversation, utcnow
+from api.tracker_store import TrackerStore
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class PurgeResult:
+    deleted: int = 0
+    """Conversations erased completely."""
+    expired: int = 0
+    """Conversations kept for their callback requests or record, their transcript erased."""
+
+
+async def erase_conversation(
+    session: AsyncSession, tracker: TrackerStore, conversation_id: str
+) -> bool:
+    """Erase one conversation everywhere and commit; False if there was no such row.
+
+    Rasa's events are erased even then (nothing may be left of the id).
+    """
+    await tracker.erase(conversation_id)
+    result = await session.execute(delete(Conversation).where(Conversation.id == conversation_id))
+    await session.commit()
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def _idle_unconsented(cutoff: datetime) -> ColumnElement[bool]:
+    return (
+        Conversation.transcript_consent.is_(False)
+        & Conversation.expired_at.is_(None)
+        & (Conversation.last_activity_at < cutoff)
+    )
+
+
+async def _holds_consented_data(session: AsyncSession, conversation: Conversation) -> bool:
+    if conversation.record:
+        return True
+    has_callback = await session.scalar(
+        select(exists().where(CallbackRequest.conversation_id == conversation.id))
+    )
+    return bool(has_callback)
+
+
+@asynccontextmanager
+async def _held(locks: KeyedLocks | None, key: str) -> AsyncIterator[None]:
+    hold: AbstractAsyncContextManager[None] = locks.hold(key) if locks else nullcontext()
+    async with hold:
+        yield
+
+
+async def purge_unconsented(
+    session: AsyncSession,
+    tracker: TrackerStore,
+    *,
+    now: datetime,
+    idle: timedelta,
+    locks: KeyedLocks | None = None,
+) -> PurgeResult:
+    """Close every conversation without transcript consent whose last message is older
+    than ``now - idle`` (see the module's docstring); commit after each one.
+
+    With ``locks`` (the app's per-conversation locks) a turn in progress is waited for, and
+    a conversation that became active meanwhile is left alone.
+    """
+    cutoff = now - idle
+    ids = (await session.scalars(select(Conversation.id).where(_idle_unconsented(cutoff)))).all()
+    await session.rollback()
+    result = PurgeResult()
+    for conversation_id in ids:
+        async with _held(locks, conversation_id):
+            conversation = await session.scalar(
+                select(Conversation).where(
+                    Conversation.id == conversation_id, _idle_unconsented(cutoff)
+                )
+            )
+            if conversation is None:
+                await session.rollback()
+                continue
+            if await _holds_consented_data(session, conversation):
+                await tracker.erase(conversation_id)
+                conversation.summary = null()  # SQL NULL, not JSON null
+                conversation.summary_at = None
+                conversation.expired_at = now
+                await session.commit()
+                result.expired += 1
+            elif await erase_conversation(session, tracker, conversation_id):
+                result.deleted += 1
+    return result
+
+
+async def purge_forever(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    tracker: TrackerStore,
+    *,
+    idle: timedelta,
+    interval: float,
+    locks: KeyedLocks | None = None,
+) -> None:
+    """Run :func:`purge_unconsented` now and then every ``interval`` seconds, until cancelled.
+
+    A failed run is logged (the kind of error only) and the next run tries again.
+    """
+    while True:
+        try:
+            async with sessionmaker() as session:
+                result = await purge_unconsented(
+                    session, tracker, now=utcnow(), idle=idle, locks=locks
+                )
+            if result.deleted or result.expired:
+                logger.info(
+                    "purge: %d conversations without transcript consent erased, %d expired",
+                    result.deleted,
+                    result.expired,
+                )
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # never let the purge take the app down
+            logger.error("purge failed: %s", type(exc).__name__)
+        await asyncio.sleep(interval)

@@ -1,0 +1,54 @@
+"""Rasa's tracker store, seen from the API: only to erase a conversation's events there.
+
+Rasa's ``SQLTrackerStore`` keeps every event of every conversation in one table, ``events``
+(``sender_id`` is the conversation id). Erasing a conversation everywhere means deleting
+its rows there too; Rasa reads the table afresh for every message, so nothing of it stays
+in Rasa. The table appears only once Rasa has stored a first event (and a SQLite file only
+once Rasa has opened it): until then there is nothing to erase.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Connection, inspect, text
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from api.db import SQLITE_BUSY_TIMEOUT_MS, sqlite_file
+from api.settings import normalise_database_url
+
+EVENTS_TABLE = "events"
+
+
+def _has_events_table(connection: Connection) -> bool:
+    return inspect(connection).has_table(EVENTS_TABLE)
+
+
+class TrackerStore:
+    """Deletes conversations' events from Rasa's tracker database (``MESO_TRACKER_URL``).
+
+    Its own small engine, so Rasa's database is never migrated or reconfigured by the API
+    (for SQLite: no WAL switch, just a busy timeout while Rasa writes).
+    """
+
+    def __init__(self, url: str) -> None:
+        url = normalise_database_url(url)
+        self._file = sqlite_file(url)
+        connect_args = {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000} if self._file else {}
+        self._engine: AsyncEngine = create_async_engine(
+            url, connect_args=connect_args, pool_pre_ping=True
+        )
+
+    async def erase(self, sender_id: str) -> int:
+        """Delete every event of conversation ``sender_id``; return how many there were."""
+        if self._file is not None and not self._file.exists():
+            return 0  # Rasa has not created its database yet (and this must not create it)
+        async with self._engine.begin() as connection:
+            if not await connection.run_sync(_has_events_table):
+                return 0
+            result = await connection.execute(
+                text(f"DELETE FROM {EVENTS_TABLE} WHERE sender_id = :sender_id"),
+                {"sender_id": sender_id},
+            )
+            return int(result.rowcount or 0)
+
+    async def dispose(self) -> None:
+        await self._engine.dispose()
