@@ -18,6 +18,10 @@ API_PY := $(API_VENV)/bin/python
 RASA := $(BOT_VENV)/bin/rasa
 MODEL := $(ROOT)/models/meso.tar.gz
 KB := $(ROOT)/build/kb.json
+# Browser tests drive Chromium from Debian's packages (Playwright never downloads a browser).
+CHROMIUM := $(or $(MESO_CHROMIUM),/usr/bin/chromium)
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+AXE := $(ROOT)/node_modules/axe-core/axe.min.js
 
 export TF_CPP_MIN_LOG_LEVEL := 3
 export RASA_TELEMETRY_ENABLED := false
@@ -34,11 +38,12 @@ BOT_CODE := $(shell find $(ROOT)/bot -name '*.py' -o -name '*.yml' 2>/dev/null)
 # Code the trained model is made of (Rasa fingerprints data and config, not this).
 NLU_CODE := $(shell find $(ROOT)/bot/nlu $(ROOT)/bot/nlp -name '*.py' 2>/dev/null)
 
-.PHONY: help run test setup kb train validate test-bot test-stories test-api eval nlu-cv bench clean readability safety-eval
+.PHONY: help run test setup kb train validate test-bot test-stories test-api test-widget browser eval nlu-cv bench clean readability safety-eval
 
 help:
 	@echo "make run    set everything up, then start the assistant on http://127.0.0.1:8000"
 	@echo "make test   set everything up, then run every test suite"
+	@echo "make test-widget  browser tests of the chat widget only (Chromium, axe-core)"
 	@echo "make eval   question-set accuracy through the API, plus NLU cross-validation"
 	@echo "make bench  load test: API and Rasa webhook, throughput, latency, memory"
 	@echo "make kb     validate and build the knowledge base only"
@@ -66,6 +71,19 @@ $(API_VENV)/.installed: pyproject.toml constraints/api.txt
 
 setup: $(BOT_VENV)/.installed $(API_VENV)/.installed
 
+# Only the browser tests need these two; `make run` does not.
+$(CHROMIUM):
+	@command -v apt-get >/dev/null || { echo "The browser tests need Chromium: install it and set MESO_CHROMIUM"; exit 1; }
+	$(SUDO) apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends \
+		chromium fonts-dejavu-core > /dev/null
+
+$(AXE): package.json package-lock.json
+	npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
+	touch $@
+
+browser: $(CHROMIUM) $(AXE)
+
 # --- knowledge base, training data, model ----------------------------------------------
 $(KB): $(BOT_VENV)/.installed $(KNOWLEDGE) $(BOT_CODE) $(TRAINING_DATA)
 	$(BOT_PY) -m bot.kb build
@@ -89,7 +107,7 @@ train: $(MODEL)
 run: setup $(KB) $(MODEL)
 	@$(API_PY) -m ops.services
 
-test: setup $(KB) $(MODEL) test-bot test-stories test-api
+test: setup $(KB) $(MODEL) test-bot test-stories test-api test-widget
 
 test-bot:
 	$(BOT_PY) -m pytest tests/kb tests/nlp tests/nlu tests/actions tests/channels tests/safety -q -p no:cacheprovider
@@ -101,6 +119,10 @@ test-stories:
 
 test-api:
 	$(API_PY) -m pytest tests/api tests/integration -q -p no:cacheprovider
+
+# The widget in a real browser against the real stack; screenshots go to results/widget/.
+test-widget: setup $(KB) $(MODEL) browser
+	MESO_CHROMIUM=$(CHROMIUM) MESO_AXE=$(AXE) $(API_PY) -m pytest tests/widget -q -p no:cacheprovider
 
 # --- measurements (not part of `make test`) ---------------------------------------------
 eval: setup $(KB) $(MODEL)
@@ -127,4 +149,4 @@ safety-eval: $(BOT_VENV)/.installed $(MODEL)
 	$(BOT_PY) -m eval.red_flags --model $(MODEL) --json results/safety/red_flags.json
 
 clean:
-	rm -rf build models results var/log
+	rm -rf build models results var/log node_modules

@@ -89,41 +89,61 @@ def _tail(path: str, lines: int = 25) -> str:
         return ""
 
 
+def _terminate_group(proc: subprocess.Popen) -> None:
+    """SIGTERM the process group, SIGKILL it after 15 s; return once it has exited."""
+    if proc.poll() is None:
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
 class Services:
     def __init__(self, env: dict[str, str]) -> None:
         self.env = env
         self.procs: list[tuple[str, subprocess.Popen]] = []
 
     def start(self) -> None:
+        for index in range(len(commands(self.env))):
+            self.start_one(index)
+
+    def start_one(self, index: int) -> None:
+        """Start process ``index`` (0 action server, 1 Rasa, 2 API) and wait until it answers.
+
+        Restarting one that was stopped with :meth:`stop_one` reuses its port and log file.
+        """
         logs = Path(self.env["MESO_VAR_DIR"]) / "log"
         logs.mkdir(parents=True, exist_ok=True)
-        for name, argv, ready_url in commands(self.env):
-            log = open(logs / f"{name.replace(' ', '-')}.log", "ab")
-            proc = subprocess.Popen(argv, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
-                                    start_new_session=True)
+        name, argv, ready_url = commands(self.env)[index]
+        log = open(logs / f"{name.replace(' ', '-')}.log", "ab")
+        proc = subprocess.Popen(argv, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+        if index < len(self.procs):
+            self.procs[index] = (name, proc)
+        else:
             self.procs.append((name, proc))
-            deadline = time.monotonic() + START_TIMEOUT
-            while not _answers(ready_url):
-                if proc.poll() is not None:
-                    raise RuntimeError(f"{name} exited with code {proc.returncode}; see {log.name}\n{_tail(log.name)}")
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"{name} did not answer {ready_url.split('?')[0]} within "
-                                       f"{START_TIMEOUT:.0f} s; see {log.name}\n{_tail(log.name)}")
-                time.sleep(0.5)
+        deadline = time.monotonic() + START_TIMEOUT
+        while not _answers(ready_url):
+            if proc.poll() is not None:
+                raise RuntimeError(f"{name} exited with code {proc.returncode}; see {log.name}\n{_tail(log.name)}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{name} did not answer {ready_url.split('?')[0]} within "
+                                   f"{START_TIMEOUT:.0f} s; see {log.name}\n{_tail(log.name)}")
+            time.sleep(0.5)
+
+    def stop_one(self, index: int) -> None:
+        """Stop process ``index`` and wait for it to exit (tests of failures and recovery)."""
+        _, proc = self.procs[index]
+        _terminate_group(proc)
 
     def stop(self) -> None:
         for _, proc in reversed(self.procs):
-            if proc.poll() is None:
-                try:
-                    os.killpg(proc.pid, signal.SIGTERM)
-                except ProcessLookupError:
-                    pass
-        for _, proc in reversed(self.procs):
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+            _terminate_group(proc)
         self.procs.clear()
 
     def watch(self) -> None:

@@ -26,6 +26,13 @@ def free_port() -> int:
 @contextmanager
 def private_stack(**overrides: str) -> Iterator[dict[str, str]]:
     """Start action server, Rasa and API on free ports; yield their environment."""
+    with private_services(**overrides) as services:
+        yield services.env
+
+
+@contextmanager
+def private_services(**overrides: str) -> Iterator[Services]:
+    """Like :func:`private_stack`, yielding the :class:`Services` (to stop and restart one)."""
     var = Path(tempfile.mkdtemp(prefix="meso-stack-"))
     saved = dict(os.environ)
     try:
@@ -49,7 +56,7 @@ def private_stack(**overrides: str) -> Iterator[dict[str, str]]:
     try:
         services.start()
         env["_MESO_PIDS"] = ",".join(str(p.pid) for _, p in services.procs)
-        yield env
+        yield services
     finally:
         services.stop()
         shutil.rmtree(var, ignore_errors=True)
