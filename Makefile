@@ -38,12 +38,12 @@ BOT_CODE := $(shell find $(ROOT)/bot -name '*.py' -o -name '*.yml' 2>/dev/null)
 # Code the trained model is made of (Rasa fingerprints data and config, not this).
 NLU_CODE := $(shell find $(ROOT)/bot/nlu $(ROOT)/bot/nlp -name '*.py' 2>/dev/null)
 
-.PHONY: help run test setup kb train validate test-bot test-stories test-api test-widget browser eval nlu-cv bench clean readability safety-eval
+.PHONY: help run test setup kb train validate test-bot test-stories test-api test-browser browser eval nlu-cv bench clean readability safety-eval
 
 help:
 	@echo "make run    set everything up, then start the assistant on http://127.0.0.1:8000"
 	@echo "make test   set everything up, then run every test suite"
-	@echo "make test-widget  browser tests of the chat widget only (Chromium, axe-core)"
+	@echo "make test-browser  browser tests only: chat widget and staff console (Chromium, axe-core)"
 	@echo "make eval   question-set accuracy through the API, plus NLU cross-validation"
 	@echo "make bench  load test: API and Rasa webhook, throughput, latency, memory"
 	@echo "make kb     validate and build the knowledge base only"
@@ -107,7 +107,7 @@ train: $(MODEL)
 run: setup $(KB) $(MODEL)
 	@$(API_PY) -m ops.services
 
-test: setup $(KB) $(MODEL) test-bot test-stories test-api test-widget
+test: setup $(KB) $(MODEL) test-bot test-stories test-api test-browser
 
 test-bot:
 	$(BOT_PY) -m pytest tests/kb tests/nlp tests/nlu tests/actions tests/channels tests/safety -q -p no:cacheprovider
@@ -120,9 +120,9 @@ test-stories:
 test-api:
 	$(API_PY) -m pytest tests/api tests/integration -q -p no:cacheprovider
 
-# The widget in a real browser against the real stack; screenshots go to results/widget/.
-test-widget: setup $(KB) $(MODEL) browser
-	MESO_CHROMIUM=$(CHROMIUM) MESO_AXE=$(AXE) $(API_PY) -m pytest tests/widget -q -p no:cacheprovider
+# The widget and the staff console in a real browser against the real stack; screenshots go to results/widget/.
+test-browser: setup $(KB) $(MODEL) browser
+	MESO_CHROMIUM=$(CHROMIUM) MESO_AXE=$(AXE) $(API_PY) -m pytest tests/browser -q -p no:cacheprovider
 
 # --- measurements (not part of `make test`) ---------------------------------------------
 eval: setup $(KB) $(MODEL)
