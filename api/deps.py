@@ -37,6 +37,8 @@ class Runtime:
     """The clinic's facts (clinic.yml, read and validated at start-up by the bot's own loader)."""
     tracker: TrackerStore
     """Rasa's tracker database, to erase conversations there."""
+    login_limiter: RateLimiter
+    """Staff console logins, keyed ``ip:<address>`` and ``user:<username>``."""
 
 
 def get_runtime(request: Request) -> Runtime:

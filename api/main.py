@@ -24,7 +24,7 @@ from fastapi import FastAPI, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -35,10 +35,12 @@ from api.locks import KeyedLocks
 from api.rasa_client import RasaClient
 from api.ratelimit import RateLimiter
 from api.retention import purge_forever
-from api.routes import chat, feedback, health, summary, widget
+from api.routes import chat, feedback, health, staff, summary, widget
 from api.schemas import UNAVAILABLE_DETAIL
 from api.settings import PACKAGE_DIR, Settings
 from api.sources import load_sources
+from api.staff.errors import install as install_staff_errors
+from api.staff.errors import is_staff_path, staff_bad_request
 from api.tracker_store import TrackerStore
 from bot.kb.loader import load_clinic
 
@@ -50,6 +52,8 @@ WIDGET_DIR = STATIC_DIR / "widget"
 DEMO_DIR = STATIC_DIR / "demo"
 """A mock clinic website embedding the widget: ``/`` is its home page, the rest under ``/demo/``."""
 CSP = "default-src 'self'"
+STAFF_CSP = "default-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
+"""The staff console may not be framed (clickjacking), nor post forms elsewhere."""
 DOCS_PATHS = ("/docs",)
 """Swagger UI starts with an inline script, so its page gets no CSP."""
 SWAGGER_UI_DIR = Path(swagger_ui_bundle.swagger_ui_path)
@@ -76,7 +80,8 @@ class SecurityHeaders:
     """Pure ASGI middleware adding security headers to every response.
 
     CSP ``default-src 'self'`` everywhere but the interactive docs; ``Cache-Control: no-store``
-    on the API (transcripts are health data and must not stay in the browser).
+    on the API and the staff console (transcripts are health data and must not stay in the
+    browser); the staff console cannot be framed.
     """
 
     def __init__(self, app: ASGIApp) -> None:
@@ -92,10 +97,17 @@ class SecurityHeaders:
             if message["type"] == "http.response.start":
                 headers: list[tuple[bytes, bytes]] = list(message.get("headers", []))
                 headers.append((b"x-content-type-options", b"nosniff"))
-                headers.append((b"referrer-policy", b"no-referrer"))
-                if not path.startswith(DOCS_PATHS):
+                staff = is_staff_path(path)
+                # The console's forms need a real Origin header (checked against CSRF), which
+                # browsers send as "null" under no-referrer; same-origin still tells no other site.
+                policy = b"same-origin" if staff else b"no-referrer"
+                headers.append((b"referrer-policy", policy))
+                if staff:
+                    headers.append((b"content-security-policy", STAFF_CSP.encode()))
+                    headers.append((b"x-frame-options", b"DENY"))
+                elif not path.startswith(DOCS_PATHS):
                     headers.append((b"content-security-policy", CSP.encode()))
-                if path.startswith("/api/"):
+                if path.startswith("/api/") or staff:
                     headers.append((b"cache-control", b"no-store"))
                 message["headers"] = headers
             await send(message)
@@ -229,8 +241,10 @@ def describe_validation_error(errors: list[dict[str, Any]]) -> str:
     return f'The field "{field}" is not valid: {message}.' if field else f"{message}."
 
 
-async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+async def _validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
+    if is_staff_path(request.url.path):
+        return staff_bad_request(request)
     return JSONResponse(
         {"detail": describe_validation_error(list(exc.errors()))},
         status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
@@ -301,6 +315,7 @@ def create_app(
                     sources=load_sources(config.knowledge_dir),
                     clinic=clinic,
                     tracker=tracker,
+                    login_limiter=RateLimiter(config.login_attempts_per_minute),
                 )
                 runtime = app.state.runtime
                 purge = asyncio.create_task(
@@ -340,11 +355,13 @@ def create_app(
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(SQLAlchemyError, _database_error)
     app.add_exception_handler(Exception, _internal_error)
+    install_staff_errors(app)
     app.include_router(health.router)
     app.include_router(chat.router)
     app.include_router(summary.router)
     app.include_router(feedback.router)
     app.include_router(widget.router)
+    app.include_router(staff.router)
 
     @app.get("/", include_in_schema=False)
     async def demo_home_page() -> FileResponse:

@@ -123,6 +123,12 @@ class Conversation(Base):
     expired_at: Mapped[datetime | None] = mapped_column()
     """When an unconsented conversation was closed for good (its Rasa events and summary
     deleted, only its callback requests and record kept); the chat routes then answer 404."""
+    reviewed_at: Mapped[datetime | None] = mapped_column()
+    """Staff console: when a member of staff marked the conversation reviewed."""
+    reviewed_by: Mapped[str | None] = mapped_column(String(128))
+    """Staff console: the display name of who marked it reviewed."""
+    staff_flag: Mapped[bool] = mapped_column(default=False, server_default=false())
+    """Staff console: flagged by staff for attention."""
 
     messages: Mapped[list[Message]] = relationship(
         back_populates="conversation",
@@ -135,6 +141,12 @@ class Conversation(Base):
         order_by="CallbackRequest.id",
         cascade="all, delete-orphan",
         passive_deletes=True,
+    )
+    tags: Mapped[list[ConversationTag]] = relationship(
+        order_by="ConversationTag.tag", cascade="all, delete-orphan", passive_deletes=True
+    )
+    notes: Mapped[list[StaffNote]] = relationship(
+        order_by="StaffNote.id", cascade="all, delete-orphan", passive_deletes=True
     )
 
 
@@ -222,5 +234,106 @@ class CallbackRequest(Base):
     status: Mapped[str] = mapped_column(String(8), default="open", index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     done_at: Mapped[datetime | None] = mapped_column()
+    done_by: Mapped[str | None] = mapped_column(String(128))
+    """The display name of the member of staff who marked it done."""
 
     conversation: Mapped[Conversation] = relationship(back_populates="callback_requests")
+
+
+StaffRole = Literal["admin", "reviewer"]
+STAFF_ROLES: tuple[str, ...] = ("admin", "reviewer")
+
+
+class ConversationTag(Base):
+    """A label staff put on a conversation (e.g. ``knowledge-gap``); one row per tag."""
+
+    __tablename__ = "conversation_tags"
+
+    conversation_id: Mapped[str] = mapped_column(
+        String(128), ForeignKey("conversations.id", ondelete="CASCADE"), primary_key=True
+    )
+    tag: Mapped[str] = mapped_column(String(64), primary_key=True, index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(128))
+
+
+class StaffNote(Base):
+    """A note a member of staff wrote on a conversation (shown to staff only)."""
+
+    __tablename__ = "staff_notes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    conversation_id: Mapped[str] = mapped_column(
+        String(128), ForeignKey("conversations.id", ondelete="CASCADE"), index=True
+    )
+    author_name: Mapped[str] = mapped_column(String(128))
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class StaffUser(Base):
+    """A staff account of the console. No default account exists: the first admin is made
+    with ``python -m api.cli create-user``. ``username`` is stored lower-case."""
+
+    __tablename__ = "staff_users"
+    __table_args__ = (
+        CheckConstraint("role IN ('admin', 'reviewer')", name="role"),
+        Index("uq_staff_users_username", "username", unique=True),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    username: Mapped[str] = mapped_column(String(64))
+    display_name: Mapped[str] = mapped_column(String(128))
+    role: Mapped[str] = mapped_column(String(16))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    """argon2id (``api.staff.passwords``)."""
+    totp_secret: Mapped[str | None] = mapped_column(String(64))
+    """Base32 secret of the optional second factor (null: not enabled)."""
+    is_active: Mapped[bool] = mapped_column(default=True, server_default=true())
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_login_at: Mapped[datetime | None] = mapped_column()
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+
+class StaffSession(Base):
+    """A signed-in browser. ``id`` is the SHA-256 (hex) of the cookie's random token, so the
+    database never holds a usable token."""
+
+    __tablename__ = "staff_sessions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(
+        Integer, ForeignKey("staff_users.id", ondelete="CASCADE"), index=True
+    )
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    mfa_pending: Mapped[bool] = mapped_column(default=False, server_default=false())
+    """The password was right but the TOTP code is still to be given."""
+    mfa_failures: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    """Wrong TOTP codes given in this session (the session is deleted at the limit)."""
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    user: Mapped[StaffUser] = relationship(lazy="joined")
+
+
+class AuditEntry(Base):
+    """One line of the audit log: who did what to which record, when.
+
+    ``actor_id`` has no foreign key, so the line outlives the account; ``detail`` holds ids,
+    counts, action names and filter values only, never message text or personal details.
+    Nothing in the console edits or deletes these rows.
+    """
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    actor_id: Mapped[int | None] = mapped_column(Integer)
+    actor_name: Mapped[str] = mapped_column(String(128), index=True)
+    action: Mapped[str] = mapped_column(String(64), index=True)
+    target_type: Mapped[str | None] = mapped_column(String(32))
+    target_id: Mapped[str | None] = mapped_column(String(128))
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict, server_default=text("'{}'"))

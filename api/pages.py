@@ -42,7 +42,7 @@ def format_time(value: datetime) -> str:
     return f"{value.day} {value:%B %Y, %H:%M} UTC"
 
 
-def _web_url(url: str | None) -> str | None:
+def web_url(url: str | None) -> str | None:
     """``url`` if it is an http(s) address (anything else is not made a link)."""
     if url and urlsplit(url).scheme in {"http", "https"} and urlsplit(url).netloc:
         return url
@@ -93,7 +93,7 @@ def summary_context(
                 title = seen.get("title") if isinstance(seen.get("title"), str) else ref
                 url = seen.get("url") if isinstance(seen.get("url"), str) else None
                 publisher = None
-            numbered[ref] = SourceView(len(numbered) + 1, title, publisher, _web_url(url))
+            numbered[ref] = SourceView(len(numbered) + 1, title, publisher, web_url(url))
         return numbered[ref]
 
     sections = [

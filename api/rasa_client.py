@@ -247,13 +247,7 @@ class RasaClient:
 
         For a conversation without transcript consent this is the only copy of what was said.
         """
-        response = await self._request(
-            "rasa tracker",
-            "GET",
-            f"{self._rasa_url}/conversations/{sender}/tracker",
-            self._timeout,
-            params={"include_events": "ALL", **(self._token_params() or {})},
-        )
+        response = await self._get_tracker(sender)
         try:
             return RasaTracker.model_validate_json(response.content).events
         except ValidationError as exc:
@@ -261,6 +255,28 @@ class RasaClient:
                 "rasa tracker unavailable (malformed reply, %d errors)", exc.error_count()
             )
             raise AssistantUnavailable("rasa tracker", "malformed reply") from None
+
+    async def _get_tracker(self, sender: str) -> httpx.Response:
+        return await self._request(
+            "rasa tracker",
+            "GET",
+            f"{self._rasa_url}/conversations/{sender}/tracker",
+            self._timeout,
+            params={"include_events": "ALL", **(self._token_params() or {})},
+        )
+
+    async def raw_events(self, sender: str) -> list[dict[str, Any]]:
+        """Every event of the conversation's tracker as Rasa's JSON (all sessions, every
+        field), for a test story; :meth:`tracker` keeps only what a history needs."""
+        response = await self._get_tracker(sender)
+        try:
+            events = response.json().get("events") or []
+        except (ValueError, AttributeError):
+            events = None
+        if not isinstance(events, list) or not all(isinstance(e, dict) for e in events):
+            logger.warning("rasa tracker unavailable (malformed reply)")
+            raise AssistantUnavailable("rasa tracker", "malformed reply")
+        return events
 
     async def status(self) -> dict[str, Any]:
         """Rasa's ``/status``; raises unless Rasa answers 200 with a loaded model."""

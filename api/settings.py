@@ -119,6 +119,18 @@ class Settings(BaseSettings):
         description="Origins (scheme://host[:port]) of the pages allowed to call /api/ from a "
         "browser (CORS), comma-separated in the environment; empty: the API's own origin only.",
     )
+    staff_idle_minutes: int = Field(
+        default=30, gt=0, description="A staff console session ends after this many idle minutes."
+    )
+    staff_cookie_secure: bool = Field(
+        default=True, description="Staff session cookie over HTTPS only (false: plain-http dev)."
+    )
+    login_attempts_per_minute: NonNegativeInt = Field(
+        default=5, description="Staff logins per minute per client IP and per username; 0: off."
+    )
+    retention_days: NonNegativeInt = Field(
+        default=365, description="`api.cli retention` erases conversations idle longer; 0: never."
+    )
 
     log_level: str = Field(default="INFO", description="Level of the api.* loggers.")
 

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from api_fakes import ACTION_URL, RASA_URL, TOKEN, FakeRasa, Harness, running_app
+from staff_fakes import StaffClient, logged_in
 
 from api.settings import Settings
 
@@ -54,6 +55,8 @@ def make_settings(db_path: Path, tracker_path: Path) -> Callable[..., Settings]:
             "rate_limit_conversations_per_minute": 0,
             "rate_limit_summaries_per_minute": 0,
             "rate_limit_history_per_minute": 0,
+            "login_attempts_per_minute": 0,
+            "staff_cookie_secure": False,  # the test client speaks plain http
         }
         values.update(overrides)
         return Settings(**values)
@@ -82,3 +85,17 @@ def start(
 async def h(start: Callable[..., Any]) -> AsyncIterator[Harness]:
     async with start() as harness:
         yield harness
+
+
+@pytest.fixture
+async def admin_client(h: Harness) -> AsyncIterator[StaffClient]:
+    """An admin (username ``admin``) logged in to the staff console of ``h``."""
+    async with logged_in(h, "admin", "admin") as staff:
+        yield staff
+
+
+@pytest.fixture
+async def reviewer_client(h: Harness) -> AsyncIterator[StaffClient]:
+    """A reviewer (username ``reviewer``) logged in to the staff console of ``h``."""
+    async with logged_in(h, "reviewer", "reviewer") as staff:
+        yield staff

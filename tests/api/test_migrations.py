@@ -63,8 +63,13 @@ def test_upgrade_head_on_an_empty_database_creates_the_schema(engine: Engine) ->
         "conversations",
         "messages",
         "callback_requests",
+        "staff_users",
+        "staff_sessions",
+        "audit_log",
+        "conversation_tags",
+        "staff_notes",
     }
-    for table in ("messages", "callback_requests"):
+    for table in ("messages", "callback_requests", "conversation_tags", "staff_notes"):
         [fk] = inspector.get_foreign_keys(table)
         assert (fk["referred_table"], fk["options"].get("ondelete")) == ("conversations", "CASCADE")
     uniques = {tuple(u["column_names"]) for u in inspector.get_unique_constraints("messages")}
@@ -251,3 +256,24 @@ def test_a_client_id_is_unique_within_its_conversation(engine: Engine) -> None:
         connection.execute(insert, {"cid": "c1", "seq": 3, "client": None})
     with engine.begin() as connection, pytest.raises(Exception, match="UNIQUE"):
         connection.execute(insert, {"cid": "c1", "seq": 4, "client": "m-1"})
+
+
+def test_upgrading_a_0003_database_adds_the_staff_console(engine: Engine) -> None:
+    """0004 keeps every conversation and message, starts them unreviewed and unflagged, and
+    creates the staff tables empty (no default account)."""
+    message = text("INSERT INTO messages (conversation_id, seq, role, text, created_at) VALUES "
+                   "('c1', 1, 'patient', 'hello', '2026-01-01')")
+    staff = text("INSERT INTO staff_users (username, display_name, role, password_hash, "
+                 "created_at) VALUES ('x', 'x', 'owner', 'x', '2026-01-01')")
+    with engine.begin() as connection:
+        connection.exec_driver_sql("PRAGMA foreign_keys = ON")
+        upgrade_on_connection(connection, "0003")
+        add_conversation(connection, "c1")
+        connection.execute(message)
+        upgrade_on_connection(connection)
+        flags = connection.execute(text("SELECT staff_flag, reviewed_at FROM conversations"))
+        assert tuple(flags.one()) == (0, None)
+        assert connection.scalar(text("SELECT text FROM messages")) == "hello"
+        assert connection.scalar(text("SELECT COUNT(*) FROM staff_users")) == 0
+    with engine.begin() as connection, pytest.raises(Exception, match="CHECK constraint"):
+        connection.execute(staff)

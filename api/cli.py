@@ -1,0 +1,208 @@
+"""Command line for the staff console's accounts and for data retention.
+
+    python -m api.cli create-user --username ana --role admin [--display-name "Ana Lima"]
+                                  [--password-stdin]
+    python -m api.cli list-users
+    python -m api.cli set-password ana [--password-stdin]
+    python -m api.cli deactivate ana
+    python -m api.cli retention [--days N] [--dry-run]
+
+It uses the API's settings (``MESO_DATABASE_URL``, ``MESO_TRACKER_URL``,
+``MESO_RETENTION_DAYS``) and brings the database to the newest migration first. There is no
+default account and no default password: passwords are typed twice (hidden), or read from
+the first line of standard input with ``--password-stdin``. Changes are audited with the
+actor "system".
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import sys
+from collections.abc import Callable, Coroutine
+from typing import Any, TextIO
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api.db import create_engine, create_sessionmaker, upgrade_head
+from api.models import STAFF_ROLES, StaffUser, utcnow
+from api.settings import Settings
+from api.staff import accounts
+from api.staff.erasure import apply_retention, count_older
+from api.tracker_store import TrackerStore
+
+
+class CommandError(Exception):
+    """A refusal to report on standard error (exit status 1)."""
+
+
+def read_password(args: argparse.Namespace, stdin: TextIO) -> str:
+    """The new password: first line of stdin, or typed twice without echo."""
+    if args.password_stdin:
+        return stdin.readline().rstrip("\r\n")
+    first = getpass.getpass("Password: ")
+    if getpass.getpass("Password again: ") != first:
+        raise CommandError("The two passwords are not the same.")
+    return first
+
+
+async def _user(db: AsyncSession, username: str) -> StaffUser:
+    user = await accounts.find_user(db, username)
+    if user is None:
+        raise CommandError(f"There is no account called {username.strip().lower()}.")
+    return user
+
+
+async def create_user(
+    db: AsyncSession, args: argparse.Namespace, out: TextIO, stdin: TextIO
+) -> None:
+    username = accounts.normalise_username(args.username)
+    if await accounts.find_user(db, username) is not None:
+        raise CommandError(f"There is already an account called {username}.")
+    user = await accounts.create_user(
+        db,
+        username=username,
+        display_name=args.display_name or "",
+        role=args.role,
+        password=read_password(args, stdin),
+        actor=None,
+    )
+    await db.commit()
+    print(f"Created {user.role} {user.username}.", file=out)
+
+
+async def list_users(
+    db: AsyncSession, args: argparse.Namespace, out: TextIO, stdin: TextIO
+) -> None:
+    users = (await db.scalars(select(StaffUser).order_by(StaffUser.username))).all()
+    if not users:
+        print(
+            "No accounts yet. Create the first admin with: "
+            "python -m api.cli create-user --username NAME --role admin",
+            file=out,
+        )
+        return
+    for user in users:
+        status = "active" if user.is_active else "deactivated"
+        two_step = "two-step on" if user.totp_secret else "two-step off"
+        last = user.last_login_at.isoformat(timespec="minutes") if user.last_login_at else "never"
+        print(f"{user.username}\t{user.role}\t{status}\t{two_step}\tlast login {last}", file=out)
+
+
+async def set_password(
+    db: AsyncSession, args: argparse.Namespace, out: TextIO, stdin: TextIO
+) -> None:
+    user = await _user(db, args.username)
+    await accounts.set_password(db, user, read_password(args, stdin), None)
+    await db.commit()
+    print(f"New password set for {user.username}; their sessions have ended.", file=out)
+
+
+async def deactivate(
+    db: AsyncSession, args: argparse.Namespace, out: TextIO, stdin: TextIO
+) -> None:
+    user = await _user(db, args.username)
+    await accounts.set_active(db, user, False, None)
+    await db.commit()
+    print(f"{user.username} is deactivated.", file=out)
+
+
+async def retention(
+    db: AsyncSession, args: argparse.Namespace, out: TextIO, stdin: TextIO, settings: Settings
+) -> None:
+    days = settings.retention_days if args.days is None else args.days
+    if days <= 0:
+        print("Retention is off (0 days): nothing is deleted.", file=out)
+        return
+    now = utcnow()
+    if args.dry_run:
+        count = await count_older(db, days, now)
+        print(
+            f"{count} conversations are older than {days} days (dry run: nothing deleted).",
+            file=out,
+        )
+        return
+    tracker = TrackerStore(settings.tracker_url)
+    try:
+        deleted = await apply_retention(db, tracker, days, now, None)
+    finally:
+        await tracker.dispose()
+    print(f"Erased {deleted} conversations older than {days} days.", file=out)
+
+
+Command = Callable[..., Coroutine[Any, Any, None]]
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="python -m api.cli", description=__doc__.split("\n")[0])
+    commands = root.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    create = commands.add_parser("create-user", help="create a staff account")
+    create.add_argument("--username", required=True)
+    create.add_argument("--role", required=True, choices=STAFF_ROLES)
+    create.add_argument("--display-name", default="", help="full name (default: the username)")
+    create.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="read the password from the first line of standard input",
+    )
+    create.set_defaults(run=create_user)
+
+    listing = commands.add_parser("list-users", help="list the staff accounts")
+    listing.set_defaults(run=list_users)
+
+    password = commands.add_parser("set-password", help="set a new password for an account")
+    password.add_argument("username")
+    password.add_argument("--password-stdin", action="store_true")
+    password.set_defaults(run=set_password)
+
+    off = commands.add_parser("deactivate", help="deactivate an account (it cannot log in)")
+    off.add_argument("username")
+    off.set_defaults(run=deactivate)
+
+    keep = commands.add_parser(
+        "retention", help="erase conversations idle longer than the retention period"
+    )
+    keep.add_argument("--days", type=int, help="override MESO_RETENTION_DAYS (0: keep all)")
+    keep.add_argument("--dry-run", action="store_true", help="only count them")
+    keep.set_defaults(run=retention)
+    return root
+
+
+async def run(args: argparse.Namespace, settings: Settings, out: TextIO, stdin: TextIO) -> None:
+    engine = create_engine(settings.database_url)
+    try:
+        await upgrade_head(engine)
+        async with create_sessionmaker(engine)() as db:
+            if args.run is retention:
+                await retention(db, args, out, stdin, settings)
+            else:
+                await args.run(db, args, out, stdin)
+    finally:
+        await engine.dispose()
+
+
+def main(
+    argv: list[str] | None = None,
+    *,
+    settings: Settings | None = None,
+    stdin: TextIO | None = None,
+    out: TextIO | None = None,
+) -> int:
+    """Run one command; return the exit status (0 done, 1 refused, 2 bad usage)."""
+    args = parser().parse_args(argv)
+    if getattr(args, "days", None) is not None and args.days < 0:
+        print("--days must be 0 or more.", file=sys.stderr)
+        return 2
+    try:
+        asyncio.run(run(args, settings or Settings(), out or sys.stdout, stdin or sys.stdin))
+    except (CommandError, accounts.AccountError) as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
