@@ -40,7 +40,7 @@ from api.schemas import UNAVAILABLE_DETAIL
 from api.settings import PACKAGE_DIR, Settings
 from api.sources import load_sources
 from api.staff.errors import install as install_staff_errors
-from api.staff.errors import is_staff_path, staff_bad_request
+from api.staff.errors import is_staff_path, staff_bad_request, staff_server_error
 from api.tracker_store import TrackerStore
 from bot.kb.loader import load_clinic
 
@@ -76,6 +76,30 @@ def _configure_logging(level: str) -> None:
         logger.addHandler(handler)
 
 
+def security_headers(path: str) -> list[tuple[bytes, bytes]]:
+    """The headers every response on ``path`` carries (see :class:`SecurityHeaders`)."""
+    headers = [(b"x-content-type-options", b"nosniff")]
+    staff = is_staff_path(path)
+    # The console's forms need a real Origin header (checked against CSRF), which browsers
+    # send as "null" under no-referrer; same-origin still tells no other site.
+    headers.append((b"referrer-policy", b"same-origin" if staff else b"no-referrer"))
+    if staff:
+        headers.append((b"content-security-policy", STAFF_CSP.encode()))
+        headers.append((b"x-frame-options", b"DENY"))
+    elif not path.startswith(DOCS_PATHS):
+        headers.append((b"content-security-policy", CSP.encode()))
+    if path.startswith("/api/") or staff:
+        headers.append((b"cache-control", b"no-store"))
+    return headers
+
+
+def _with_security_headers(request: Request, response: Response) -> Response:
+    """For answers made outside the middleware stack (an unhandled error's 500)."""
+    for name, value in security_headers(request.url.path):
+        response.headers[name.decode()] = value.decode()
+    return response
+
+
 class SecurityHeaders:
     """Pure ASGI middleware adding security headers to every response.
 
@@ -95,21 +119,7 @@ class SecurityHeaders:
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers: list[tuple[bytes, bytes]] = list(message.get("headers", []))
-                headers.append((b"x-content-type-options", b"nosniff"))
-                staff = is_staff_path(path)
-                # The console's forms need a real Origin header (checked against CSRF), which
-                # browsers send as "null" under no-referrer; same-origin still tells no other site.
-                policy = b"same-origin" if staff else b"no-referrer"
-                headers.append((b"referrer-policy", policy))
-                if staff:
-                    headers.append((b"content-security-policy", STAFF_CSP.encode()))
-                    headers.append((b"x-frame-options", b"DENY"))
-                elif not path.startswith(DOCS_PATHS):
-                    headers.append((b"content-security-policy", CSP.encode()))
-                if path.startswith("/api/") or staff:
-                    headers.append((b"cache-control", b"no-store"))
-                message["headers"] = headers
+                message["headers"] = [*message.get("headers", []), *security_headers(path)]
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
@@ -256,18 +266,25 @@ def _route(request: Request) -> str:
     return str(getattr(request.scope.get("route"), "path", "?"))
 
 
-async def _database_error(request: Request, exc: Exception) -> JSONResponse:
+async def _database_error(request: Request, exc: Exception) -> Response:
     logger.error("database error on %s %s: %s", request.method, _route(request), type(exc).__name__)
+    if is_staff_path(request.url.path):
+        return staff_server_error(request, status.HTTP_503_SERVICE_UNAVAILABLE)
     return JSONResponse(
         {"detail": UNAVAILABLE_DETAIL}, status_code=status.HTTP_503_SERVICE_UNAVAILABLE
     )
 
 
-async def _internal_error(request: Request, exc: Exception) -> JSONResponse:
+async def _internal_error(request: Request, exc: Exception) -> Response:
     logger.error("unhandled %s on %s %s", type(exc).__name__, request.method, _route(request))
-    return JSONResponse(
-        {"detail": INTERNAL_ERROR_DETAIL}, status_code=status.HTTP_500_INTERNAL_SERVER_ERROR
-    )
+    # Starlette sends this 500 from its outermost middleware, past SecurityHeaders.
+    if is_staff_path(request.url.path):
+        response = staff_server_error(request, status.HTTP_500_INTERNAL_SERVER_ERROR)
+    else:
+        response = JSONResponse(
+            {"detail": INTERNAL_ERROR_DETAIL}, status_code=status.HTTP_500_INTERNAL_SERVER_ERROR
+        )
+    return _with_security_headers(request, response)
 
 
 def create_app(

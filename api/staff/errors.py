@@ -7,8 +7,11 @@ error page. Elsewhere FastAPI's own handling is kept.
 
 from __future__ import annotations
 
+import logging
+
 from fastapi import FastAPI, Request, Response
 from fastapi.exception_handlers import http_exception_handler
+from fastapi.responses import PlainTextResponse
 from starlette.exceptions import HTTPException
 
 from api.staff.templating import STAFF_PATH, error_page
@@ -23,6 +26,12 @@ BAD_REQUEST = (
     "Some of what was sent is not valid, so nothing was changed. Go back and try again."
 )
 NOT_FOUND = "There is no such page in the staff console."
+SERVER_ERROR = (
+    "Something went wrong on our side. Your last change may not have been saved: check, and "
+    "try again in a minute. If it keeps happening, tell whoever runs the console."
+)
+
+logger = logging.getLogger(__name__)
 
 
 class StaffResponse(Exception):
@@ -39,6 +48,18 @@ def is_staff_path(path: str) -> bool:
 
 def staff_bad_request(request: Request) -> Response:
     return error_page(request, 400, HEADINGS[400], BAD_REQUEST)
+
+
+def staff_server_error(request: Request, status_code: int) -> Response:
+    """The console's page for a failure of ours (500, or 503 when the database is down).
+
+    Falls back to plain text if the page itself cannot be drawn (a broken template).
+    """
+    try:
+        return error_page(request, status_code, "Something went wrong", SERVER_ERROR)
+    except Exception as exc:  # the error page must never fail in turn
+        logger.error("staff error page failed: %s", type(exc).__name__)
+        return PlainTextResponse(SERVER_ERROR, status_code=status_code)
 
 
 async def _staff_response(request: Request, exc: Exception) -> Response:

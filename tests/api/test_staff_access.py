@@ -13,10 +13,12 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+import httpx
 import pytest
 from api_fakes import Harness
 from fastapi import APIRouter, FastAPI
 from fastapi.routing import APIRoute, iter_route_contexts
+from sqlalchemy.exc import OperationalError
 from staff_fakes import StaffClient
 
 from api.main import create_app
@@ -189,3 +191,33 @@ async def test_an_unknown_staff_page_is_an_html_404(admin_client: StaffClient) -
     assert response.status_code == 404
     assert response.headers["content-type"].startswith("text/html")
     assert "Page not found" in response.text
+
+
+@pytest.mark.parametrize(
+    ("error", "status"), [(RuntimeError("boom"), 500), (OperationalError("x", {}, Exception()), 503)]
+)
+async def test_a_failure_of_ours_is_an_html_page_in_the_console(
+    h: Harness, admin_client: StaffClient, error: Exception, status: int
+) -> None:
+    async def broken() -> None:
+        raise error
+
+    h.app.add_api_route("/staff/broken", broken, methods=["GET"], tags=["staff"])
+    h.app.add_api_route("/api/v1/broken", broken, methods=["GET"])
+    transport = httpx.ASGITransport(app=h.app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(
+        transport=transport, base_url=admin_client.client.base_url,
+        cookies=admin_client.client.cookies,
+    ) as client:
+        response = await client.get("/staff/broken")
+        api_response = await client.get("/api/v1/broken")
+
+    assert response.status_code == status
+    assert response.headers["content-type"].startswith("text/html")
+    assert "Something went wrong" in response.text and "boom" not in response.text
+    assert response.headers["cache-control"] == "no-store"
+    # The public API keeps its JSON errors, with its headers too.
+    assert api_response.status_code == status
+    assert api_response.headers["content-type"].startswith("application/json")
+    assert api_response.headers["cache-control"] == "no-store"
+    assert list(api_response.json()) == ["detail"]
