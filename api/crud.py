@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api import history, schemas
 from api.bot_data import MAX_RECORD_BYTES, Callback, json_size, merge_record
-from api.models import CallbackRequest, Conversation, Message, utcnow
+from api.models import CallbackRequest, Conversation, Message, short_id, utcnow
 from api.rasa_client import RasaCustom, RasaNlu, RasaReply
 from api.red_flags import most_severe
 from api.replies import batch_red_flag, present, summary_url
@@ -270,7 +270,7 @@ def _apply_record(conversation: Conversation, update: dict[str, Any]) -> None:
     if json_size(merged) > MAX_RECORD_BYTES:
         logger.warning(
             "conversation %s: record update ignored (the record would exceed %d bytes)",
-            conversation.id[:8],
+            short_id(conversation.id),
             MAX_RECORD_BYTES,
         )
         return
@@ -292,7 +292,7 @@ def _add_callback(
             created_at=now,
         )
     )
-    logger.info("conversation %s: callback request stored", conversation.id[:8])
+    logger.info("conversation %s: callback request stored", short_id(conversation.id))
 
 
 def apply_data(

@@ -49,6 +49,12 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def short_id(conversation_id: str) -> str:
+    """A prefix of a conversation id for logs and staff pages: enough to find the row, not
+    enough to use the conversation (the whole id is its bearer secret)."""
+    return conversation_id[:8]
+
+
 class UTCDateTime(TypeDecorator[datetime]):
     """A timestamp always returned as an aware UTC datetime, on SQLite too.
 

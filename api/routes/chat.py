@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api import crud, history
 from api.deps import RuntimeDep, SessionDep
-from api.models import Conversation, Message, utcnow
+from api.models import Conversation, Message, short_id, utcnow
 from api.rasa_client import AssistantUnavailable
 from api.replies import summary_url
 from api.schemas import (
@@ -74,11 +74,6 @@ def start_command(consent: bool) -> str:
 def is_conversation_id(text: str) -> bool:
     """True when ``text`` has the shape of a conversation id (whether or not it exists)."""
     return _CONVERSATION_ID.fullmatch(text) is not None
-
-
-def short_id(conversation_id: str) -> str:
-    """A prefix of the id for logs: enough to find the row, not enough to use the conversation."""
-    return conversation_id[:8]
 
 
 def too_many(retry_after: int, what: str = "messages") -> HTTPException:

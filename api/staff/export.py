@@ -23,7 +23,7 @@ from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from api.models import CallbackRequest, Conversation, Message
+from api.models import CallbackRequest, Conversation, Message, short_id
 from api.staff.personal import mask_email, mask_name, mask_phone, mask_text, mask_value
 
 FORMULA_STARTS = frozenset("=+-@\t\r\uff1d\uff0b\uff0d\uff20")
@@ -205,11 +205,6 @@ def safe_filename(stem: str, extension: str) -> str:
     """A file name of ASCII letters, digits, ``-`` and ``_`` only."""
     cleaned = re.sub(r"[^A-Za-z0-9_-]+", "-", stem).strip("-")[:64] or "export"
     return f"{cleaned}.{extension}"
-
-
-def short_id(conversation_id: str) -> str:
-    """The first 8 characters of an id: enough for staff to recognise, not the bearer secret."""
-    return conversation_id[:8]
 
 
 # Rasa test story -------------------------------------------------------------------------

@@ -18,7 +18,7 @@ from fastapi.responses import Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.deps import RasaDep, SessionDep
-from api.models import Conversation, StaffUser
+from api.models import Conversation, StaffUser, short_id
 from api.rasa_client import AssistantUnavailable
 from api.routes.staff.transcript import NOT_FOUND_HEADING, NOT_FOUND_MESSAGE
 from api.staff.audit import audit
@@ -29,7 +29,6 @@ from api.staff.export import (
     known_names,
     load_conversation,
     safe_filename,
-    short_id,
     stories_from_events,
     story_yaml,
     to_csv,
