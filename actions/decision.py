@@ -17,7 +17,7 @@ class ActionDecisionMenu(Action):
     """States the decision, says the assistant will not choose, offers every step as a button.
 
     Buttons: checklist, options side by side, what matters, readiness, cost, summary,
-    callback (the buttons of ``utter_decision_menu`` in domain/decision.yml).
+    callback (the buttons of ``utter_decision_menu`` in domain.yml).
     """
 
     def __init__(self, runtime: Runtime | None = None) -> None:

@@ -3,7 +3,7 @@
 The questions are the SURE test (Sure of myself, Understand information, Risk-benefit
 ratio, Encouragement): yes / no / not sure each, as slots ``sure_sure``,
 ``sure_informed``, ``sure_values``, ``sure_support`` (filled from the affirm / deny /
-not_sure intents by the mappings in domain/decision.yml). Four yeses: the person seems
+not_sure intents by the mappings in domain.yml). Four yeses: the person seems
 ready, and the summary is offered for the consultation. Fewer: more information (options,
 values, the evidence) or a callback is offered. Never a verdict on the choice itself.
 """

@@ -100,6 +100,7 @@ def stored_reply(
         buttons=[schemas.Button.model_validate(b) for b in row.buttons or []],
         sources=[schemas.Source.model_validate(s) for s in row.sources or []],
         topic=row.topic,
+        entry=row.entry_id,
         red_flag=red_flag,
         summary_url=summary_link if row.offers_summary else None,
         feedback=row.feedback if with_feedback else None,  # type: ignore[arg-type]

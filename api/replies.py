@@ -33,6 +33,7 @@ def to_public(
             for s in (custom.sources if custom else [])
         ],
         topic=custom.topic if custom else None,
+        entry=custom.entry_id if custom else None,
         red_flag=red_flag,
         summary_url=summary_url,
     )

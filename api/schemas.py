@@ -6,7 +6,7 @@ Other software relies on these shapes: fields may be added, none removed or rena
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool
 
@@ -60,6 +60,11 @@ class Message(BaseModel):
         default=None,
         description="Knowledge topic id the answer came from; null for conversational replies.",
     )
+    entry: str | None = Field(
+        default=None,
+        description="Id of the knowledge entry the answer came from (within `topic`); null "
+        "for conversational replies.",
+    )
     red_flag: RedFlagLevel | None = Field(
         default=None,
         description="Set on every message of a reply to a message that described a red flag: "
@@ -75,6 +80,31 @@ class Message(BaseModel):
         default=None,
         description="History only: the patient's rating of this answer; null otherwise.",
     )
+
+
+class Understanding(BaseModel):
+    """What the assistant made of one turn, for conversation tests (``convtest``).
+
+    Sent only to a caller holding the deployment's test key (header ``X-Meso-Test-Key``
+    equal to ``MESO_TEST_KEY``); never to a patient's browser.
+    """
+
+    intent: str | None = Field(default=None, description="The intent the message was read as.")
+    confidence: float | None = Field(default=None, description="The intent's confidence, 0-1.")
+    actions: list[str] = Field(
+        default_factory=list, description="The actions the assistant ran for the turn, in order."
+    )
+    responses: list[str | None] = Field(
+        default_factory=list,
+        description="For each message of the reply, in order: the domain response it came "
+        "from (e.g. `utter_greet`), or null for text an action composed.",
+    )
+    slots: dict[str, Any] = Field(
+        default_factory=dict, description="The slots the turn set, with their new values."
+    )
+
+
+TEST_KEY_HEADER = "X-Meso-Test-Key"
 
 
 def _aware_utc(value: datetime) -> datetime:
@@ -134,6 +164,11 @@ class ConversationCreated(BaseModel):
     )
     consent: bool = Field(description="Whether the transcript is kept (as asked).")
     messages: list[Message] = Field(description="The assistant's opening messages.")
+    understanding: Understanding | None = Field(
+        default=None,
+        description=f"Only for conversation tests holding the test key ({TEST_KEY_HEADER}); "
+        "null otherwise.",
+    )
 
 
 class MessageIn(BaseModel):
@@ -160,6 +195,11 @@ class MessageIn(BaseModel):
 
 class Replies(BaseModel):
     messages: list[Message] = Field(description="The assistant's replies, in order.")
+    understanding: Understanding | None = Field(
+        default=None,
+        description=f"Only for conversation tests holding the test key ({TEST_KEY_HEADER}); "
+        "null otherwise.",
+    )
 
 
 class History(BaseModel):

@@ -101,7 +101,7 @@ class Settings(BaseSettings):
     )
     tracker_url: str = Field(
         default="",
-        description="Rasa's tracker store (its SQLAlchemy URL, as in endpoints.yml); default: "
+        description="Rasa's tracker store (its SQLAlchemy URL, as ops writes it into the stack's endpoints file); default: "
         "SQLite file rasa-tracker.db in var_dir. The API deletes a conversation's events there "
         "when it erases the conversation.",
     )
@@ -130,6 +130,13 @@ class Settings(BaseSettings):
     )
     retention_days: NonNegativeInt = Field(
         default=365, description="`api.cli retention` erases conversations idle longer; 0: never."
+    )
+
+    test_key: SecretStr = Field(
+        default=SecretStr(""),
+        description="Conversation tests holding this key (header X-Meso-Test-Key) get what "
+        "the assistant understood of each turn (intent, confidence, actions, responses, "
+        "slots) with the replies; empty: nobody does. Set it on staging, not in production.",
     )
 
     log_level: str = Field(default="INFO", description="Level of the api.* loggers.")

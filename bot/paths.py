@@ -39,24 +39,13 @@ def rules_dir() -> Path:
     return REPO_ROOT / "data" / "rules"
 
 
-def domain_dir() -> Path:
-    """The Rasa domain, one file per concern (``rasa train --domain domain``)."""
-    return REPO_ROOT / "domain"
+def domain_file() -> Path:
+    """The Rasa domain: one file at the root, where Rasa's own commands look for it."""
+    return REPO_ROOT / "domain.yml"
 
 
-def load_domain(directory: Path | None = None) -> dict:
-    """Every file of the domain merged the way Rasa merges them: lists joined, maps united."""
+def load_domain(path: Path | None = None) -> dict:
+    """The Rasa domain as a dict (``domain.yml`` unless ``path`` names another file)."""
     import yaml
 
-    merged: dict = {}
-    for path in sorted((directory or domain_dir()).glob("*.yml")):
-        part = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        for key, value in part.items():
-            if isinstance(value, list):
-                merged.setdefault(key, [])
-                merged[key].extend(v for v in value if v not in merged[key])
-            elif isinstance(value, dict):
-                merged.setdefault(key, {}).update(value)
-            else:
-                merged[key] = value
-    return merged
+    return yaml.safe_load((path or domain_file()).read_text(encoding="utf-8")) or {}

@@ -7,7 +7,7 @@ Flesch-Kincaid grade (textstat 0.7.3, syllables counted with Pyphen) of:
 - ``knowledge-reply``: the whole reply to each entry, with the fixed "How sure the
   sources are ... Information checked on ..." line and any clinic facts (reported on its
   own, not counted in the overall figures: it repeats the answer texts);
-- ``domain``: every response text in domain/, placeholders filled with sample values
+- ``domain``: every response text in domain.yml, placeholders filled with sample values
   (templates that are nothing but placeholders are skipped);
 - ``decision``: the decision-aid texts in knowledge/decision/*.yml, when there are any
   (every ``text``, ``why`` and ``ask``).
@@ -43,7 +43,6 @@ from bot.dialogue.replies import answer_reply
 from bot.kb.loader import load_clinic
 from bot.kb.model import Clinic, KnowledgeBase
 
-ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_MAX_GRADE = 8.0
 # Upper bounds of the grade bands (a grade equal to a bound falls in the lower band).
 BANDS: tuple[tuple[str, float], ...] = (
@@ -77,13 +76,6 @@ def measure(kind: str, text_id: str, text: str) -> Measured:
 
 
 # --- what the assistant can say ------------------------------------------------------------
-
-def load_domain(path: Path | None = None) -> dict[str, Any]:
-    """The merged domain: a folder of files (the default, domain/) or one file."""
-    if path is not None and path.is_file():
-        return yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    return paths.load_domain(path)
-
 
 def load_built_kb(build_dir: Path, clinic_file: Path) -> KnowledgeBase:
     """The knowledge base ``make kb`` built (no encoder, no spaCy), with the clinic's facts."""
@@ -306,7 +298,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--min-share", type=float, default=None,
                         help="exit 1 when fewer than this share (0..1) of all texts are at or below --max-grade")
     parser.add_argument("--build-dir", type=Path, default=None, help="where kb.json is (default build/)")
-    parser.add_argument("--domain", type=Path, default=ROOT / "domain")
+    parser.add_argument("--domain", type=Path, default=None, help="the Rasa domain (default domain.yml)")
     parser.add_argument("--decision-dir", type=Path, default=None,
                         help="decision-aid texts (default knowledge/decision)")
     args = parser.parse_args(argv)
@@ -320,7 +312,7 @@ def main(argv: list[str] | None = None) -> int:
     if built and built != knowledge_fingerprint(paths.knowledge_dir()):
         print("warning: knowledge/ changed since the last build: run `make kb` for current figures",
               file=sys.stderr)
-    domain = load_domain(args.domain)
+    domain = paths.load_domain(args.domain)
     decision_dir = args.decision_dir or paths.knowledge_dir() / "decision"
     measured = collect(domain, kb, decision_dir)
     figures = report(measured, missing_review_dates(domain, kb), args.max_grade)

@@ -8,6 +8,7 @@ only, so it runs under either runtime. Each process keeps its own log in
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import signal
@@ -38,7 +39,9 @@ def service_env() -> dict[str, str]:
     env.setdefault("MESO_ACTION_SERVER_URL", f"http://{HOST}:{action_port}")
     env.setdefault("MESO_ACTION_ENDPOINT", f"http://{HOST}:{action_port}/webhook")
     env.setdefault("MESO_TRACKER_URL", f"sqlite:///{var / 'rasa-tracker.db'}")
-    env.setdefault("MESO_RASA_ENDPOINTS", str(ROOT / "endpoints.yml"))
+    # This stack's own file (write_endpoints), unless the operator names one, e.g.
+    # endpoints.scale.yml, whose ${...} Rasa fills from this environment.
+    env.setdefault("MESO_RASA_ENDPOINTS", str(var / "endpoints.yml"))
     env.setdefault("MESO_RASA_MODEL", str(ROOT / "models" / "meso.tar.gz"))
     env.update({
         "SANIC_HOST": HOST,
@@ -52,6 +55,31 @@ def service_env() -> dict[str, str]:
     })
     env["MESO_API_URL"] = f"http://{HOST}:{api_port}"
     return env
+
+
+def write_endpoints(env: dict[str, str]) -> Path:
+    """Write this stack's Rasa endpoints file, ``endpoints.yml`` in ``MESO_VAR_DIR``.
+
+    The root's endpoints.yml is for a developer's ``rasa shell`` (action server on 5055,
+    conversations in memory); a stack has its own action server port and SQL tracker store.
+    Only its owner can read it: the tracker URL may hold a database password.
+    """
+    path = Path(env["MESO_VAR_DIR"]) / "endpoints.yml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = (
+        "# Written by ops/services.py at each start of this stack; edits are overwritten.\n"
+        "action_endpoint:\n"
+        f"  url: {json.dumps(env['MESO_ACTION_ENDPOINT'])}\n"
+        "tracker_store:\n"
+        "  type: SQL\n"
+        f"  url: {json.dumps(env['MESO_TRACKER_URL'])}\n"
+        "  db: meso_tracker\n"
+    )
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write(text)
+    return path
 
 
 def commands(env: dict[str, str]) -> list[tuple[str, list[str], str]]:
@@ -120,6 +148,8 @@ class Services:
         logs = Path(self.env["MESO_VAR_DIR"]) / "log"
         logs.mkdir(parents=True, exist_ok=True)
         name, argv, ready_url = commands(self.env)[index]
+        if name == "rasa":
+            write_endpoints(self.env)
         log = open(logs / f"{name.replace(' ', '-')}.log", "ab")
         proc = subprocess.Popen(argv, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
                                 start_new_session=True)

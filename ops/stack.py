@@ -7,9 +7,11 @@ temporary folder that is removed afterwards.
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import socket
 import tempfile
+import threading
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -30,10 +32,31 @@ def private_stack(**overrides: str) -> Iterator[dict[str, str]]:
         yield services.env
 
 
+_ENVIRON = threading.Lock()
+"""Held while a stack's settings are worked out in ``os.environ`` (stacks may start in threads)."""
+
+
 @contextmanager
 def private_services(**overrides: str) -> Iterator[Services]:
-    """Like :func:`private_stack`, yielding the :class:`Services` (to stop and restart one)."""
+    """Like :func:`private_stack`, yielding the :class:`Services` (to stop and restart one).
+
+    The API gets a random test key (``MESO_TEST_KEY``) unless one is given, so conversation
+    tests against it learn what the assistant understood.
+    """
     var = Path(tempfile.mkdtemp(prefix="meso-stack-"))
+    with _ENVIRON:
+        env = _stack_env(var, overrides)
+    services = Services(env)
+    try:
+        services.start()
+        env["_MESO_PIDS"] = ",".join(str(p.pid) for _, p in services.procs)
+        yield services
+    finally:
+        services.stop()
+        shutil.rmtree(var, ignore_errors=True)
+
+
+def _stack_env(var: Path, overrides: dict[str, str]) -> dict[str, str]:
     saved = dict(os.environ)
     try:
         os.environ.update({
@@ -43,23 +66,16 @@ def private_services(**overrides: str) -> Iterator[Services]:
             "MESO_VAR_DIR": str(var),
             "MESO_DATABASE_URL": f"sqlite:///{var / 'meso.db'}",
             "MESO_TRACKER_URL": f"sqlite:///{var / 'rasa-tracker.db'}",
+            "MESO_TEST_KEY": secrets.token_urlsafe(24),
             **overrides,
         })
         for key in ("MESO_RASA_URL", "MESO_ACTION_SERVER_URL", "MESO_ACTION_ENDPOINT", "MESO_RASA_TOKEN"):
             if key not in overrides:
                 os.environ.pop(key, None)
-        env = service_env()
+        return service_env()
     finally:
         os.environ.clear()
         os.environ.update(saved)
-    services = Services(env)
-    try:
-        services.start()
-        env["_MESO_PIDS"] = ",".join(str(p.pid) for _, p in services.procs)
-        yield services
-    finally:
-        services.stop()
-        shutil.rmtree(var, ignore_errors=True)
 
 
 def stop_process(env: dict[str, str], index: int) -> None:

@@ -19,10 +19,10 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Path, Request, status
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api import crud, history
+from api import crud, history, understanding
 from api.deps import RuntimeDep, SessionDep
 from api.models import Conversation, Message, short_id, utcnow
-from api.rasa_client import AssistantUnavailable
+from api.rasa_client import AssistantUnavailable, RasaNlu
 from api.replies import summary_url
 from api.schemas import (
     UNAVAILABLE_DETAIL,
@@ -33,6 +33,7 @@ from api.schemas import (
     History,
     MessageIn,
     Replies,
+    Understanding,
 )
 
 logger = logging.getLogger(__name__)
@@ -152,6 +153,7 @@ async def create_conversation(
             raise _unavailable() from None
         messages = await crud.store_replies(session, conversation, reply)
         await session.commit()
+        understood = await _understanding(request, runtime, conversation_id, reply.nlu)
 
     logger.info(
         "conversation %s created (transcript %s), %d opening messages, %.0f ms",
@@ -160,7 +162,12 @@ async def create_conversation(
         len(messages),
         (time.perf_counter() - started) * 1000,
     )
-    return ConversationCreated(conversation_id=conversation_id, consent=consent, messages=messages)
+    return ConversationCreated(
+        conversation_id=conversation_id,
+        consent=consent,
+        messages=messages,
+        understanding=understood,
+    )
 
 
 @router.post(
@@ -181,6 +188,7 @@ async def create_conversation(
     },
 )
 async def send_message(
+    request: Request,
     body: MessageIn,
     session: SessionDep,
     runtime: RuntimeDep,
@@ -260,6 +268,7 @@ async def send_message(
             crud.record_understanding(patient, reply.nlu)
         messages = await crud.store_replies(session, conversation, reply, patient)
         await session.commit()
+        understood = await _understanding(request, runtime, conversation_id, reply.nlu)
 
     logger.info(
         "conversation %s message %s chars=%d button=%s answered with %d messages, %.0f ms",
@@ -270,7 +279,23 @@ async def send_message(
         len(messages),
         (time.perf_counter() - started) * 1000,
     )
-    return Replies(messages=messages)
+    return Replies(messages=messages, understanding=understood)
+
+
+async def _understanding(
+    request: Request, runtime: RuntimeDep, conversation_id: str, nlu: RasaNlu
+) -> Understanding | None:
+    """The turn's understanding for a conversation test holding the test key, else None.
+
+    Read under the conversation's lock, so the tracker holds exactly this turn; a failure
+    to read it costs the test its details, never the patient's reply.
+    """
+    if not understanding.holds_test_key(request, runtime.settings):
+        return None
+    try:
+        return await understanding.read(runtime.rasa, conversation_id, nlu)
+    except AssistantUnavailable:
+        return None
 
 
 async def _earlier_attempt(

@@ -1,5 +1,6 @@
-"""Exports of conversations: CSV (one row per message), JSON (everything staff see) and a
-Rasa test story built from the conversation's tracker events.
+"""Exports of conversations: CSV (one row per message), JSON (everything staff see), a
+Rasa test story built from the conversation's tracker events and a conversation test
+(:mod:`convtest`) drafted from the stored transcript.
 
 Personal details (email addresses, phone numbers, the names and contacts of callback
 requests) are masked by :mod:`api.staff.personal` unless ``personal`` is True; whether the
@@ -15,7 +16,7 @@ import json
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import yaml
@@ -23,8 +24,11 @@ from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
+from api.history import stored_reply
 from api.models import CallbackRequest, Conversation, Message, short_id
+from api.replies import summary_url
 from api.staff.personal import mask_email, mask_name, mask_phone, mask_text, mask_value
+from convtest import draft
 
 FORMULA_STARTS = frozenset("=+-@\t\r\uff1d\uff0b\uff0d\uff20")
 """First characters a spreadsheet may take as the start of a formula (with the full-width
@@ -377,3 +381,70 @@ def story_yaml(stories: Sequence[Story]) -> str:
         default_flow_style=False,
         width=100,
     )
+
+
+# Conversation test ------------------------------------------------------------------------
+
+CONVTEST_TAGS = ("exported",)
+"""The tags of an exported conversation test."""
+
+
+def draft_turns(rows: Sequence[Message], mask: Mask, summary_link: str) -> list[draft.DraftTurn]:
+    """The patient's turns of a stored transcript (``rows`` in ``seq`` order), each with the
+    assistant's messages that follow it in the public ``Message`` shape; ``mask`` is applied
+    to the patient's words and to the texts and buttons of the replies. The opening messages
+    (before the patient's first) are not a turn."""
+    turns: list[draft.DraftTurn] = []
+    level: Any = None
+    for row in rows:
+        if row.role == "patient":
+            pressed = bool(row.button_title)
+            turns.append(
+                draft.DraftTurn(
+                    kind="press" if pressed else "user",
+                    text=mask(row.button_title if pressed else row.text.strip()),
+                    intent=row.intent,
+                    confidence=row.intent_confidence,
+                )
+            )
+            level = row.red_flag
+        elif turns:
+            public = stored_reply(row, red_flag=level, summary_link=summary_link,
+                                  with_feedback=False).model_dump()
+            public.update(text=mask(public["text"]), buttons=mask(public["buttons"]))
+            turns[-1].messages.append(public)
+    return turns
+
+
+def conversation_test(conversation: Conversation, personal: bool, day: date) -> tuple[str, int]:
+    """A conversation test file (for ``tests/conversations/``) replaying the patient's side of
+    ``conversation`` (messages and callback requests loaded) and asserting what the assistant
+    answered, and its number of steps (0: no patient message is stored, nothing to export)."""
+    names = known_names(conversation)
+
+    def mask(value: Any) -> Any:
+        return value if personal else mask_value(value, names)
+
+    turns = draft_turns(conversation.messages, mask, summary_url(conversation.id))
+    if not turns:
+        return "", 0
+    short = short_id(conversation.id)
+    case = draft.test_case(
+        "conversation_" + re.sub(r"[^A-Za-z0-9_.-]+", "-", short),
+        turns,
+        description=f"Exported from the staff console on {day.isoformat()}.",
+        tags=CONVTEST_TAGS,
+    )
+    details = (
+        "Personal details are included: take them out before committing."
+        if personal
+        else "Personal details are masked (***); an assertion holding *** will not match a "
+        "real reply."
+    )
+    header = (
+        f"Conversation test exported from conversation {short} on {day.isoformat()}.\n"
+        "Review the drafted assertions before committing: keep what matters, loosen what "
+        "does not.\n"
+        f"{details}"
+    )
+    return draft.dump(draft.document([case]), header), len(turns)

@@ -1,7 +1,7 @@
 """Helpers for the candidacy checklist, the consultation summary and callback requests.
 
-Side-effect free: they read slots and the knowledge base and fill templates from domain/.
-The wording of every sentence is in domain/checklist.yml (glue) or knowledge/decision/
+Side-effect free: they read slots and the knowledge base and fill templates from domain.yml.
+The wording of every sentence is in domain.yml (glue) or knowledge/decision/
 (facts); nothing here is patient-facing text.
 """
 

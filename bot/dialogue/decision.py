@@ -2,7 +2,7 @@
 values.py, readiness.py, cost.py).
 
 Facts come from ``runtime.kb.decision`` (knowledge/decision/*.yml) and the clinic file;
-every sentence around them is a response template in domain/decision.yml. Nothing here
+every sentence around them is a response template in domain.yml. Nothing here
 ranks the options or picks one: every option is shown the same way, in the same order.
 """
 
@@ -74,7 +74,7 @@ def response_buttons(domain: Mapping[str, Any], name: str) -> list[dict[str, str
     """The buttons of response ``name``'s first variant in the domain (may be none)."""
     variants = (domain.get("responses") or {}).get(name) or []
     if not variants:
-        raise KeyError(f"domain/ has no response '{name}'")
+        raise KeyError(f"domain.yml has no response '{name}'")
     return [{"title": str(b["title"]), "payload": str(b["payload"])} for b in variants[0].get("buttons") or []]
 
 

@@ -1,7 +1,7 @@
 """Build the messages the actions send.
 
 Wording comes from two places only: facts from the knowledge base, glue from the
-response templates in domain/ (passed to every action as ``domain``). This module
+response templates in domain.yml (passed to every action as ``domain``). This module
 fills the templates; it holds no patient-facing sentences of its own.
 """
 
@@ -28,7 +28,7 @@ def template(domain: Mapping[str, Any], name: str, **values: Any) -> str:
     """The first text variant of response ``name`` in the domain, filled with ``values``."""
     variants = (domain.get("responses") or {}).get(name)
     if not variants:
-        raise KeyError(f"domain/ has no response '{name}'")
+        raise KeyError(f"domain.yml has no response '{name}'")
     return str(variants[0]["text"]).format_map(_Vars(values))
 
 

@@ -67,6 +67,7 @@ async def test_create_returns_201_secret_id_and_stores_opening_messages(h: Harne
         "buttons": [],
         "sources": [],
         "topic": None,
+        "entry": None,
         "red_flag": None,
         "summary_url": None,
         "feedback": None,
@@ -168,11 +169,13 @@ async def test_message_reply_is_mapped_and_both_sides_are_stored(h: Harness) -> 
                     {"id": "clinic-leaflet", "title": "Clinic leaflet", "url": None},
                 ],
                 "topic": "cost",
+                "entry": "cost-001",
                 "red_flag": None,
                 "summary_url": None,
                 "feedback": None,
             }
-        ]
+        ],
+        "understanding": None,
     }
     assert h.rasa.calls[-1] == {
         "sender": conversation_id,
@@ -214,6 +217,7 @@ async def test_rasa_messages_with_missing_fields_get_defaults_and_empty_ones_are
     response = await h.client.post(messages_url(conversation_id), json={"text": "hi"})
 
     assert response.status_code == 200
+    assert response.json()["understanding"] is None
     assert response.json()["messages"] == [
         {
             "id": "4",
@@ -222,6 +226,7 @@ async def test_rasa_messages_with_missing_fields_get_defaults_and_empty_ones_are
             "buttons": [],
             "sources": [],
             "topic": None,
+            "entry": None,
             "red_flag": None,
             "summary_url": None,
             "feedback": None,
@@ -233,6 +238,7 @@ async def test_rasa_messages_with_missing_fields_get_defaults_and_empty_ones_are
             "buttons": [{"title": "Yes", "payload": "/affirm"}],
             "sources": [],
             "topic": None,
+            "entry": None,
             "red_flag": None,
             "summary_url": None,
             "feedback": None,

@@ -55,11 +55,18 @@ async def test_message_schema_matches_the_contract(spec: dict[str, Any]) -> None
         "buttons",
         "sources",
         "topic",
+        "entry",
         "red_flag",
         "summary_url",
         "feedback",
     }
     assert message["properties"]["role"]["enum"] == ["assistant", "patient"]
+    # What the assistant understood goes only to a conversation test holding the test key.
+    assert set(schemas["Understanding"]["properties"]) == {
+        "intent", "confidence", "actions", "responses", "slots",
+    }
+    for reply in ("Replies", "ConversationCreated"):
+        assert "understanding" in schemas[reply]["properties"]
     assert ref(message["properties"]["buttons"]["items"]) == "Button"
     assert ref(message["properties"]["sources"]["items"]) == "Source"
     assert set(schemas["Button"]["required"]) == {"title", "payload"}
@@ -68,6 +75,7 @@ async def test_message_schema_matches_the_contract(spec: dict[str, Any]) -> None
         "conversation_id",
         "consent",
         "messages",
+        "understanding",
     }
     assert ref(schemas["Replies"]["properties"]["messages"]["items"]) == "Message"
     assert ref(schemas["History"]["properties"]["messages"]["items"]) == "Message"

@@ -1,5 +1,6 @@
 """Exports: CSV formula neutralisation, CSV and JSON through the console (masking, admin-only
-personal details, the inbox's filters, the audit log) and the Rasa test story."""
+personal details, the inbox's filters, the audit log), the Rasa test story and the
+conversation test (read back with the conversation-test runner's own reader)."""
 
 from __future__ import annotations
 
@@ -8,12 +9,13 @@ import io
 import json
 import re
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import yaml
-from api_fakes import TOKEN, Harness
+from api_fakes import COST_PAYLOAD, TOKEN, Harness, opening_reply
 from staff_fakes import StaffClient
 
 from api.models import CallbackRequest, Conversation, ConversationTag, Message
@@ -27,6 +29,7 @@ from api.staff.export import (
     to_csv,
 )
 from api.staff.templating import environment
+from convtest import catalog, spec
 
 pytestmark = pytest.mark.anyio
 
@@ -381,6 +384,215 @@ async def test_a_conversation_as_a_rasa_test_story(
     assert detail == {"format": "story", "rows": 2, "stories": 1, "personal": False}
 
 
+# Conversation test (through the console) --------------------------------------------------
+
+CALLBACK_TEXT = "I'm Ann Example, ring 07700 900123 or ann@example.com"
+COST_BUTTON = {"title": "What does it cost?", "payload": COST_PAYLOAD}
+PAIN_REPLY = "Please ask a doctor today. Bleeding that does not stop needs care."
+COST_REPLY = "A session costs 150 to 300 pounds in most clinics."
+
+
+async def _kept_turns(h: Harness, cid: str) -> str:
+    """A kept conversation: the opening, a typed question with a red flag, a button press
+    answered with a summary link, and a message with personal details; a callback request."""
+    at = iter(T0 + timedelta(seconds=n) for n in range(20))
+    await _store(
+        h,
+        Conversation(id=cid, created_at=T0, last_activity_at=T0, red_flag_level="same_day"),
+        Message(conversation_id=cid, seq=1, role="assistant", created_at=next(at),
+                text="Hello! I answer general questions.", buttons=[COST_BUTTON]),
+        Message(conversation_id=cid, seq=2, role="patient", created_at=next(at),
+                text="  does it hurt, my scalp is bleeding ", intent="ask_pain",
+                intent_confidence=0.87, red_flag="same_day"),
+        Message(conversation_id=cid, seq=3, role="assistant", created_at=next(at),
+                text=PAIN_REPLY,
+                topic="pain", entry_id="pain-does-it-hurt",
+                sources=[{"id": "critical-review", "title": "A review"}]),
+        Message(conversation_id=cid, seq=4, role="assistant", created_at=next(at),
+                text="Anything else?", buttons=[COST_BUTTON],
+                sources=[{"id": "critical-review", "title": "A review"},
+                         {"id": "hairloss-guide", "title": "A guide"}]),
+        Message(conversation_id=cid, seq=5, role="patient", created_at=next(at),
+                text=COST_PAYLOAD, button_title="What does it cost?", intent="ask_cost",
+                intent_confidence=0.99),
+        Message(conversation_id=cid, seq=6, role="assistant", created_at=next(at),
+                text=COST_REPLY, topic="cost",
+                entry_id="cost-per-session", sources=[{"id": "hairloss-guide", "title": "G"}],
+                offers_summary=True),
+        Message(conversation_id=cid, seq=7, role="patient", created_at=next(at),
+                text=CALLBACK_TEXT, intent="request_callback", intent_confidence=0.15),
+        Message(conversation_id=cid, seq=8, role="assistant", created_at=next(at),
+                text="Thanks Ann Example, the clinic will call 07700 900123.",
+                buttons=[{"title": "Call ann@example.com", "payload": "/affirm"}]),
+        CallbackRequest(conversation_id=cid, name="Ann Example", phone="07700 900123",
+                        consent_at=T0),
+    )
+    return cid
+
+
+def _settled(drafted: dict[str, Any], confidence: float, reply: str) -> dict[str, Any]:
+    """A step's drafted assertions (one mapping) less the two whose value is the draft's
+    choice, checked here: a confidence margin under the one seen, a phrase of the reply."""
+    drafted = dict(drafted)
+    if "min_confidence" in drafted:
+        assert drafted.pop("min_confidence") <= confidence
+    assert all(phrase in reply for phrase in drafted.pop("text_contains"))
+    return drafted
+
+
+def _read_back(text: str, tmp_path: Path) -> list[spec.TestCase]:
+    """The export read by the conversation-test runner's own reader, with no problem."""
+    path = tmp_path / "tests" / "conversations" / "exported.yml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    cases, problems = spec.read_file(path, catalog.build())
+    assert problems == []
+    return cases
+
+
+async def test_a_conversation_as_a_conversation_test(
+    h: Harness, reviewer_client: StaffClient, tmp_path: Path
+) -> None:
+    cid = await _kept_turns(h, "conv-cvt-0001")
+    response = await reviewer_client.client.get(f"/staff/conversations/{cid}/conversation-test.yml")
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "text/yaml; charset=utf-8"
+    assert response.headers["content-disposition"] == (
+        'attachment; filename="conversation-conv-cvt.yml"'
+    )
+    assert response.headers["cache-control"] == "no-store"
+    header = [line for line in response.text.splitlines() if line.startswith("#")]
+    assert header[0].startswith("# Conversation test exported from conversation conv-cvt on ")
+    assert "Review the drafted assertions before committing" in header[1]
+    assert "Personal details are masked" in header[2]
+    [case] = yaml.safe_load(response.text)["test_cases"]
+    assert case["test_case"] == "conversation_conv-cvt"
+    assert re.fullmatch(r"Exported from the staff console on \d{4}-\d{2}-\d{2}\.",
+                        case["description"])
+    assert case["tags"] == ["exported"]
+    # The opening is no turn; each step replays the patient's words or press, in order.
+    steps = case["steps"]
+    assert [{k: v for k, v in step.items() if k != "assertions"} for step in steps] == [
+        {"user": "does it hurt, my scalp is bleeding"},
+        {"press": "What does it cost?"},
+        {"user": "I'm A***, ring *** ** 23 or a***@e***.com"},
+    ]
+    drafted = [{k: v for a in step["assertions"] for k, v in a.items()} for step in steps]
+    assert _settled(drafted[0], 0.87, PAIN_REPLY) == {
+        "intent": "ask_pain", "red_flag": "same_day", "topic": "pain",
+        "entry": "pain-does-it-hurt", "sources": ["critical-review", "hairloss-guide"],
+        "buttons": ["What does it cost?"],
+    }
+    assert _settled(drafted[1], 0.99, COST_REPLY) == {
+        "intent": "ask_cost", "red_flag": "none", "topic": "cost", "entry": "cost-per-session",
+        "sources": ["hairloss-guide"], "no_buttons": True, "summary_link": True,
+    }
+    # Personal details masked in the patient's words and in the reply's text and buttons.
+    assert _settled(drafted[2], 0.15, "Thanks A***, the clinic will call *** ** 23.") == {
+        "intent": "request_callback", "red_flag": "none", "buttons": ["Call a***@e***.com"],
+    }
+    assert "07700" not in response.text and "Ann" not in response.text
+    assert "example.com" not in response.text
+    [read] = _read_back(response.text, tmp_path)
+    assert [(step.kind, step.value) for step in read.steps] == [
+        ("user", "does it hurt, my scalp is bleeding"),
+        ("press", "What does it cost?"),
+        ("user", "I'm A***, ring *** ** 23 or a***@e***.com"),
+    ]
+    assert (read.name, read.tags, read.consent) == ("conversation_conv-cvt", ["exported"], True)
+    assert _audit(h) == [
+        ("export", "conversation", cid, {"format": "convtest", "rows": 3, "personal": False}),
+    ]
+
+
+async def test_an_admin_gets_personal_details_in_a_conversation_test_only_when_asking(
+    h: Harness, admin_client: StaffClient, tmp_path: Path
+) -> None:
+    cid = await _kept_turns(h, "conv-cvt-0002")
+    url = f"/staff/conversations/{cid}/conversation-test.yml"
+    masked = await admin_client.client.get(url)
+    assert masked.status_code == 200
+    assert "07700" not in masked.text and "ann@example.com" not in masked.text
+    full = await admin_client.client.get(url, params={"personal": "1"})
+    assert full.status_code == 200
+    assert "Personal details are included" in full.text
+    [case] = _read_back(full.text, tmp_path)
+    assert case.steps[-1].value == CALLBACK_TEXT
+    assert "Thanks Ann Example, the clinic will" in full.text
+    assert "Call ann@example.com" in full.text
+    assert [(entry[3]["format"], entry[3]["personal"]) for entry in _audit(h)] == [
+        ("convtest", False), ("convtest", True),
+    ]
+
+
+REAL_IDS_REPLY = "Most people feel a few stings. Numbing cream helps."
+
+
+def _real_ids_reply(sender: str, message: str, command: bool) -> dict[str, Any]:
+    """The fake Rasa answering with ids of this checkout's knowledge base and domain."""
+    if command and message.startswith("/start_conversation"):
+        return opening_reply(sender, message, command)
+    return {
+        "messages": [{
+            "text": REAL_IDS_REPLY,
+            "custom": {"sources": [{"id": "inliber", "title": "A study"}], "topic": "pain",
+                       "entry_id": "pain-numbing-and-sensitivity"},
+        }],
+        "nlu": {"intent": "ask_pain", "confidence": 0.91, "entities": []},
+    }
+
+
+async def test_a_conversation_held_through_the_api_exports_as_a_clean_conversation_test(
+    h: Harness, reviewer_client: StaffClient, tmp_path: Path
+) -> None:
+    h.rasa.reply = _real_ids_reply
+    cid = await h.new_conversation()
+    for text in (COST_PAYLOAD, "is it painful, my email is ann@example.com"):
+        said = await h.client.post(f"/api/v1/conversations/{cid}/messages", json={"text": text})
+        assert said.status_code == 200, said.text
+    h.rasa.requests.clear()
+    response = await reviewer_client.client.get(f"/staff/conversations/{cid}/conversation-test.yml")
+    assert response.status_code == 200
+    assert response.headers["content-disposition"] == (
+        f'attachment; filename="conversation-{cid[:8]}.yml"'
+    )
+    [case] = _read_back(response.text, tmp_path)
+    assert case.name == f"conversation_{cid[:8]}"
+    assert [(step.kind, step.value) for step in case.steps] == [
+        ("press", "What does it cost?"),
+        ("user", "is it painful, my email is a***@e***.com"),
+    ]
+    drafted = {a.name: a.value for a in case.steps[1].assertions}
+    assert _settled(drafted, 0.91, REAL_IDS_REPLY) == {
+        "intent": ["ask_pain"], "red_flag": "none", "topic": "pain",
+        "entry": "pain-numbing-and-sensitivity", "sources": ["inliber"], "no_buttons": True,
+    }
+    assert h.rasa.requests == []  # from the stored rows alone
+
+
+async def test_no_conversation_test_without_a_kept_transcript(
+    h: Harness, admin_client: StaffClient
+) -> None:
+    cid = await h.new_conversation(consent=False)
+    said = await h.client.post(f"/api/v1/conversations/{cid}/messages", json={"text": "hi"})
+    assert said.status_code == 200
+    response = await admin_client.client.get(f"/staff/conversations/{cid}/conversation-test.yml")
+    assert response.status_code == 404
+    assert "content-disposition" not in response.headers
+    assert "No conversation test for this conversation" in response.text
+    assert "did not agree to keep the transcript" in response.text
+    assert _audit(h) == []
+
+
+async def test_nobody_signed_in_gets_no_conversation_test(h: Harness) -> None:
+    cid = await _kept_turns(h, "conv-cvt-0003")
+    response = await h.client.get(f"/staff/conversations/{cid}/conversation-test.yml")
+    assert response.status_code == 303
+    assert response.headers["location"].startswith("/staff/login?next=")
+    assert response.content == b""
+    assert _audit(h) == []
+
+
 REFUSALS: list[tuple[str, str, int, str]] = [
     # (who, url: {cid} is a stored conversation that Rasa knows nothing of, status, reason)
     # Personal details are for admins only.
@@ -390,19 +602,21 @@ REFUSALS: list[tuple[str, str, int, str]] = [
             "/staff/conversations/{cid}/export.csv?personal=1",
             "/staff/conversations/{cid}/export.json?personal=on",
             "/staff/conversations/{cid}/story.yml?personal=1",
+            "/staff/conversations/{cid}/conversation-test.yml?personal=yes",
             "/staff/export.csv?personal=1",
             "/staff/export.json?personal=true",
         )
     ],
     # Unusable values.
     ("admin", "/staff/conversations/{cid}/export.csv?personal=2", 422, "must be ticked"),
+    ("admin", "/staff/conversations/{cid}/conversation-test.yml?personal=x", 422, "must be ticked"),
     ("admin", "/staff/export.json?personal=maybe", 422, "must be ticked"),
     ("reviewer", "/staff/export.csv?date_from=yesterday", 422, "written as YYYY-MM-DD"),
     ("admin", "/staff/export.json?red_flag=purple", 422, "unknown value"),
     # Nothing to export.
     *[
         ("reviewer", f"/staff/conversations/no-such-id/{name}", 404, "Conversation not found")
-        for name in ("export.csv", "export.json", "story.yml")
+        for name in ("export.csv", "export.json", "story.yml", "conversation-test.yml")
     ],
     # Stored, but Rasa's events are gone (erased, or expired without transcript consent).
     ("admin", "/staff/conversations/{cid}/story.yml", 404, "No test story for this conversation"),
@@ -466,6 +680,7 @@ def test_the_export_form_carries_the_filters_and_offers_personal_details_to_admi
     assert '<input type="hidden" name="red_flag" value="flagged">' in html
     assert 'value="&#34;&gt;&lt;b&gt;"' in html  # escaped
     assert 'name="page"' not in html and "story.yml" not in html
+    assert "conversation-test.yml" not in html
     assert 'name="personal" value="1"' in html
 
 
@@ -474,3 +689,5 @@ def test_the_export_form_for_a_reviewer_and_a_conversation() -> None:
     assert 'name="personal"' not in html
     assert "masked in exports" in html
     assert 'formaction="/staff/conversations/conv-1/story.yml"' in html
+    assert 'formaction="/staff/conversations/conv-1/conversation-test.yml"' in html
+    assert "Download conversation test" in html

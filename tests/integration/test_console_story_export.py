@@ -1,6 +1,7 @@
 """The staff console's Rasa test story, through the real stack: a conversation is held, an
 admin exports it as a story, and ``rasa test core`` replays it against the trained model
-without a single prediction error (the story is ready for the testers' suite).
+without a single prediction error (the story is ready for the testers' suite). The same
+conversation exported as a conversation test loads with the runner's own reader.
 
 Uses the folder's shared stack, so this file must sort before test_end_to_end.py (which
 stops the action server).
@@ -23,6 +24,7 @@ from api.settings import normalise_database_url
 from api.staff.auth import COOKIE_NAME
 from api.staff.passwords import hash_password
 from api.staff.sessions import start_session
+from convtest import catalog, spec
 from ops.services import BOT_VENV, ROOT
 
 MODEL = ROOT / "models" / "meso.tar.gz"
@@ -103,14 +105,17 @@ def test_exported_story_passes_rasa_test_core(
     [story] = document["stories"]
     assert story["story"] == cid[:8]
     users = [step for step in story["steps"] if "user" in step]
-    assert [u["user"].strip() for u in users] == [
-        '/start_conversation{"transcript_consent":"yes"}',
+    masked_words = [
         "does it hurt much",
         "can someone from the clinic call me back",
         "yes",
         "A***",
         "*** ** 23",
         "weekday mornings",
+    ]
+    assert [u["user"].strip() for u in users] == [
+        '/start_conversation{"transcript_consent":"yes"}',
+        *masked_words,
     ]
     actions = [step["action"] for step in story["steps"] if "action" in step]
     assert "action_listen" not in actions and "callback_form" in actions
@@ -126,3 +131,20 @@ def test_exported_story_passes_rasa_test_core(
     personal = client.get(f"/staff/conversations/{cid}/story.yml?personal=1", headers=cookie)
     assert personal.status_code == 200
     assert "07700 900123" in personal.text and "Ann Example" in personal.text
+
+    # The same conversation as a conversation test: masked, and clean for the runner's reader.
+    exported = client.get(f"/staff/conversations/{cid}/conversation-test.yml", headers=cookie)
+    assert exported.status_code == 200, exported.text
+    assert exported.headers["content-disposition"] == (
+        f'attachment; filename="conversation-{cid[:8]}.yml"'
+    )
+    assert "07700 900123" not in exported.text and "Ann Example" not in exported.text
+    path = tmp_path / "conversations" / "exported.yml"
+    path.parent.mkdir()
+    path.write_text(exported.text, encoding="utf-8")
+    cases, problems = spec.read_file(path, catalog.build())
+    assert problems == []
+    [case] = cases
+    assert [step.value for step in case.steps] == masked_words
+    first = {a.name: a.value for a in case.steps[0].assertions}
+    assert first["topic"] == "pain" and first["red_flag"] == "none"

@@ -1,4 +1,6 @@
-"""Red flags and guided decision support through the public API, with the real servers.
+"""Red flags and guided decision support through the public API, with the real servers: what
+needs the database or HTTP (the stored red-flag level, the summary page, the stored callback).
+The conversations themselves are in tests/conversations/ (``python -m convtest``).
 
 Runs before test_end_to_end.py, whose last test stops the action server.
 """
@@ -9,6 +11,7 @@ import sqlite3
 from pathlib import Path
 
 import httpx
+import pytest
 
 
 def _start(api: httpx.Client) -> str:
@@ -37,52 +40,22 @@ def _stored_level(stack: dict[str, str], cid: str) -> str | None:
     return row[0]
 
 
-def test_emergency_reply_says_what_to_do_offers_nothing_else_and_flags(
-        api: httpx.Client, stack: dict[str, str]) -> None:
+# What the replies say (every red-flag level, a symptom question answered and not flagged, a
+# red flag inside the checklist and "continue") is in tests/conversations/red_flags.yml and
+# crisis_in_guided_steps.yml. Here: the level the API stores for staff.
+@pytest.mark.parametrize(("texts", "level"), [
+    (["my lips r swelling up n i cant breath properly"], "emergency"),
+    (["honestly i dont want to be here anymore"], "crisis"),
+    (["is swelling a normal side effect?"], None),
+    (["lets do the checklist", "yes", "no", "wait my throat feels really tight now", "continue"],
+     "emergency"),
+], ids=["emergency", "crisis", "symptom_question", "emergency_in_checklist"])
+def test_red_flag_level_is_stored_for_staff(
+        api: httpx.Client, stack: dict[str, str], texts: list[str], level: str | None) -> None:
     cid = _start(api)
-    replies = _say(api, cid, "my lips r swelling up n i cant breath properly")
-    assert replies[0]["red_flag"] == "emergency"
-    first_sentence = replies[0]["text"].split(".")[0]
-    assert "999" in first_sentence or "emergency" in first_sentence.lower(), replies[0]["text"]
-    assert _payloads(replies) == [], "nothing else is offered with an emergency"
-    assert _stored_level(stack, cid) == "emergency"
-
-
-def test_crisis_gets_crisis_support_first(api: httpx.Client, stack: dict[str, str]) -> None:
-    cid = _start(api)
-    replies = _say(api, cid, "honestly i dont want to be here anymore")
-    assert replies[0]["red_flag"] == "crisis"
-    assert "116 123" in replies[0]["text"] or "988" in replies[0]["text"]
-    assert _payloads(replies) == []
-    assert _stored_level(stack, cid) == "crisis"
-
-
-def test_a_question_about_a_symptom_is_answered_not_alarmed(api: httpx.Client, stack: dict[str, str]) -> None:
-    cid = _start(api)
-    replies = _say(api, cid, "is swelling a normal side effect?")
-    assert all(m["red_flag"] is None for m in replies), replies
-    assert replies[0]["topic"] == "side_effects" and replies[0]["sources"]
-    assert _stored_level(stack, cid) is None
-
-
-def test_red_flag_inside_the_checklist_interrupts_it_and_it_continues(
-        api: httpx.Client, stack: dict[str, str]) -> None:
-    cid = _start(api)
-    consent = _say(api, cid, "/start_checklist")
-    assert "/affirm" in _payloads(consent) and "/deny" in _payloads(consent)
-    first = _say(api, cid, "/affirm")
-    assert "/not_sure" in _payloads(first) and "/prefer_not_to_say" in _payloads(first)
-    second = _say(api, cid, "/deny")
-    question = second[-1]["text"]
-    assert question != first[-1]["text"], "the next point is asked"
-
-    alarm = _say(api, cid, "wait my throat feels really tight now")
-    assert alarm[0]["red_flag"] == "emergency"
-    assert _payloads(alarm) == []
-    assert _stored_level(stack, cid) == "emergency"
-
-    resumed = _say(api, cid, "/continue_form")
-    assert resumed[-1]["text"] == question, "the checklist goes on where it stopped"
+    for text in texts:
+        _say(api, cid, text)
+    assert _stored_level(stack, cid) == level
 
 
 def test_summary_page_opens_for_the_holder_only(api: httpx.Client) -> None:
@@ -116,10 +89,3 @@ def test_callback_request_is_stored_for_staff(api: httpx.Client, stack: dict[str
     finally:
         db.close()
     assert rows == [("Sam Patient", "07700 900123", "open")]
-
-
-def test_answers_meant_for_a_guided_step_still_get_a_reply_outside_one(api: httpx.Client) -> None:
-    cid = _start(api)
-    for text in ("yes", "/continue_form", "stop", "/choose{\"choice\":\"cost\"}", "not sure"):
-        replies = _say(api, cid, text)
-        assert replies and replies[0]["text"], text

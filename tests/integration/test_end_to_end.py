@@ -1,4 +1,6 @@
-"""A conversation through the public API with the real Rasa and action servers."""
+"""A conversation through the public API with the real Rasa and action servers: what needs the
+database, Rasa's tracker or a stopped process. The opening messages and gibberish or
+out-of-scope questions are conversation tests (tests/conversations/consent.yml, out_of_scope.yml)."""
 
 from __future__ import annotations
 
@@ -26,13 +28,6 @@ def _say(api: httpx.Client, cid: str, text: str) -> list[dict]:
 def test_ready(api: httpx.Client) -> None:
     body = api.get("/readyz").json()
     assert body["status"] == "ok", body
-
-
-def test_opening_messages_say_what_it_is_and_is_not(api: httpx.Client) -> None:
-    opened = _start(api)
-    texts = " ".join(m["text"] for m in opened["messages"])
-    assert "not medical advice" in texts and "Privacy" in texts
-    assert opened["messages"][-1]["buttons"], "the opening offers topics"
 
 
 def test_sourced_answer_follow_up_and_button(api: httpx.Client, stack: dict[str, str]) -> None:
@@ -68,14 +63,6 @@ def test_typed_slash_command_is_read_as_words(api: httpx.Client, rasa: httpx.Cli
     tracker = rasa.get(f"/conversations/{cid}/tracker").json()
     assert tracker["latest_message"]["intent"]["name"] != "inform"
     assert tracker["slots"].get("last_entry") != "zzz-not-an-entry"
-
-
-def test_gibberish_and_out_of_scope_are_not_answered_from_knowledge(api: httpx.Client) -> None:
-    cid = _start(api)["conversation_id"]
-    for text in ("qwzx plmk vvbn", "what's the weather in leeds tomorrow"):
-        replies = _say(api, cid, text)
-        assert all(m["topic"] is None for m in replies), (text, replies)
-        assert replies[0]["text"]
 
 
 def test_action_server_down_gives_503_and_keeps_the_message(api: httpx.Client, stack: dict[str, str]) -> None:

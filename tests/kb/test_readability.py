@@ -59,7 +59,7 @@ def test_every_reply_shows_the_date_its_entry_was_reviewed(domain: dict, kb: Kno
 
 def test_domain_templates_are_measured_with_their_placeholders_filled(domain: dict, kb: KnowledgeBase) -> None:
     measured = {m.id: m for m in readability.domain_texts(domain, kb.clinic)}
-    assert measured, "domain/ has responses"
+    assert measured, "domain.yml has responses"
     assert all("{" not in m.text for m in measured.values())
     assert not readability.only_placeholders("Opening hours: {hours}.")
     assert readability.only_placeholders("{answer}\n\n{booking}")

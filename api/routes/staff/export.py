@@ -1,5 +1,5 @@
 """Exports for staff: one conversation or the inbox's filtered set as CSV or JSON, and one
-conversation as a Rasa test story.
+conversation as a Rasa test story or as a conversation test (``tests/conversations/``).
 
 All are GET downloads (attachments, not cached). Personal details are masked unless the
 query has ``personal=1`` and the user is an admin; a reviewer asking for them gets a 403
@@ -25,6 +25,7 @@ from api.staff.audit import audit
 from api.staff.auth import StaffDep, StaffResponse
 from api.staff.export import (
     conversation_json,
+    conversation_test,
     csv_rows,
     known_names,
     load_conversation,
@@ -59,6 +60,11 @@ NO_STORY_MESSAGE = (
     "The assistant holds no messages for this conversation any more (it was erased, or the "
     "patient did not agree to keep the transcript and it has expired), so no test story can "
     "be made."
+)
+NO_CONVTEST_HEADING = "No conversation test for this conversation"
+NO_CONVTEST_MESSAGE = (
+    "No message of the patient is stored for this conversation (the patient did not agree to "
+    "keep the transcript, or it was erased), so no conversation test can be made."
 )
 UNAVAILABLE_HEADING = "The assistant is not answering"
 UNAVAILABLE_MESSAGE = (
@@ -212,3 +218,26 @@ async def export_story(
           format="story", rows=steps, stories=len(stories), personal=personal)
     await session.commit()
     return _attachment(story_yaml(stories), "yml", f"story-{short_id(conversation_id)}")
+
+
+@router.get(
+    "/conversations/{conversation_id}/conversation-test.yml", summary="Export a conversation test"
+)
+async def export_conversation_test(
+    request: Request, conversation_id: str, user: StaffDep, session: SessionDep
+) -> Response:
+    """The conversation as a conversation test (for ``tests/conversations/``), drafted from the
+    stored transcript: the patient's words and button presses, and what the assistant answered
+    (intent, red flag, topic, entry, sources, buttons, a phrase) as assertions to review."""
+    personal = await _personal(request, session, user, "convtest", conversation_id)
+    conversation = await load_conversation(session, conversation_id)
+    if conversation is None:
+        return error_page(request, status.HTTP_404_NOT_FOUND, NOT_FOUND_HEADING, NOT_FOUND_MESSAGE)
+    body, steps = conversation_test(conversation, personal, datetime.now(UTC).date())
+    if not steps:
+        return error_page(request, status.HTTP_404_NOT_FOUND, NO_CONVTEST_HEADING,
+                          NO_CONVTEST_MESSAGE)
+    audit(session, user, "export", "conversation", conversation_id,
+          format="convtest", rows=steps, personal=personal)
+    await session.commit()
+    return _attachment(body, "yml", f"conversation-{short_id(conversation_id)}")
