@@ -128,9 +128,10 @@ test-api:
 # Conversation tests (tests/conversations/, format in convtest/README.md) through the public
 # chat API: private stacks by default; URL=https://staging.example runs them against a
 # deployment with the API environment only (its test key, if any, in MESO_TEST_KEY).
-# FILES= files or folders, NAME= name or glob, TAG= tag, WORKERS= at once, RECORD=1 drafts.
+# FILES= files or folders, NAME= name or glob, TAG= tags (comma-separated, any of them),
+# WORKERS= conversations at once, RECORD=1 drafts.
 # Reports: results/conversations/report.html and junit.xml.
-CONVERSATION_ARGS = $(FILES) $(foreach n,$(NAME),--name '$(n)') $(foreach t,$(TAG),--tag $(t)) \
+CONVERSATION_ARGS = $(FILES) $(if $(NAME),--name "$(NAME)") $(if $(TAG),--tag "$(TAG)") \
 	$(if $(URL),--url $(URL)) $(if $(WORKERS),--workers $(WORKERS)) $(if $(RECORD),--record)
 ifeq ($(URL),)
 conversation-test: setup $(KB) $(MODEL)

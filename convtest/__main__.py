@@ -39,7 +39,7 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("-k", "--name", action="append", default=[],
                         help="only test cases whose name contains this (or matches this glob); repeatable")
     parser.add_argument("-t", "--tag", action="append", default=[],
-                        help="only test cases with this tag; repeatable (any of them)")
+                        help="only test cases with this tag (or any of these, comma-separated); repeatable")
     parser.add_argument("--url", default="",
                         help="base URL of a running deployment (default: start private stacks)")
     parser.add_argument("-j", "--workers", type=int, default=4,
@@ -68,8 +68,10 @@ def select(cases: list[spec.TestCase], names: list[str], tags: list[str]) -> lis
             fnmatch.fnmatchcase(case.name, n) if any(ch in n for ch in "*?[") else n in case.name
             for n in names)
 
+    wanted = {tag.strip() for given in tags for tag in given.split(",") if tag.strip()}
+
     def tagged(case: spec.TestCase) -> bool:
-        return not tags or bool(set(tags) & set(case.tags))
+        return not wanted or bool(wanted & set(case.tags))
 
     return [case for case in cases if named(case) and tagged(case)]
 

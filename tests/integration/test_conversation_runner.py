@@ -97,3 +97,32 @@ def test_a_mistake_in_a_file_is_named_before_anything_runs(tmp_path: Path, stack
     assert f"{bad}:2: test 'typo': step 1 (line 4): assertion 'topic': unknown topic 'costs'" \
         in done.stderr
     assert "did you mean cost?" in done.stderr
+
+
+def test_record_writes_a_draft_beside_the_file_that_runs_green(
+        tmp_path: Path, stack: dict[str, str]) -> None:
+    (tmp_path / "_fixtures.yml").write_text(
+        "fixtures:\n  - no_consent:\n      consent: false\n", encoding="utf-8")
+    new = tmp_path / "new.yml"
+    new.write_text("test_cases:\n  - test_case: to record\n    tags: [draft]\n"
+                   "    fixtures: [no_consent]\n    steps:\n      - user: what is mesotherapy\n"
+                   "      - user: help me decide\n", encoding="utf-8")
+    env = {**os.environ, "MESO_TEST_KEY": stack["MESO_TEST_KEY"]}
+    url = stack["MESO_API_URL"]
+
+    recorded = subprocess.run(
+        [sys.executable, "-m", "convtest", str(new), "--url", url, "--record"],
+        cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300)
+    draft = tmp_path / "new.draft.yml"
+    replayed = subprocess.run(
+        [sys.executable, "-m", "convtest", str(draft), "--url", url,
+         "--html", str(tmp_path / "r.html"), "--junit", str(tmp_path / "j.xml")],
+        cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300)
+
+    assert recorded.returncode == 0, recorded.stdout + recorded.stderr
+    text = draft.read_text(encoding="utf-8")
+    assert text.startswith("# Recorded from ")
+    assert "fixtures: [no_consent]" in text
+    assert "- topic: what_is" in text and "- intent: decision_help" in text
+    assert replayed.returncode == 0, replayed.stdout + replayed.stderr
+    assert replayed.stdout.strip().splitlines()[-1] == "conversations: 1 passed, 0 failed"
