@@ -151,13 +151,17 @@ def _write_drafts(results: list[CaseResult], folder: Path | None) -> int:
         metadata = {k: v for item in raw.get("metadata") or [] for k, v in item.items()}
         cases = []
         for result in members:
-            if result.status not in (PASSED, NOT_RUN) and result.reason:
-                failed += 1
-                print(f"{result.case.name}: {result.reason}", file=sys.stderr)
+            if result.status != PASSED:
+                failed += result.status != NOT_RUN
+                print(f"{result.case.name}: {result.status}: {result.reason}", file=sys.stderr)
+            if not result.draft_turns():
+                continue
             case = draft.test_case(
                 result.case.name, result.draft_turns(), description=result.case.description,
                 tags=result.case.tags, fixtures=result.case.fixtures)
             cases.append(case)
+        if not cases:
+            continue
         out = (folder or file.parent) / f"{file.stem}.draft.yml"
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(draft.dump(

@@ -83,12 +83,13 @@ class CaseResult:
         ]
 
 
-def why_not_run(case: TestCase, target: Target) -> str | None:
-    """Why ``case`` cannot run on ``target`` (None: it can)."""
+def why_not_run(case: TestCase, target: Target, *, record_only: bool = False) -> str | None:
+    """Why ``case`` cannot run on ``target`` (None: it can). A recording needs no test key:
+    its draft then simply has no intent."""
     if case.clinic is not None and not target.private:
         return (f"needs the clinic fixture '{case.clinic_fixture}', which only a private stack "
                 f"can have (not {target.url})")
-    if case.needs_understanding and not target.test_key:
+    if case.needs_understanding and not target.test_key and not record_only:
         return ("checks what the assistant understood (intent, confidence, responses, actions "
                 "or slots): set MESO_TEST_KEY to the deployment's test key")
     return None
@@ -152,8 +153,8 @@ async def run_case(case: TestCase, target: Target, http: httpx.AsyncClient,
                    *, record_only: bool = False) -> CaseResult:
     """Hold ``case``'s conversation on ``target`` and judge it (``record_only``: no judging)."""
     result = CaseResult(case=case, target=target.name)
-    reason = why_not_run(case, target)
-    if reason is not None and not record_only:
+    reason = why_not_run(case, target, record_only=record_only)
+    if reason is not None:
         result.status, result.reason = NOT_RUN, reason
         return result
     started = time.perf_counter()

@@ -280,3 +280,29 @@ test_cases:
     assert second["entry"] == "cost-per-session" and second["sources"] == ["hairloss-guide"]
     assert second["text_contains"] == ["It costs $250 to $400"]
     assert path.read_text().startswith("# a draft\n")
+
+
+async def test_recording_needs_no_key_but_still_no_clinic_fixture_on_a_deployment(tmp_path: Path) -> None:
+    clinic, intent = cases(tmp_path, """
+fixtures:
+  - priced:
+      clinic: {name: Test, price_per_session: 300}
+test_cases:
+  - test_case: clinic
+    fixtures: [priced]
+    steps: [{user: "price?"}]
+  - test_case: intent
+    steps:
+      - user: hi
+        assertions: [{intent: greet}]
+""")
+    fake = FakeChat(cost_answer)
+
+    async with fake.client() as http:
+        skipped = await run_case(clinic, DEPLOYMENT, http, record_only=True)
+        recorded = await run_case(intent, DEPLOYMENT, http, record_only=True)
+
+    assert skipped.status == NOT_RUN and skipped.draft_turns() == []
+    assert recorded.status == PASSED
+    assert [t.text for t in recorded.draft_turns()] == ["hi"]
+    assert recorded.draft_turns()[0].intent is None, "no key: the draft has no intent"
