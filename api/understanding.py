@@ -14,7 +14,7 @@ from typing import Any
 
 from fastapi import Request
 
-from api.rasa_client import RasaClient, RasaNlu
+from api.rasa_client import RasaClient, RasaEvent, RasaNlu
 from api.schemas import TEST_KEY_HEADER, Understanding
 from api.settings import Settings
 
@@ -29,8 +29,9 @@ def holds_test_key(request: Request, settings: Settings) -> bool:
 
 
 def _shows_something(event: dict[str, Any]) -> bool:
-    data = event.get("data") or {}
-    return bool(event.get("text")) or bool(data.get("buttons") or data.get("quick_replies"))
+    """Whether the API shows this bot event as a message (``RasaMessage.is_empty`` decides)."""
+    message = RasaEvent.model_validate(event).bot_message("test")
+    return message is not None and not message.is_empty
 
 
 def of_turn(events: Iterable[dict[str, Any]], nlu: RasaNlu | None) -> Understanding:

@@ -10,6 +10,7 @@ import httpx
 import pytest
 from chat_fake import KEY, FakeChat, message
 
+from api.schemas import TEST_KEY_HEADER
 from convtest import draft, report
 from convtest.runner import ERROR, FAILED, NOT_RUN, PASSED, Target, run_all, run_case
 from convtest.spec import Catalog, TestCase, read_file
@@ -19,6 +20,24 @@ pytestmark = pytest.mark.anyio
 PRIVATE = Target(name="private", url="http://chat.test", test_key=KEY, private=True)
 DEPLOYMENT = Target(name="staging", url="http://chat.test")
 PAYLOAD = '/ask_topic{"topic":"cost"}'
+DEPLOYMENT_SUITE = """
+fixtures:
+  - priced:
+      clinic: {name: Test, price_per_session: 300}
+test_cases:
+  - test_case: clinic
+    fixtures: [priced]
+    steps: [{user: "price?"}]
+  - test_case: intent
+    steps:
+      - user: hi
+        assertions: [{intent: greet}]
+  - test_case: plain
+    steps:
+      - user: hi
+        assertions: [{buttons: ["What does it cost?"]}]
+"""
+"""A clinic fixture, an intent check and a plain check: what a deployment can and cannot run."""
 
 
 @pytest.fixture
@@ -152,23 +171,7 @@ async def test_rate_limits_are_waited_out(tmp_path: Path) -> None:
 async def test_on_a_deployment_clinic_fixtures_and_understanding_without_the_key_are_not_run(
     tmp_path: Path,
 ) -> None:
-    clinic, intent, plain = cases(tmp_path, """
-fixtures:
-  - priced:
-      clinic: {name: Test, price_per_session: 300}
-test_cases:
-  - test_case: clinic
-    fixtures: [priced]
-    steps: [{user: "price?"}]
-  - test_case: intent
-    steps:
-      - user: hi
-        assertions: [{intent: greet}]
-  - test_case: plain
-    steps:
-      - user: hi
-        assertions: [{buttons: ["What does it cost?"]}]
-""")
+    clinic, intent, plain = cases(tmp_path, DEPLOYMENT_SUITE)
     fake = FakeChat(cost_answer)
 
     async with fake.client() as http:
@@ -178,13 +181,7 @@ test_cases:
     assert "clinic fixture 'priced'" in results[0].reason
     assert "MESO_TEST_KEY" in results[1].reason
     assert fake.sent == ["hi"], "a test that cannot run sends nothing"
-    assert all(TEST_KEY_HEADER_ABSENT(h) for h in fake.headers)
-
-
-def TEST_KEY_HEADER_ABSENT(headers: httpx.Headers) -> bool:
-    from api.schemas import TEST_KEY_HEADER
-
-    return TEST_KEY_HEADER not in headers
+    assert all(TEST_KEY_HEADER not in headers for headers in fake.headers)
 
 
 async def test_a_wrong_key_is_reported_as_not_run_never_passed(tmp_path: Path) -> None:
@@ -283,19 +280,7 @@ test_cases:
 
 
 async def test_recording_needs_no_key_but_still_no_clinic_fixture_on_a_deployment(tmp_path: Path) -> None:
-    clinic, intent = cases(tmp_path, """
-fixtures:
-  - priced:
-      clinic: {name: Test, price_per_session: 300}
-test_cases:
-  - test_case: clinic
-    fixtures: [priced]
-    steps: [{user: "price?"}]
-  - test_case: intent
-    steps:
-      - user: hi
-        assertions: [{intent: greet}]
-""")
+    clinic, intent, _ = cases(tmp_path, DEPLOYMENT_SUITE)
     fake = FakeChat(cost_answer)
 
     async with fake.client() as http:
