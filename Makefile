@@ -123,7 +123,7 @@ test-stories:
 	@echo "Rasa test stories: all passed"
 
 test-api:
-	$(API_PY) -m pytest tests/api tests/convtest tests/integration -q -p no:cacheprovider
+	$(API_PY) -m pytest tests/api tests/convtest tests/eval tests/integration -q -p no:cacheprovider
 
 # Conversation tests (tests/conversations/, format in convtest/README.md) through the public
 # chat API: private stacks by default; URL=https://staging.example runs them against a
@@ -148,6 +148,7 @@ test-browser: setup $(KB) $(MODEL) browser
 eval: setup $(KB) $(MODEL)
 	$(API_PY) -m eval.run
 	$(API_PY) -m eval.run --set eval/holdout.yml --report results/eval/holdout.json
+	$(API_PY) -m eval.conversational
 	$(MAKE) --no-print-directory nlu-cv
 
 nlu-cv: $(BOT_VENV)/.installed

@@ -1,8 +1,17 @@
-"""action_answer_question: answer from the knowledge base, or say it is not sure."""
+"""action_answer_question: answer from the knowledge base, or say it is not sure.
+
+A message read in pieces (the ``reading`` the intent classifier adds, bot.nlp.segments) is
+answered question by question: up to three questions of one message each get their own
+answer and sources, in the order asked; a long story is answered on its question. A short
+follow-up naming a place in the last list of offered entries ("the second one") answers that
+entry.
+"""
 
 from __future__ import annotations
 
+import json
 import logging
+import re
 from dataclasses import replace
 from typing import Any
 
@@ -49,6 +58,65 @@ def _previous_user_text(tracker: Tracker) -> str | None:
     return None
 
 
+# "the second one", "number 2", "the last one": a place in the list the last reply offered.
+_ORDINALS = {"first": 0, "1st": 0, "one": 0, "1": 0, "second": 1, "2nd": 1, "two": 1, "2": 1,
+             "third": 2, "3rd": 2, "three": 2, "3": 2, "last": -1}
+_ORDINAL = re.compile(
+    r"^\W*(?:and |ok |so |what about |tell me about |more on |more about )?(?:the )?"
+    r"(?:(first|1st|second|2nd|third|3rd|last)(?: one| option| link| button| thing)?|(?:number|no\.?|#) ?([123]))\W*$",
+    re.IGNORECASE,
+)
+
+
+def _question_pieces(tracker: Tracker) -> list[dict[str, Any]]:
+    """The questions of the latest message, as the classifier read them (may be empty)."""
+    reading = (tracker.latest_message or {}).get("reading") or {}
+    return [p for p in reading.get("pieces") or [] if p.get("question") and p.get("text")][:3]
+
+
+def _is_long(tracker: Tracker) -> bool:
+    return bool(((tracker.latest_message or {}).get("reading") or {}).get("long"))
+
+
+def _offered_entries(tracker: Tracker) -> list[str]:
+    """The entries the assistant's last reply (before the latest message) offered as buttons."""
+    users = 0
+    found: list[str] = []
+    for event in reversed(tracker.events):
+        kind = event.get("event")
+        if kind == "user":
+            users += 1
+            if users == 2:
+                break
+            continue
+        if kind != "bot" or users == 0:
+            continue
+        entries = []
+        for button in (event.get("data") or {}).get("buttons") or []:
+            payload = str(button.get("payload") or "")
+            if "{" not in payload:
+                continue
+            try:
+                entry = json.loads(payload[payload.index("{"):]).get("entry")
+            except (ValueError, AttributeError):
+                continue
+            if entry:
+                entries.append(str(entry))
+        found = entries + found
+    return found
+
+
+def _ordinal_entry(text: str, offered: list[str]) -> str | None:
+    match = _ORDINAL.match(text or "")
+    if not match or not offered:
+        return None
+    word = (match.group(1) or match.group(2) or "").lower()
+    place = _ORDINALS.get(word)
+    if place is None or (place >= 0 and place >= len(offered)):
+        return None
+    return offered[place]
+
+
 def _answer(domain: dict[str, Any], tracker: Tracker, runtime: Runtime, entry: Entry,
             score: float) -> Reply:
     """The answer with ``entry``. An answer about the person's own situation (a candidacy
@@ -63,6 +131,11 @@ def _answer(domain: dict[str, Any], tracker: Tracker, runtime: Runtime, entry: E
 
 def _send(dispatcher: CollectingDispatcher, reply: Reply) -> None:
     dispatcher.utter_message(text=reply.text, buttons=reply.buttons or None, json_message=reply.custom)
+
+
+def _ranking_of(piece: dict[str, Any]) -> list[tuple[str, float]]:
+    return [(str(i.get("name")), float(i.get("confidence") or 0.0))
+            for i in piece.get("intent_ranking") or [] if i.get("name")]
 
 
 class ActionAnswerQuestion(Action):
@@ -82,9 +155,30 @@ class ActionAnswerQuestion(Action):
             return [SlotSet("last_entry", entry.id)]
 
         text = (tracker.latest_message or {}).get("text") or ""
+        ordinal = _ordinal_entry(text, _offered_entries(tracker))
+        if ordinal in kb.entries:
+            _send(dispatcher, _answer(domain, tracker, self._runtime, kb.entries[ordinal], score=1.0))
+            return [SlotSet("last_entry", ordinal)]
+
+        questions = _question_pieces(tracker)
+        if len(questions) > 1:
+            answered = self._answer_each(dispatcher, tracker, domain, questions)
+            if answered:
+                return [SlotSet("last_entry", answered)]
+        ranking = _intent_ranking(tracker)
+        if len(questions) == 1 and _is_long(tracker):
+            # A long story: search on its question; the intent already leans on it.
+            result = self._runtime.retriever.search(
+                questions[0]["text"], intent_ranking=ranking,
+                previous_text=_previous_user_text(tracker),
+                previous_entry=tracker.get_slot("last_entry"),
+            )
+            if result.confident and result.best:
+                _send(dispatcher, _answer(domain, tracker, self._runtime, result.best.entry, score=result.best.score))
+                return [SlotSet("last_entry", result.best.entry.id)]
         result = self._runtime.retriever.search(
             text,
-            intent_ranking=_intent_ranking(tracker),
+            intent_ranking=ranking,
             previous_text=_previous_user_text(tracker),
             previous_entry=tracker.get_slot("last_entry"),
         )
@@ -102,3 +196,33 @@ class ActionAnswerQuestion(Action):
                                      buttons=starters + [contact_button(domain)],
                                      json_message={"unanswered": True, "score": round(result.confidence, 4)})
         return []
+
+    def _answer_each(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any],
+                     questions: list[dict[str, Any]]) -> str | None:
+        """Answer each question of one message in order; the last entry answered, or None
+        when none could be answered (the caller then reads the message whole)."""
+        previous_text = _previous_user_text(tracker)
+        previous_entry = tracker.get_slot("last_entry")
+        found: list[tuple[Entry, float]] = []
+        missed: list[str] = []
+        for piece in questions:
+            result = self._runtime.retriever.search(
+                piece["text"], intent_ranking=_ranking_of(piece),
+                previous_text=previous_text, previous_entry=previous_entry,
+            )
+            if result.confident and result.best:
+                if all(entry.id != result.best.entry.id for entry, _ in found):
+                    found.append((result.best.entry, result.best.score))
+            else:
+                missed.append(piece["text"])
+        if not found:
+            return None
+        for number, (entry, score) in enumerate(found):
+            reply = _answer(domain, tracker, self._runtime, entry, score=score)
+            if number < len(found) - 1:
+                reply = replace(reply, buttons=[])  # related questions only after the last answer
+            _send(dispatcher, reply)
+        for question in missed:
+            dispatcher.utter_message(text=template(domain, "utter_part_not_answered", question=question.strip(" ?,.")),
+                                     json_message={"unanswered": True})
+        return found[-1][0].id

@@ -1,8 +1,10 @@
-"""action_decline_request: decline a diagnosis, a dose, stopping a medicine, self-injection.
+"""action_decline_request: decline a diagnosis, a dose, stopping a medicine, self-injection,
+and near-topic requests (mesotherapy for fat or the face, other cosmetic procedures, writing
+texts, other people's chats, records the assistant does not have).
 
 Each reply says why the assistant can't help with that, who can (a clinician or a
-pharmacist), how to reach the clinic, and offers the knowledge entries on the subject as
-buttons instead of restating their facts. It never gives a dose.
+pharmacist), how to reach the clinic where that helps, and offers the knowledge entries on
+the subject as buttons instead of restating their facts. It never gives a dose.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ class Refusal:
     kind: str
     response: str  # the domain response giving the reason and who to ask
     entries: tuple[str, ...]  # knowledge entries offered as buttons (missing ones are skipped)
+    contact: bool = True  # whether the clinic's contact line follows the reason
 
 
 REFUSALS: dict[str, Refusal] = {
@@ -43,6 +46,26 @@ REFUSALS: dict[str, Refusal] = {
     "ask_self_injection": Refusal(
         "self_injection", "utter_decline_self_injection",
         ("side-effects-serious", "choosing-clinic-safety", "regulation-off-label"),
+    ),
+    "ask_other_use": Refusal(
+        "other_use", "utter_decline_other_use",
+        ("what-is-mesotherapy", "hair-loss-types-used-for", "evidence-overall"),
+    ),
+    "ask_other_procedure": Refusal(
+        "other_procedure", "utter_decline_other_procedure",
+        ("what-is-mesotherapy", "alternatives-overview", "alternatives-compared"),
+    ),
+    "ask_writing": Refusal(
+        "writing", "utter_decline_writing",
+        ("what-is-mesotherapy", "evidence-overall", "about-sources"), contact=False,
+    ),
+    "ask_other_person": Refusal(
+        "other_person", "utter_decline_other_person",
+        ("what-is-mesotherapy", "side-effects-common", "cost-per-session"), contact=False,
+    ),
+    "ask_records": Refusal(
+        "records", "utter_decline_records",
+        ("ingredients-what-is-injected", "ingredients-ask-for-list", "choosing-clinic-book"),
     ),
 }
 
@@ -63,7 +86,9 @@ class ActionDeclineRequest(Action):
         # A diagnosis is the safest reading when the intent is not one of ours: it declines
         # to judge the person's own case and points to a clinician.
         refusal = REFUSALS.get(intent, REFUSALS["ask_diagnosis"])
-        text = template(domain, refusal.response) + "\n\n" + contact_line(domain, kb.clinic)
+        text = template(domain, refusal.response)
+        if refusal.contact:
+            text += "\n\n" + contact_line(domain, kb.clinic)
         buttons = [entry_button(kb, kb.entries[e]) for e in refusal.entries if e in kb.entries]
         dispatcher.utter_message(text=text, buttons=buttons or None,
                                  json_message={"declined": refusal.kind})

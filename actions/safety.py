@@ -13,6 +13,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import ActiveLoop, EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
+from actions.language import localised, message_language
 from bot.dialogue.forms import PAUSED_SLOT
 from bot.dialogue.replies import template
 from bot.kb.model import Clinic
@@ -58,12 +59,12 @@ def pausable_forms(domain: Mapping[str, Any]) -> list[str]:
     return [str(v) for v in slot.get("values") or []]
 
 
-def emergency_text(domain: Mapping[str, Any], clinic: Clinic) -> str:
-    return clinic.emergency_number or template(domain, "utter_emergency_number_default")
+def emergency_text(domain: Mapping[str, Any], clinic: Clinic, language: str | None = None) -> str:
+    return clinic.emergency_number or template(domain, localised(domain, "utter_emergency_number_default", language))
 
 
-def crisis_text(domain: Mapping[str, Any], clinic: Clinic) -> str:
-    return clinic.crisis_line or template(domain, "utter_crisis_line_default")
+def crisis_text(domain: Mapping[str, Any], clinic: Clinic, language: str | None = None) -> str:
+    return clinic.crisis_line or template(domain, localised(domain, "utter_crisis_line_default", language))
 
 
 def clinic_call_text(domain: Mapping[str, Any], clinic: Clinic) -> str:
@@ -72,12 +73,13 @@ def clinic_call_text(domain: Mapping[str, Any], clinic: Clinic) -> str:
     return clinic.name
 
 
-def red_flag_text(domain: Mapping[str, Any], clinic: Clinic, level: str) -> str:
-    """The reply for ``level``; its first sentence says what to do."""
+def red_flag_text(domain: Mapping[str, Any], clinic: Clinic, level: str, language: str | None = None) -> str:
+    """The reply for ``level``, in ``language`` when the domain has it; its first sentence
+    says what to do."""
     return template(
-        domain, f"utter_red_flag_{level}",
-        emergency=emergency_text(domain, clinic),
-        crisis_line=crisis_text(domain, clinic),
+        domain, localised(domain, f"utter_red_flag_{level}", language),
+        emergency=emergency_text(domain, clinic, language),
+        crisis_line=crisis_text(domain, clinic, language),
         clinic_call=clinic_call_text(domain, clinic),
     )
 
@@ -95,7 +97,8 @@ class ActionRedFlag(Action):
                   domain: dict[str, Any]) -> list[EventType]:
         latest = tracker.latest_message or {}
         level = red_flag_level(latest)
-        text = red_flag_text(domain, self._runtime.kb.clinic, level)
+        language = message_language(latest)
+        text = red_flag_text(domain, self._runtime.kb.clinic, level, language)
 
         events: list[EventType] = []
         form = tracker.active_loop_name

@@ -7,7 +7,10 @@ eval/red_flags_holdout2.yml, each written blind to the rules and the training da
 
 A set is YAML with the keys ``emergency``, ``crisis``, ``same_day``, ``prompt`` (red-flag
 phrasings), ``no_flag`` (symptom-free messages) and ``refuse`` (requests to decline, each
-with its ``kind``); items are ``{text: ...}`` or plain strings.
+with its ``kind``); items are ``{text: ...}`` or plain strings. A set of realistic
+conversations (eval/conversational.yml, ``cases``) gives its one-message cases: a case
+expecting a red flag in that group, one expecting ``none`` (the buried, other-language and
+harmless-mention classes) in ``no_flag``; it is measured besides the three default sets.
 
 For each text it records:
 
@@ -42,6 +45,8 @@ from bot.safety.red_flags import LEVELS, detect
 ROOT = Path(__file__).resolve().parent.parent
 DEV_SET = ROOT / "tests" / "safety" / "phrasings.yml"
 HOLDOUT_SETS = (ROOT / "eval" / "red_flags_holdout.yml", ROOT / "eval" / "red_flags_holdout2.yml")
+CONVERSATION_SETS = (ROOT / "eval" / "conversational.yml",)
+_RED_FLAG_CLASSES = frozenset({"buried_red_flag", "negative", "non_english"})
 DEFAULT_MODEL = ROOT / "models" / "meso.tar.gz"
 SEVERITY = {level: rank for rank, level in enumerate(LEVELS)}
 RED_FLAG_PREFIX = "red_flag_"
@@ -65,12 +70,27 @@ class Case:
 
 def load_set(path: Path) -> list[Case]:
     data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    if "cases" in data:
+        return _conversation_cases(data["cases"])
     cases = []
     for group in (*LEVELS, "no_flag", "refuse"):
         for item in data.get(group) or []:
             if isinstance(item, str):
                 item = {"text": item}
             cases.append(Case(group=group, text=str(item["text"]), kind=item.get("kind")))
+    return cases
+
+
+def _conversation_cases(items: list[dict[str, Any]]) -> list[Case]:
+    """The one-message red-flag cases of a realistic-conversation set."""
+    cases = []
+    for item in items:
+        expect = item.get("expect") or {}
+        turns = item.get("turns") or []
+        if item.get("class") not in _RED_FLAG_CLASSES or len(turns) != 1:
+            continue
+        level = expect.get("red_flag") or "none"
+        cases.append(Case(group=level if level in LEVELS else "no_flag", text=str(turns[0])))
     return cases
 
 
@@ -275,7 +295,7 @@ def main(argv: Iterable[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="write the figures as JSON here")
     args = parser.parse_args(list(argv) if argv is not None else None)
 
-    sets = args.sets or [DEV_SET, *HOLDOUT_SETS]
+    sets = args.sets or [DEV_SET, *HOLDOUT_SETS, *CONVERSATION_SETS]
     with_model = not args.rules_only and args.model.exists()
     if not args.rules_only and not with_model:
         print(f"no model at {args.model}: rule figures only (train one, or pass --model)", file=sys.stderr)

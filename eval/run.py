@@ -15,12 +15,13 @@ import re
 import sys
 import time
 from collections import Counter, defaultdict
-from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
 import httpx
 import yaml
+
+from eval.stack import api_stack
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SET = Path(__file__).resolve().parent / "questions.yml"
@@ -133,16 +134,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     data = yaml.safe_load(args.set.read_text(encoding="utf-8"))
 
-    if args.url:
-        stack = nullcontext({"MESO_API_URL": args.url})
-    else:
-        from ops.stack import private_stack
-
-        print("Starting a private stack for the evaluation…", flush=True)
-        stack = private_stack(MESO_RATE_LIMIT_CONVERSATIONS_PER_MINUTE="0",
-                              MESO_RATE_LIMIT_MESSAGES_PER_MINUTE="0")
     started = time.monotonic()
-    with stack as env, httpx.Client(base_url=env["MESO_API_URL"], timeout=30) as client:
+    with api_stack(args.url) as env, httpx.Client(base_url=env["MESO_API_URL"], timeout=30) as client:
         report = evaluate(client, data, training_texts())
     report["seconds"] = round(time.monotonic() - started, 1)
     args.report.parent.mkdir(parents=True, exist_ok=True)

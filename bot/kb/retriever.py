@@ -30,6 +30,10 @@ _FOLLOW_UP_START = re.compile(
     r"^\s*(and|but|so|also|what about|how about|plus|then|ok and|okay and|n)\b", re.IGNORECASE
 )
 _PRONOUN = re.compile(r"\b(it|its|they|them|those|these|that|this|there|one)\b", re.IGNORECASE)
+# Words that point back at what was just said: "is that permanent?", "which of those hurts
+# least?", "and the gun one?". A short follow-up with one of them leans on the previous answer.
+_POINTING = re.compile(r"\b(that|those|these|them|it|its|the (\w+ )?one|which one|which of|this one|either)\b",
+                       re.IGNORECASE)
 _IGNORED_ENTITIES = {"mesotherapy"}
 
 # Weights of the signals; tuned on the training questions, not on the eval set.
@@ -46,6 +50,12 @@ FOLLOW_UP_CONTEXT_WEIGHT = 0.6
 OVERVIEW_PRIOR = 0.04
 RELATED_BONUS = 0.06
 SAME_TOPIC_BONUS = 0.1
+# A follow-up that points back: the previous answer's topic counts more, the classifier's
+# reading of the short message alone (which cannot see what "that" is) less.
+POINTING_SAME_TOPIC_BONUS = 0.2
+POINTING_INTENT_SCALE = 0.6
+# ...unless the classifier is all but certain: "any studies on it?" asks about the evidence.
+POINTING_CERTAIN_INTENT = 0.95
 MIN_CONFIDENCE = 0.34
 # A message whose content words are mostly unknown to the knowledge base is probably
 # about something else ("what's the bitcoin price today"), whatever the intent says.
@@ -194,24 +204,33 @@ class Retriever:
         by_topic = self._intent_by_topic(intent_ranking)
         previous = self._kb.entries.get(previous_entry) if previous_entry else None
         related = set(previous.related) if previous else set()
+        pointing = (follow_up and previous is not None and bool(_POINTING.search(text))
+                    and max(by_topic.values(), default=0.0) < POINTING_CERTAIN_INTENT)
+        if pointing and semantic is not None and previous_text:
+            # "is that permanent?" means nothing alone: read it after the question it follows.
+            together = self._similarities(f"{previous_text} {text}") or {}
+            semantic = {k: (v + together.get(k, v)) / 2 for k, v in semantic.items()}
+        same_topic_bonus = POINTING_SAME_TOPIC_BONUS if pointing else SAME_TOPIC_BONUS
+        intent_scale = POINTING_INTENT_SCALE if pointing else 1.0
 
         matches: list[Match] = []
         for entry in self._kb.entries.values():
             lex = lexical.get(entry.id, 0.0)
             intent = by_topic.get(entry.topic, 0.0)
+            weighed = intent * intent_scale
             if semantic is None:
                 sem = 0.0
-                score = W_LEXICAL * lex + W_INTENT * intent
+                score = W_LEXICAL * lex + W_INTENT * weighed
             else:
                 sem = semantic.get(entry.id, 0.0)
-                score = (W_LEXICAL_WITH_SEMANTIC * lex + W_INTENT_WITH_SEMANTIC * intent
+                score = (W_LEXICAL_WITH_SEMANTIC * lex + W_INTENT_WITH_SEMANTIC * weighed
                          + W_SEMANTIC * sem)
             if entry.position == 0:
                 score += OVERVIEW_PRIOR * max(intent, lex)
             if follow_up and entry.id in related:
                 score += RELATED_BONUS
             if follow_up and previous and entry.topic == previous.topic:
-                score += SAME_TOPIC_BONUS
+                score += same_topic_bonus
             matches.append(Match(entry, score, lex, intent, sem))
         matches.sort(key=lambda m: (-m.score, m.entry.position, m.entry.id))
         best = matches[0] if matches else None

@@ -29,6 +29,16 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 
 from bot.nlp.encoder import shared_encoder
+from bot.nlp.segments import read
+
+# The parse-data key holding the message read in pieces (bot.nlp.segments): each piece's
+# text, whether it asks something, and its own intent ranking. The safety gate checks every
+# piece; action_answer_question answers each question.
+READING_KEY = "reading"
+# A message with a story or a statement besides its questions ("no fever, nothing like that,
+# just want to know how much it is") leans on its questions (this share) over the whole.
+QUESTION_WEIGHT = 0.6
+PIECE_RANKING_LENGTH = 5
 
 logger = logging.getLogger(__name__)
 
@@ -131,6 +141,17 @@ class MiniLMIntentClassifier(GraphComponent, IntentClassifier):
         return cls(config, model_storage, resource, vectorizers, coef, intercept, meta["classes"])
 
     # -- prediction -----------------------------------------------------------------
+    def _probabilities(self, texts: List[str]) -> np.ndarray:
+        """One row of intent probabilities per text (all encoded in one batch)."""
+        scores = np.asarray(self._features(texts) @ self._coef.T + self._intercept)
+        scores = scores - scores.max(axis=1, keepdims=True)
+        probs = np.exp(scores)
+        return probs / probs.sum(axis=1, keepdims=True)
+
+    def _ranking(self, probs: np.ndarray, length: int) -> List[Dict[str, Any]]:
+        order = np.argsort(-probs)
+        return [{"name": self._classes[i], "confidence": float(probs[i])} for i in order[:length]]
+
     def process(self, messages: List[Message]) -> List[Message]:
         if self._coef is None:
             return messages
@@ -138,13 +159,26 @@ class MiniLMIntentClassifier(GraphComponent, IntentClassifier):
             text = message.get(TEXT)
             if not text:
                 continue
-            scores = self._features([text]) @ self._coef.T + self._intercept
-            scores = np.asarray(scores).ravel()
-            probs = np.exp(scores - scores.max())
-            probs /= probs.sum()
-            order = np.argsort(-probs)
-            ranking = [{"name": self._classes[i], "confidence": float(probs[i])}
-                       for i in order[: self._config["ranking_length"]]]
+            reading = read(text) if not text.startswith("/") else None
+            pieces = list(reading.pieces) if reading and reading.needs_pieces else []
+            probs = self._probabilities([text] + [p.text for p in pieces])
+            whole = probs[0]
+            questions = [probs[i + 1] for i, p in enumerate(pieces) if p.question]
+            if questions and len(questions) < len(pieces):
+                # A story or a statement with a question: the question says what is asked,
+                # the rest only colours it.
+                whole = (1 - QUESTION_WEIGHT) * whole + QUESTION_WEIGHT * np.mean(questions, axis=0)
+            ranking = self._ranking(whole, self._config["ranking_length"])
             message.set(INTENT, ranking[0], add_to_output=True)
             message.set(INTENT_RANKING_KEY, ranking, add_to_output=True)
+            if pieces and reading:
+                message.set(READING_KEY, {
+                    "long": reading.long,
+                    "compound": reading.compound,
+                    "pieces": [
+                        {"text": p.text, "question": p.question,
+                         "intent_ranking": self._ranking(probs[i + 1], PIECE_RANKING_LENGTH)}
+                        for i, p in enumerate(pieces)
+                    ],
+                }, add_to_output=True)
         return messages

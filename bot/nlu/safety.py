@@ -3,6 +3,9 @@
 Placed in config.yml after FallbackClassifier. For each message (button payloads starting
 with "/" pass untouched):
 
+0. The language is identified (bot/safety/languages.py). A message in another language gets
+   that language's urgent lexicon only (English words inside it, such as French "mal", never
+   trigger the English rules): ``red_flag_<level>`` on a match, else ``other_language``.
 1. The rule layer (bot/safety/red_flags.py) finds a red flag: the intent becomes
    ``red_flag_<level>`` with confidence 1.0, first in the ranking, whatever the classifier
    said.
@@ -12,6 +15,9 @@ with "/" pass untouched):
      intent of the ranking that is not a red flag (never for crisis);
    - its confidence is at least ``threshold``: kept (flag ``unspecified``);
    - below ``threshold``: not trusted on its own; the next intent of the ranking is used.
+   Each piece of a message read in pieces (the classifier's ``reading``: sentences, and
+   clauses where a new question starts) is checked the same way, so a crisis or red flag
+   buried in a long story is not out-voted by the rest of it.
 3. Else the rules find a request to decline (bot/safety/limits.py): ``ask_<kind>``, 1.0.
 4. Else the classifier's own request to decline (``ask_diagnosis``, ``ask_dose``, ...) below
    ``refusal_threshold``: the next intent that is neither a red flag nor a refusal.
@@ -20,8 +26,8 @@ The message also gets a ``safety`` summary (in the parse output, so in the track
 ``latest_message``): action_red_flag reads the level and flags from it, and the API and staff
 can see what decided. No entities are added (Rasa's test stories would then have to list
 them on every red-flag message): ``source`` (rules, nlu, mention, negated, below_threshold,
-limit, refusal_below_threshold or None), the level and flags, the limit kind, and the
-classifier's own intent and confidence.
+limit, refusal_below_threshold, language or None), the level and flags, the limit kind, the
+message's language, and the classifier's own intent and confidence.
 
 Not trained; the rules are compiled once when the component is created.
 """
@@ -29,6 +35,7 @@ Not trained; the rules are compiled once when the component is created.
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any, Dict, List, Optional, Text
 
 from rasa.engine.graph import ExecutionContext, GraphComponent
@@ -38,8 +45,11 @@ from rasa.engine.storage.storage import ModelStorage
 from rasa.shared.nlu.constants import INTENT, INTENT_RANKING_KEY, TEXT
 from rasa.shared.nlu.training_data.message import Message
 
-from bot.safety.limits import Limits, detect_limit, load_limits
-from bot.safety.red_flags import Detection, RedFlagRules, detect, load_rules
+from bot.nlu.intent_classifier import READING_KEY
+from bot.safety import languages
+from bot.safety.limits import KINDS as LIMIT_KINDS, Limits, detect_limit, load_limits
+from bot.nlp.segments import sentences
+from bot.safety.red_flags import LEVELS, NO_DETECTION, Detection, RedFlagRules, detect, in_context, load_rules
 
 logger = logging.getLogger(__name__)
 
@@ -48,13 +58,15 @@ FALLBACK_INTENT = "nlu_fallback"
 EXTRACTOR = "SafetyGate"
 SUMMARY_KEY = "safety"
 UNSPECIFIED_FLAG = "unspecified"
+OTHER_LANGUAGE_INTENT = "other_language"
+ENGLISH = "en"
 
 
 def is_red_flag(intent_name: Optional[str]) -> bool:
     return bool(intent_name) and str(intent_name).startswith(RED_FLAG_PREFIX)
 
 
-REFUSAL_INTENTS = frozenset({"ask_diagnosis", "ask_dose", "ask_stop_medicine", "ask_self_injection"})
+REFUSAL_INTENTS = frozenset(f"ask_{kind}" for kind in LIMIT_KINDS)
 
 
 def is_refusal(intent_name: Optional[str]) -> bool:
@@ -78,6 +90,12 @@ class SafetyGate(GraphComponent):
             # refusal is answered from the knowledge base, which never gives a dose or a
             # verdict; a wrong refusal leaves a plain question unanswered.
             "refusal_threshold": 0.9,
+            # A piece of a message (a sentence of a long story) classified as a red flag on its
+            # own is trusted from this confidence, checked by the rules for mentions and
+            # negations as the whole message is. Higher than for a whole message: a short
+            # sentence out of its story ("I want to feel like myself again") is easily misread;
+            # config.yml sets it from the measured false alarms (make safety-eval).
+            "piece_threshold": 0.9,
         }
 
     def __init__(self, config: Dict[Text, Any], rules: Optional[RedFlagRules] = None,
@@ -86,6 +104,7 @@ class SafetyGate(GraphComponent):
         self._rules = rules or load_rules()
         self._limits = limits or load_limits()
         detect("warm up the word lists", self._rules)  # read the English word table now
+        languages.warm_up()  # the language model and lexicons, now rather than on a first message
 
     @classmethod
     def create(cls, config: Dict[Text, Any], model_storage: ModelStorage, resource: Resource,
@@ -100,7 +119,7 @@ class SafetyGate(GraphComponent):
 
     def _replacement(self, ranking: List[Dict[str, Any]]) -> Dict[str, Any]:
         best = next((r for r in ranking if not is_red_flag(r.get("name")) and not is_refusal(r.get("name"))
-                     and r.get("name") != FALLBACK_INTENT), None)
+                     and r.get("name") not in (FALLBACK_INTENT, OTHER_LANGUAGE_INTENT)), None)
         if best is None or float(best.get("confidence") or 0.0) < self._config["fallback_threshold"]:
             return {"name": FALLBACK_INTENT, "confidence": 1.0}
         return {"name": best["name"], "confidence": float(best["confidence"])}
@@ -112,6 +131,63 @@ class SafetyGate(GraphComponent):
         message.set(INTENT_RANKING_KEY, [intent, *rest], add_to_output=True)
 
     # -- the gate -----------------------------------------------------------------------
+    def _english_parts(self, text: str) -> Detection:
+        """The English rules on the parts of a mixed message that are English on their own
+        ("my lips are swelling, je ne parle pas bien anglais"), never on the foreign words."""
+        parts = [p.strip() for sentence in sentences(text) for p in re.split(r"[,:\u2013\u2014]", sentence)]
+        english = [p for p in parts if len(p.split()) >= 3 and languages.identify(p) == ENGLISH]
+        return detect(" . ".join(english), self._rules) if english else NO_DETECTION
+
+    def _other_language(self, message: Message, text: str, language: str,
+                        ranking: List[Dict[str, Any]], summary: Dict[str, Any]) -> None:
+        """A message in another language: its own urgent lexicon (and the English rules on
+        any English part of it), else the language notice."""
+        levels = languages.detect_urgent(text, language) if language in languages.SUPPORTED else ()
+        english = self._english_parts(text)
+        if english.level:
+            levels = (*levels, english.level)
+        if levels:
+            level = min(levels, key=LEVELS.index)
+            self._set_intent(message, {"name": RED_FLAG_PREFIX + level, "confidence": 1.0}, ranking)
+            flags = [f"{language}:{lv}" for lv in levels if lv != english.level] + list(english.flags)
+            summary.update(source="language_rules", level=level, flags=flags)
+        else:
+            self._set_intent(message, {"name": OTHER_LANGUAGE_INTENT, "confidence": 1.0}, ranking)
+            summary.update(source="language")
+
+    def _piece_flag(self, message: Message) -> Optional[tuple[str, float, str]]:
+        """The most severe red flag the classifier finds in one piece of the message on its
+        own: (intent, confidence, piece text), or None."""
+        best: Optional[tuple[str, float, str]] = None
+        for piece in (message.get(READING_KEY) or {}).get("pieces") or []:
+            top = self._classifier_top(list(piece.get("intent_ranking") or []))
+            if not top or not is_red_flag(top.get("name")):
+                continue
+            confidence = float(top.get("confidence") or 0.0)
+            if confidence < self._config["piece_threshold"]:
+                continue
+            name = str(top["name"])
+            level = name[len(RED_FLAG_PREFIX):]
+            if level not in LEVELS:
+                continue
+            if level != "crisis":
+                piece_text = str(piece.get("text") or "")
+                detection = detect(piece_text, self._rules)
+                if detection.mention_only or detection.negated or in_context(piece_text, level, self._rules):
+                    continue
+            if best is None or LEVELS.index(level) < LEVELS.index(best[0][len(RED_FLAG_PREFIX):]):
+                best = (name, confidence, str(piece.get("text") or ""))
+        return best
+
+    def _limit_text(self, message: Message, text: str) -> str:
+        """What the refusal rules read: a long story's questions only, else the message."""
+        reading = message.get(READING_KEY) or {}
+        if reading.get("long"):
+            questions = [str(p.get("text") or "") for p in reading.get("pieces") or [] if p.get("question")]
+            if questions:
+                return " . ".join(questions)
+        return text
+
     def process_one(self, message: Message) -> None:
         text = message.get(TEXT)
         if not text or text.startswith("/"):
@@ -120,26 +196,39 @@ class SafetyGate(GraphComponent):
         if not ranking and message.get(INTENT):
             ranking = [message.get(INTENT)]
         top = self._classifier_top(ranking)
-        detection: Detection = detect(text, self._rules)
+        language = languages.identify(text)
         summary: Dict[str, Any] = {
             "source": None,
             "level": None,
             "flags": [],
-            "mention_only": detection.mention_only,
-            "negated": detection.negated,
+            "mention_only": False,
+            "negated": False,
             "limit": None,
+            "language": language,
             "classifier": {"name": top.get("name"), "confidence": float(top.get("confidence") or 0.0)}
             if top else None,
         }
+        if language != ENGLISH:
+            self._other_language(message, text, language, ranking, summary)
+            message.set(SUMMARY_KEY, summary, add_to_output=True)
+            return
+        if (message.get(INTENT) or {}).get("name") == OTHER_LANGUAGE_INTENT:
+            # Only the identification above decides that a message is in another language.
+            self._set_intent(message, self._replacement(ranking), ranking)
+            ranking = list(message.get(INTENT_RANKING_KEY) or ranking)
+        detection: Detection = detect(text, self._rules)
+        summary.update(mention_only=detection.mention_only, negated=detection.negated)
         if detection.level:
             intent = {"name": RED_FLAG_PREFIX + detection.level, "confidence": 1.0}
             self._set_intent(message, intent, ranking)
             summary.update(source="rules", level=detection.level, flags=list(detection.flags))
         elif top and is_red_flag(top.get("name")):
             confidence = float(top.get("confidence") or 0.0)
-            if (detection.mention_only or detection.negated) and top["name"] != RED_FLAG_PREFIX + "crisis":
+            level = top["name"][len(RED_FLAG_PREFIX):]
+            over = level in LEVELS and in_context(text, level, self._rules)
+            if (detection.mention_only or detection.negated or over) and top["name"] != RED_FLAG_PREFIX + "crisis":
                 self._set_intent(message, self._replacement(ranking), ranking)
-                summary.update(source="mention" if detection.mention_only else "negated")
+                summary.update(source="mention" if detection.mention_only or over else "negated")
             elif confidence >= self._config["threshold"]:
                 level = top["name"][len(RED_FLAG_PREFIX):]
                 self._set_intent(message, {"name": top["name"], "confidence": confidence}, ranking)
@@ -148,7 +237,14 @@ class SafetyGate(GraphComponent):
                 self._set_intent(message, self._replacement(ranking), ranking)
                 summary.update(source="below_threshold")
         if summary["source"] not in ("rules", "nlu"):
-            request = detect_limit(text, self._limits)
+            piece = self._piece_flag(message)
+            if piece:
+                name, confidence, _ = piece
+                self._set_intent(message, {"name": name, "confidence": confidence},
+                                 list(message.get(INTENT_RANKING_KEY) or ranking))
+                summary.update(source="nlu_piece", level=name[len(RED_FLAG_PREFIX):], flags=[UNSPECIFIED_FLAG])
+        if summary["source"] not in ("rules", "nlu", "nlu_piece"):
+            request = detect_limit(self._limit_text(message, text), self._limits)
             if request:
                 intent = {"name": f"ask_{request.kind}", "confidence": 1.0}
                 self._set_intent(message, intent, list(message.get(INTENT_RANKING_KEY) or ranking))

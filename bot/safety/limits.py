@@ -27,7 +27,8 @@ import yaml
 from bot.safety.red_flags import load_rules, normalise_words
 
 LIMITS_FILE: Path = Path(__file__).resolve().parent / "limits.yml"
-KINDS: tuple[str, ...] = ("diagnosis", "dose", "stop_medicine", "self_injection")
+KINDS: tuple[str, ...] = ("diagnosis", "dose", "stop_medicine", "self_injection",
+                          "other_use", "other_procedure", "writing", "other_person", "records")
 _PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
 
 

@@ -471,19 +471,33 @@ def is_general_question(sentence_text: str, rules: RedFlagRules) -> bool:
     return not any(_in_state(sentence_text, p) for p in rules.state)
 
 
+def _frame_covers(frame: ContextFrame, scope: Sequence[str], message_texts: Sequence[str]) -> bool:
+    """A pattern of the frame in ``scope`` and none of its ``unless`` in the message."""
+    return (any(p.search(t) for p in frame.patterns for t in scope)
+            and not any(p.search(t) for p in frame.unless for t in message_texts))
+
+
 def _context_mention(flag: Flag, sentence_text: str, message_texts: Sequence[str],
                      rules: RedFlagRules) -> bool:
     """Whether a context frame makes this flag's finding in this sentence a mention."""
-    for frame in rules.contexts:
-        if not flag.question_frames or not frame.applies_to(flag):
-            continue
-        scope = message_texts if frame.message else (sentence_text,)
-        if not any(p.search(t) for p in frame.patterns for t in scope):
-            continue
-        if any(p.search(t) for p in frame.unless for t in message_texts):
-            continue
-        return True
-    return False
+    return flag.question_frames and any(
+        _frame_covers(frame, message_texts if frame.message else (sentence_text,), message_texts)
+        for frame in rules.contexts if frame.applies_to(flag)
+    )
+
+
+def in_context(text: str, level: str, rules: RedFlagRules | None = None) -> bool:
+    """Whether a context frame for ``level`` (an episode that is over, someone else's past
+    reaction, an eligibility question) says that ``text`` reports nothing to act on now.
+
+    For a level found without a rule (the classifier's): frames that name flags only, and
+    crisis, never apply.
+    """
+    rules = rules or load_rules()
+    if level == "crisis":
+        return False
+    texts = [s.text for s in (_prepare(raw, rules) for raw in sentences(text)) if s.tokens]
+    return any(_frame_covers(frame, texts, texts) for frame in rules.contexts if level in frame.levels)
 
 
 def _severity(level: str) -> int:

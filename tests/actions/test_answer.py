@@ -204,3 +204,82 @@ def test_the_verdict_pattern_catches_verdicts():
                     "It is safe for you.", "No, you should not have it.", "You're fine to go ahead."):
         assert VERDICT.search(verdict), verdict
     assert not VERDICT.search("Only a clinician who examines you can say if it suits you.")
+
+
+def _with_reading(tracker, pieces: list[tuple[str, bool, list[tuple[str, float]]]], long: bool = False):
+    """The tracker's latest message as the classifier leaves a message read in pieces."""
+    tracker.latest_message["reading"] = {
+        "long": long, "compound": sum(q for _, q, _ in pieces) > 1,
+        "pieces": [{"text": t, "question": q, "intent_ranking": [{"name": n, "confidence": c} for n, c in r]}
+                   for t, q, r in pieces],
+    }
+    return tracker
+
+
+@pytest.mark.asyncio
+async def test_each_question_of_a_compound_message_gets_its_own_sourced_answer_in_order(runtime, domain, tracker_factory):
+    text = "how long does a session take and how much does it cost"
+    tracker = _with_reading(tracker_factory(text, "ask_procedure", 0.6), [
+        ("how long does a session take", True, [("ask_procedure", 0.9)]),
+        ("how much does it cost", True, [("ask_cost", 0.95)]),
+    ])
+    messages, events = await _run(runtime, domain, tracker)
+    assert [m["custom"]["topic"] for m in messages] == ["procedure", "cost"]
+    assert all(m["custom"]["sources"] for m in messages)
+    assert not messages[0]["buttons"], "related questions only after the last answer"
+    assert events[-1]["name"] == "last_entry" and events[-1]["value"] == messages[-1]["custom"]["entry_id"]
+
+
+@pytest.mark.asyncio
+async def test_a_part_that_cannot_be_answered_is_named_after_the_answers(runtime, domain, tracker_factory):
+    tracker = _with_reading(tracker_factory("does it hurt and whats the weather in paris", "ask_pain", 0.7), [
+        ("does it hurt", True, [("ask_pain", 0.95)]),
+        ("whats the weather in paris", True, [("out_of_scope", 0.9)]),
+    ])
+    messages, _ = await _run(runtime, domain, tracker)
+    assert messages[0]["custom"]["topic"] == "pain"
+    assert messages[-1]["text"] == template(domain, "utter_part_not_answered", question="whats the weather in paris")
+    assert messages[-1]["custom"] == {"unanswered": True}
+
+
+@pytest.mark.asyncio
+async def test_a_long_story_is_answered_on_its_question(runtime, domain, tracker_factory):
+    story = ("my sister had it done and her hair looks great, she paid a lot and went every week, she says the "
+             "nurse was lovely and it did not hurt much. so how many sessions does a course usually take")
+    tracker = _with_reading(tracker_factory(story, "ask_sessions", 0.7), [
+        ("my sister had it done and her hair looks great, she paid a lot and went every week, she says the "
+         "nurse was lovely and it did not hurt much.", False, [("ask_cost", 0.5)]),
+        ("so how many sessions does a course usually take", True, [("ask_sessions", 0.95)]),
+    ], long=True)
+    messages, _ = await _run(runtime, domain, tracker)
+    assert messages[0]["custom"]["topic"] == "sessions"
+
+
+def _after_offer(tracker, entries: list[str]):
+    """The tracker with an answer before the latest message that offered ``entries`` as buttons."""
+    latest = tracker.events.pop()
+    tracker.events += [
+        {"event": "user", "text": "what techniques are there", "parse_data": {}},
+        {"event": "bot", "text": "An answer.", "data": {"buttons": [
+            {"title": e, "payload": '/ask_procedure{"entry":"%s"}' % e} for e in entries]}},
+        {"event": "action", "name": "action_listen"},
+        latest,
+    ]
+    return tracker
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("text, place", [("the second one", 1), ("number 1", 0), ("and the last one?", 2)])
+async def test_a_place_in_the_last_offered_list_answers_that_entry(runtime, domain, tracker_factory, text, place):
+    offered = ["procedure-depth", "procedure-duration", "pain-does-it-hurt"]
+    tracker = _after_offer(tracker_factory(text, "nlu_fallback", 0.4), offered)
+    messages, events = await _run(runtime, domain, tracker)
+    assert messages[0]["custom"]["entry_id"] == offered[place]
+    assert events[-1]["value"] == offered[place]
+
+
+@pytest.mark.asyncio
+async def test_a_place_beyond_the_offered_list_is_not_guessed(runtime, domain, tracker_factory):
+    tracker = _after_offer(tracker_factory("the third one", "nlu_fallback", 0.4), ["procedure-depth"])
+    messages, _ = await _run(runtime, domain, tracker)
+    assert messages[0]["custom"].get("entry_id") != "procedure-depth"

@@ -11,6 +11,7 @@ from rasa_sdk.events import ActiveLoop, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.refusals import REFUSALS, ActionDeclineRequest
+from bot.safety.limits import KINDS
 from actions.safety import ActionRedFlag
 from bot.kb.runtime import Runtime
 from eval import readability
@@ -201,7 +202,8 @@ async def run_decline(runtime: Runtime, domain: dict, tracker: Tracker) -> list[
 
 
 def test_every_declined_intent_has_a_reply_and_existing_entries(runtime, domain):
-    assert set(REFUSALS) == {"ask_diagnosis", "ask_dose", "ask_stop_medicine", "ask_self_injection"}
+    assert set(REFUSALS) == {f"ask_{kind}" for kind in KINDS}
+    assert {r.kind for r in REFUSALS.values()} == set(KINDS)
     for intent, refusal in REFUSALS.items():
         assert intent in domain["intents"]
         assert refusal.response in domain["responses"]
@@ -216,10 +218,12 @@ async def test_a_declined_request_gives_the_reason_who_to_ask_and_the_clinic(run
     messages = await run_decline(runtime, domain, tracker_factory("question", intent, 0.95))
     assert len(messages) == 1
     text = messages[0]["text"]
-    assert text.startswith("I can't")
-    assert re.search(r"\b(doctor|clinician|pharmacist|dermatologist)\b", text)
+    assert re.match(r"(I can't|That's a different|I only cover)", text)
+    if intent not in ("ask_writing", "ask_other_person", "ask_records"):
+        assert re.search(r"\b(doctor|clinician|pharmacist|dermatologist)\b", text)
     clinic = runtime.kb.clinic
-    assert clinic.name in text and clinic.phone in text
+    # The clinic's contact follows where it helps (not after "write me a post").
+    assert (clinic.name in text and clinic.phone in text) == REFUSALS[intent].contact
     assert messages[0]["custom"] == {"declined": REFUSALS[intent].kind}
     payloads = [b["payload"] for b in messages[0]["buttons"]]
     assert len(payloads) == len(REFUSALS[intent].entries)
@@ -234,6 +238,11 @@ async def test_the_reason_fits_the_request(runtime, domain, tracker_factory):
         "ask_dose": "depends on you",
         "ask_stop_medicine": "can be dangerous",
         "ask_self_injection": "infection",
+        "ask_other_use": "fat, cellulite, the face",
+        "ask_other_procedure": "different treatment",
+        "ask_writing": "can't write posts",
+        "ask_other_person": "every conversation is private",
+        "ask_records": "can't see anyone's records",
     }
     for intent, reason in reasons.items():
         messages = await run_decline(runtime, domain, tracker_factory("question", intent, 0.95))
@@ -280,3 +289,63 @@ async def test_safety_replies_read_at_or_below_grade_8(runtime, domain, tracker_
         assert readability.grade(reason) <= 8, intent
     for name in SAFETY_RESPONSES:
         assert name in domain["responses"], name
+
+
+# --- other languages ------------------------------------------------------------------------
+@pytest.mark.asyncio
+@pytest.mark.parametrize("level, start", [("emergency", "Appelez tout de suite"), ("crisis", "S'il vous plaît, appelez")])
+async def test_an_urgent_reply_is_in_the_language_the_gate_identified(runtime, domain, tracker_factory, level, start):
+    tracker = red_flag_tracker(tracker_factory, level)
+    tracker.latest_message["safety"]["language"] = "fr"
+    messages, _ = await run_red_flag(runtime, domain, tracker)
+    text = messages[0]["text"]
+    assert text.startswith(start)
+    assert "999" in text and "Royaume-Uni" in text, "the default numbers, in French"
+    assert messages[0]["custom"]["red_flag"]["level"] == level
+
+
+@pytest.mark.asyncio
+async def test_an_urgent_reply_in_another_language_keeps_the_clinics_own_number(runtime, domain, tracker_factory):
+    tracker = red_flag_tracker(tracker_factory, "emergency")
+    tracker.latest_message["safety"]["language"] = "es"
+    messages, _ = await run_red_flag(with_clinic(runtime, emergency_number="112"), domain, tracker)
+    assert messages[0]["text"].startswith("Llame ahora mismo a 112")
+
+
+@pytest.mark.asyncio
+async def test_a_language_without_replies_gets_the_english_urgent_reply(runtime, domain, tracker_factory):
+    tracker = red_flag_tracker(tracker_factory, "emergency")
+    tracker.latest_message["safety"]["language"] = "other"
+    messages, _ = await run_red_flag(runtime, domain, tracker)
+    assert messages[0]["text"].startswith("Call ")
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("language, words", [("fr", "qu'en anglais"), ("de", "Englisch"), ("ar", "الإنجليزية"),
+                                             ("other", "only answer in English")])
+async def test_another_language_gets_the_english_only_notice_in_it_with_the_clinics_contact(
+        runtime, domain, tracker_factory, language, words):
+    from actions.language import ActionOtherLanguage
+
+    tracker = tracker_factory("bonjour", "other_language", 1.0)
+    tracker.latest_message["safety"] = {"language": language}
+    dispatcher = CollectingDispatcher()
+    assert await ActionOtherLanguage(runtime).run(dispatcher, tracker, domain) == []
+    [message] = dispatcher.messages
+    assert words in message["text"]
+    clinic = runtime.kb.clinic
+    assert clinic.name in message["text"] and clinic.phone in message["text"] and clinic.email in message["text"]
+    assert message["custom"] == {"language": language}
+
+
+def test_every_supported_language_has_every_reply(domain):
+    from bot.safety.languages import SUPPORTED
+
+    for code in SUPPORTED:
+        for name in ("utter_english_only", "utter_red_flag_emergency", "utter_red_flag_crisis",
+                     "utter_emergency_number_default", "utter_crisis_line_default"):
+            assert f"{name}_{code}" in domain["responses"], (name, code)
+        for level in ("emergency", "crisis"):
+            english = set(re.findall(r"\{(\w+)\}", domain["responses"][f"utter_red_flag_{level}"][0]["text"]))
+            translated = set(re.findall(r"\{(\w+)\}", domain["responses"][f"utter_red_flag_{level}_{code}"][0]["text"]))
+            assert translated == english & {"emergency", "crisis_line"}, (level, code)

@@ -154,3 +154,78 @@ def test_a_weak_classifier_refusal_gives_way_to_the_next_intent(gate: SafetyGate
 def test_a_confident_classifier_refusal_is_kept(gate: SafetyGate) -> None:
     message = run(gate, classified("the foam for my crown, how often", ("ask_dose", 0.95), ("ask_cost", 0.02)))
     assert message.get(INTENT) == {"name": "ask_dose", "confidence": 0.95}
+
+
+# --- other languages ------------------------------------------------------------------------
+def test_a_question_in_another_language_gets_the_language_intent_not_an_english_rule(gate: SafetyGate) -> None:
+    message = run(gate, classified("combien coûte une séance de mésothérapie ? j'ai mal compris le prix",
+                                   ("ask_cost", 0.5), ("greet", 0.1)))
+    assert message.get(INTENT) == {"name": "other_language", "confidence": 1.0}
+    summary = message.get(SUMMARY_KEY)
+    assert summary["language"] == "fr" and summary["source"] == "language" and summary["level"] is None
+
+
+def test_an_emergency_in_another_language_is_caught_by_that_languages_lexicon(gate: SafetyGate) -> None:
+    message = run(gate, classified("aidez moi je n'arrive plus à respirer depuis les injections", ("greet", 0.5)))
+    assert message.get(INTENT)["name"] == "red_flag_emergency"
+    summary = message.get(SUMMARY_KEY)
+    assert summary["language"] == "fr" and summary["source"] == "language_rules" and summary["level"] == "emergency"
+
+
+def test_a_crisis_in_another_language_is_caught(gate: SafetyGate) -> None:
+    message = run(gate, classified("ich will nicht mehr leben", ("out_of_scope", 0.6)))
+    assert message.get(INTENT)["name"] == "red_flag_crisis"
+    assert message.get(SUMMARY_KEY)["language"] == "de"
+
+
+def test_the_classifier_alone_never_decides_that_a_message_is_in_another_language(gate: SafetyGate) -> None:
+    message = run(gate, classified("how much is it per session", ("other_language", 0.7), ("ask_cost", 0.25)))
+    assert message.get(INTENT)["name"] == "nlu_fallback"
+    message = run(gate, classified("how much is it per session", ("other_language", 0.5), ("ask_cost", 0.45)))
+    assert message.get(INTENT)["name"] == "ask_cost"
+    assert message.get(SUMMARY_KEY)["language"] == "en"
+
+
+# --- a message read in pieces ---------------------------------------------------------------
+def read_in_pieces(message: Message, *pieces: tuple[str, bool, str, float], long: bool = True) -> Message:
+    message.set("reading", {"long": long, "compound": False, "pieces": [
+        {"text": t, "question": q, "intent_ranking": [{"name": n, "confidence": c}, {"name": "greet", "confidence": 0.01}]}
+        for t, q, n, c in pieces]})
+    return message
+
+
+def test_a_crisis_the_classifier_finds_in_one_sentence_of_a_long_story_wins(gate: SafetyGate) -> None:
+    text = "work has been awful. honestly everything feels heavy lately. anyway how long do results last"
+    message = run(gate, read_in_pieces(classified(text, ("ask_results", 0.8)),
+                                       ("work has been awful.", False, "chitchat", 0.6),
+                                       ("honestly everything feels heavy lately.", False, "red_flag_crisis", 0.95),
+                                       ("anyway how long do results last", True, "ask_results", 0.95)))
+    assert message.get(INTENT)["name"] == "red_flag_crisis"
+    assert message.get(SUMMARY_KEY)["source"] == "nlu_piece"
+
+
+def test_an_english_emergency_inside_a_foreign_message_is_still_caught(gate: SafetyGate) -> None:
+    message = run(gate, classified("my lips are swelling up fast, je ne parle pas bien anglais désolé", ("greet", 0.5)))
+    assert message.get(INTENT)["name"] == "red_flag_emergency"
+    assert message.get(SUMMARY_KEY)["flags"] == ["face_swelling"]
+
+
+def test_a_piece_below_the_threshold_or_only_mentioning_a_symptom_does_not_alarm(gate: SafetyGate) -> None:
+    text = "my friend had it done. can it cause swelling? and how much is it"
+    message = run(gate, read_in_pieces(classified(text, ("ask_cost", 0.8)),
+                                       ("my friend had it done.", False, "red_flag_emergency", 0.85),
+                                       ("can it cause swelling?", True, "red_flag_emergency", 0.9),
+                                       ("and how much is it", True, "ask_cost", 0.95)))
+    assert message.get(INTENT)["name"] == "ask_cost"
+    assert message.get(SUMMARY_KEY)["level"] is None
+
+
+def test_a_long_storys_refusal_words_outside_its_question_do_not_decline_it(gate: SafetyGate) -> None:
+    text = ("my gp thinks i have alopecia and i should stop my finasteride but who knows, its been a long year "
+            "and i am tired of it all at this point. anyway how much does a session cost")
+    message = run(gate, read_in_pieces(classified(text, ("ask_cost", 0.7)),
+                                       ("my gp thinks i have alopecia and i should stop my finasteride but who "
+                                        "knows, its been a long year and i am tired of it all at this point.",
+                                        False, "ask_candidacy", 0.5),
+                                       ("anyway how much does a session cost", True, "ask_cost", 0.95)))
+    assert message.get(INTENT)["name"] == "ask_cost"

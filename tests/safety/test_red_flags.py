@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
-from bot.safety.red_flags import LEVELS, Detection, detect, load_rules
+from bot.safety.red_flags import LEVELS, Detection, detect, in_context, load_rules
 
 PHRASINGS = Path(__file__).resolve().parent / "phrasings.yml"
 DATA: dict[str, list[dict[str, Any]]] = yaml.safe_load(PHRASINGS.read_text(encoding="utf-8"))
@@ -296,3 +296,28 @@ def test_a_link_to_the_treatment_keeps_the_flag(text: str, flag: str) -> None:
 ])
 def test_context_frames_never_hide_crisis(text: str) -> None:
     assert detect(text).level == "crisis", text
+
+
+@pytest.mark.parametrize("text", [
+    "my cousins lips blew up after lip fillers like 2 yrs ago, could meso do that to me",
+    "my ex had an infected piercing once with pus and everything, could you get an infection from meso",
+    "my nan had a hard lump from a jab back in the 80s, can meso leave lumps?",
+])
+def test_someone_elses_reaction_that_is_over_is_information(text: str) -> None:
+    detection = detect(text)
+    assert detection.level is None, detection
+    assert in_context(text.split(",")[0], "emergency") or detection.mention_only
+
+
+@pytest.mark.parametrize("text", [
+    "my wife just had her session and now her lips are swelling",
+    "my husband had meso an hour ago and he cant breathe properly",
+    "my gf just had her scalp jabs and shes wheezing and gasping a bit",
+])
+def test_someone_else_now_still_alarms(text: str) -> None:
+    assert detect(text).level == "emergency"
+    assert not in_context(text, "emergency")
+
+
+def test_crisis_is_never_put_in_context() -> None:
+    assert not in_context("years ago my friend said she wanted to die", "crisis")
