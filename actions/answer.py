@@ -2,7 +2,8 @@
 
 A message read in pieces (the ``reading`` the intent classifier adds, bot.nlp.segments) is
 answered question by question: up to three questions of one message each get their own
-answer and sources, in the order asked; a long story is answered on its question. A short
+answer and sources, in the order asked; a story or statement with one question is answered
+on its question. A short
 follow-up naming a place in the last list of offered entries ("the second one") answers that
 entry.
 """
@@ -74,8 +75,10 @@ def _question_pieces(tracker: Tracker) -> list[dict[str, Any]]:
     return [p for p in reading.get("pieces") or [] if p.get("question") and p.get("text")][:3]
 
 
-def _is_long(tracker: Tracker) -> bool:
-    return bool(((tracker.latest_message or {}).get("reading") or {}).get("long"))
+def _has_context(tracker: Tracker) -> bool:
+    """Whether the latest message says more than its questions (a story, a statement)."""
+    pieces = ((tracker.latest_message or {}).get("reading") or {}).get("pieces") or []
+    return any(not p.get("question") for p in pieces)
 
 
 def _offered_entries(tracker: Tracker) -> list[str]:
@@ -166,8 +169,9 @@ class ActionAnswerQuestion(Action):
             if answered:
                 return [SlotSet("last_entry", answered)]
         ranking = _intent_ranking(tracker)
-        if len(questions) == 1 and _is_long(tracker):
-            # A long story: search on its question; the intent already leans on it.
+        if len(questions) == 1 and _has_context(tracker):
+            # A story or a statement with one question: search on the question; the intent
+            # already leans on it. The whole message is the fallback.
             result = self._runtime.retriever.search(
                 questions[0]["text"], intent_ranking=ranking,
                 previous_text=_previous_user_text(tracker),

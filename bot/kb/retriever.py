@@ -56,6 +56,9 @@ POINTING_SAME_TOPIC_BONUS = 0.2
 POINTING_INTENT_SCALE = 0.6
 # ...unless the classifier is all but certain: "any studies on it?" asks about the evidence.
 POINTING_CERTAIN_INTENT = 0.95
+# A pointing follow-up answered within what was just said (the previous entry's topic or its
+# related entries) is trusted from this score: it has resolved what "that" is.
+POINTING_MIN_CONFIDENCE = 0.25
 MIN_CONFIDENCE = 0.34
 # A message whose content words are mostly unknown to the knowledge base is probably
 # about something else ("what's the bitcoin price today"), whatever the intent says.
@@ -240,6 +243,9 @@ class Retriever:
         if confident and best and best.intent < BACKED_INTENT:
             rival = next((m for m in matches if m.entry.topic != best.entry.topic), None)
             confident = rival is None or best.score - rival.score >= MIN_MARGIN
+        if not confident and pointing and best and previous and best.score >= POINTING_MIN_CONFIDENCE \
+                and (best.entry.topic == previous.topic or best.entry.id in related):
+            confident = True
         nearest: list[Entry] = []
         seen_topics: set[str] = set()
         for match in matches:

@@ -66,7 +66,7 @@ _INVERSION = re.compile(r"\b(?:can|could|should|shall|will|would|do|does|did|am)
 _JOIN = r"(?:,\s*(?:and|or|also|plus|but|&|n)?\s*|\s+(?:and|or|also|plus|but|&|n|and also|and then)\s+)"
 _SPLIT = re.compile(
     rf"{_JOIN}(?=(?:(?:if not|if so|if yes|if no|otherwise|or else|then|so),?\s+)?(?:(?:at|in|for|by|from|on|to|with|after|before|until) (?:what|which)\b|{_WH}\b(?!\s+(?:it|they|he|she|we|you|i)\b\s*[,.!?]*$)|{_AUX}\s+{_SUBJECT}\b|"
-    rf"(?:tell me|explain)\b|(?:(?:i|just|really|also|only)\s+)*(?:want|need|wanna|would like|d like) to know\b))",
+    rf"(?:tell me|explain)\b|(?:just\s+)?(?:wondering|i was wondering|im wondering)\b|(?:(?:i|just|really|also|only)\s+)*(?:want|need|wanna|would like|d like) to know\b))",
     re.IGNORECASE,
 )
 
@@ -148,6 +148,24 @@ def _clauses(sentence: str) -> list[str]:
     return pieces
 
 
+# A short question that points at the sentence before it: "i read some people get bald
+# patches from it. how often does that happen?"
+_POINTS_BACK = re.compile(r"\b(that|this|it|those|these|them|they)\b", re.IGNORECASE)
+SHORT_QUESTION_WORDS = 6
+
+
+def _with_context(pieces: list[Piece]) -> list[Piece]:
+    """A short question pointing back is read together with the statement just before it."""
+    out: list[Piece] = []
+    for piece in pieces:
+        if (piece.question and out and not out[-1].question and word_count(piece.text) <= SHORT_QUESTION_WORDS
+                and _POINTS_BACK.search(piece.text)):
+            before = out.pop()
+            piece = Piece(f"{before.text} {piece.text}", True, piece.sentence)
+        out.append(piece)
+    return out
+
+
 _LEADING_LINK = re.compile(r"^\W*(and|or|but|so|also|plus|then|what about|how about|n)\b", re.IGNORECASE)
 
 
@@ -176,6 +194,7 @@ def read(text: str) -> Reading:
             # "does it hurt and how long does it take?": every clause of a question sentence asks.
             asks = [True] * len(clauses)
         pieces.extend(Piece(c, q, number) for c, q in zip(clauses, asks))
+    pieces = _with_context(pieces)
     if len(found) > 1 and word_count(text) >= LONG_WORDS and pieces and not any(p.question for p in pieces):
         # A long story with no question form: people put what they want to know last.
         pieces[-1] = Piece(pieces[-1].text, True, pieces[-1].sentence)

@@ -40,6 +40,10 @@ _SENTENCE_END = re.compile(r"[!?;\n\r]+|(?<!\d)\.|\.(?!\d)")
 _CLAUSE_BREAK = re.compile(r"[,:\u2013\u2014()\[\]]|\s-\s|\.\.+")
 _NON_WORD = re.compile(r"[^a-z0-9]+")
 _REPEATS = re.compile(r"([a-z])\1{2,}")
+# A negation carries over a list: "no fever or pus", "dont have any swelling or trouble breathing".
+_LIST_WORDS = frozenset({"or", "nor", "and", "any", "a", "an", "some", "no", "other"})
+_NEGATED_VERBS = frozenset({"have", "had", "got", "get", "getting", "feel", "felt", "see", "seen", "notice",
+                            "noticed", "think", "experience", "experienced", "seem", "show", "showing"})
 _CLAUSE_WORDS = frozenset({"but", "though", "tho", "although", "however", "except", "yet", "whereas"})
 # An if/when clause: a state phrase inside one is hypothetical ("what if my lips swell").
 # "not sure if", "wondering if" and the like are hedges, not conditions.
@@ -401,17 +405,32 @@ class _Matcher:
         self.rules = rules
         self._spans = _all_spans(sentence, rules)
         self._hedged = {i for span in self._spans.get(_HEDGES, ()) for i in range(*span)}
+        # Every token of a matched symptom term (a list of symptoms under one negation).
+        self._symptoms = {i for key, spans in self._spans.items() if not key.startswith("!")
+                          for span in spans for i in range(*span)}
 
     def spans(self, concept: str) -> list[Span]:
         return self._spans.get(concept, [])
 
     def negated(self, span: Span, covered: set[int]) -> bool:
-        """A negator within reach before the span, in its clause, not part of a matched term."""
-        first = max(self.sentence.clause_start(span[0]), span[0] - NEGATION_REACH)
-        return any(
-            self.sentence.tokens[i] in self.rules.negators and i not in covered and i not in self._hedged
-            for i in range(first, span[0])
-        )
+        """A negator within reach before the span, in its clause, not part of a matched term;
+        or one further back whose list runs on to it ("i dont have a fever or any pus")."""
+        start = self.sentence.clause_start(span[0])
+        first = max(start, span[0] - NEGATION_REACH)
+        tokens = self.sentence.tokens
+
+        def negator(i: int) -> bool:
+            return tokens[i] in self.rules.negators and i not in covered and i not in self._hedged
+
+        if any(negator(i) for i in range(first, span[0])):
+            return True
+        for i in range(span[0] - 1, start - 1, -1):
+            if negator(i):
+                between = range(i + 1, span[0])
+                return any(tokens[j] in _LIST_WORDS for j in between) and all(
+                    j in covered or j in self._symptoms or tokens[j] in _LIST_WORDS or tokens[j] in _NEGATED_VERBS
+                    for j in between)
+        return False
 
     def any_negated(self, concepts: frozenset[str]) -> bool:
         """Whether a span of one of these concepts stands under a negation."""

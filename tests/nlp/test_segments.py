@@ -50,10 +50,15 @@ def test_a_long_story_is_long_and_its_question_is_found_at_the_end() -> None:
     assert not any(p.question for p in reading.pieces[:-1])
 
 
-def test_a_short_message_with_two_sentences_is_not_long() -> None:
+def test_a_short_question_pointing_back_is_read_with_the_statement_before_it() -> None:
     reading = read("I had my first session last week. Is that normal?")
     assert not reading.long
-    assert questions("I had my first session last week. Is that normal?") == ["Is that normal?"]
+    assert questions("I had my first session last week. Is that normal?") == [
+        "I had my first session last week. Is that normal?"]
+    assert questions("i read some people get bald patches from it, how often does that happen?") == [
+        "i read some people get bald patches from it how often does that happen?"]
+    # A question that names its subject stands alone.
+    assert questions("my hair is thinning at the crown, what can i do") == ["what can i do"]
 
 
 def test_decimals_and_abbreviations_do_not_split_sentences() -> None:

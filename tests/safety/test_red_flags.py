@@ -321,3 +321,22 @@ def test_someone_else_now_still_alarms(text: str) -> None:
 
 def test_crisis_is_never_put_in_context() -> None:
     assert not in_context("years ago my friend said she wanted to die", "crisis")
+
+
+@pytest.mark.parametrize("text", [
+    "i dont have a fever or any pus",
+    "i don't have any swelling or trouble breathing, i just want to know the price",
+    "no fever, no swelling, nothing like that, just want to know how much it is",
+])
+def test_a_negation_carries_over_a_list_of_symptoms(text: str) -> None:
+    detection = detect(text)
+    assert detection.level is None and detection.negated, detection
+
+
+@pytest.mark.parametrize("text, level", [
+    ("no fever but my lips are swelling", "emergency"),
+    ("no fever or anything but now theres pus everywhere", "same_day"),
+    ("i havent slept and now theres pus coming out", "same_day"),
+])
+def test_a_negation_does_not_reach_past_its_list(text: str, level: str) -> None:
+    assert detect(text).level == level
