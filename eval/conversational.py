@@ -185,6 +185,11 @@ def summarise(outcomes: list[Outcome]) -> dict[str, Any]:
             "p95": round(sorted(times)[int(0.95 * (len(times) - 1))], 4) if times else None,
             "messages": len(times),
         },
+        "ms_per_message_by_class": {
+            cls: round(1000 * statistics.fmean(ts), 1)
+            for cls in sorted({o.case["class"] for o in outcomes})
+            if (ts := [t for o in outcomes if o.case["class"] == cls for t in o.seconds])
+        },
         "misses": [
             {"id": o.case["id"], "class": o.case["class"], "turns": o.case["turns"],
              "problems": o.problems, "intent": o.intent, "reply": o.text[:300]}
@@ -212,6 +217,7 @@ def print_report(report: dict[str, Any], name: str) -> None:
     if t["messages"]:
         print(f"Time per message through the API: mean {t['mean'] * 1000:.0f} ms, median "
               f"{t['median'] * 1000:.0f} ms, p95 {t['p95'] * 1000:.0f} ms ({t['messages']} messages)")
+        print("  mean per class: " + ", ".join(f"{c} {ms:.0f} ms" for c, ms in report["ms_per_message_by_class"].items()))
     if report["misses"]:
         print("\nMisses:")
         for miss in report["misses"]:
