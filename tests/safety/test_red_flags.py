@@ -340,3 +340,15 @@ def test_a_negation_carries_over_a_list_of_symptoms(text: str) -> None:
 ])
 def test_a_negation_does_not_reach_past_its_list(text: str, level: str) -> None:
     assert detect(text).level == level
+
+
+@pytest.mark.parametrize("text", [
+    "this is probably my last week anyway, ive sorted my will and left letters for everyone",
+    "ive been giving my things away and getting my affairs in order",
+])
+def test_final_arrangements_are_a_crisis(text: str) -> None:
+    assert detect(text).level == "crisis"
+
+
+def test_a_double_chin_is_not_a_swollen_face() -> None:
+    assert detect("is meso any good for a double chin").level is None
