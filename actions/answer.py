@@ -2,8 +2,7 @@
 
 A message read in pieces (the ``reading`` the intent classifier adds, bot.nlp.segments) is
 answered question by question: up to three questions of one message each get their own
-answer and sources, in the order asked; a story or statement with one question is answered
-on its question. A short
+answer and sources, in the order asked; a long story is answered on its question. A short
 follow-up naming a place in the last list of offered entries ("the second one") answers that
 entry.
 """
@@ -22,6 +21,7 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from bot.dialogue.replies import Reply, answer_reply, contact_button, entry_button, template, topic_buttons
 from bot.kb.model import Entry
+from bot.kb.retriever import Retrieval
 from bot.kb.runtime import Runtime, get_runtime
 
 logger = logging.getLogger(__name__)
@@ -75,10 +75,25 @@ def _question_pieces(tracker: Tracker) -> list[dict[str, Any]]:
     return [p for p in reading.get("pieces") or [] if p.get("question") and p.get("text")][:3]
 
 
+def _is_long(tracker: Tracker) -> bool:
+    """Whether the latest message is a long story (several sentences, many words): its
+    question is searched alone. In a short message the statement is part of the question
+    ("im on blood thinners, can i have it")."""
+    return bool(((tracker.latest_message or {}).get("reading") or {}).get("long"))
+
+
 def _has_context(tracker: Tracker) -> bool:
     """Whether the latest message says more than its questions (a story, a statement)."""
     pieces = ((tracker.latest_message or {}).get("reading") or {}).get("pieces") or []
     return any(not p.get("question") for p in pieces)
+
+
+def _agrees(result: Retrieval | None, ranking: list[tuple[str, float]], kb: Any) -> bool:
+    """Whether a confident answer comes from the topic of the message's own intent."""
+    if result is None or not result.confident or not result.best or not ranking:
+        return False
+    topic = kb.topic_for_intent(ranking[0][0])
+    return topic is not None and result.best.entry.topic == topic.id
 
 
 def _offered_entries(tracker: Tracker) -> list[str]:
@@ -169,23 +184,23 @@ class ActionAnswerQuestion(Action):
             if answered:
                 return [SlotSet("last_entry", answered)]
         ranking = _intent_ranking(tracker)
-        if len(questions) == 1 and _has_context(tracker):
-            # A story or a statement with one question: search on the question; the intent
-            # already leans on it. The whole message is the fallback.
-            result = self._runtime.retriever.search(
-                questions[0]["text"], intent_ranking=ranking,
-                previous_text=_previous_user_text(tracker),
-                previous_entry=tracker.get_slot("last_entry"),
-            )
-            if result.confident and result.best:
-                _send(dispatcher, _answer(domain, tracker, self._runtime, result.best.entry, score=result.best.score))
-                return [SlotSet("last_entry", result.best.entry.id)]
-        result = self._runtime.retriever.search(
-            text,
-            intent_ranking=ranking,
-            previous_text=_previous_user_text(tracker),
-            previous_entry=tracker.get_slot("last_entry"),
-        )
+        previous_text, previous_entry = _previous_user_text(tracker), tracker.get_slot("last_entry")
+
+        def search(query: str) -> Retrieval:
+            return self._runtime.retriever.search(query, intent_ranking=ranking, previous_text=previous_text,
+                                                  previous_entry=previous_entry)
+
+        result = None if len(questions) == 1 and _is_long(tracker) else search(text)
+        if questions and len(questions) == 1 and _has_context(tracker) and not _agrees(result, ranking, kb):
+            # A story or statement with one question, where the whole message points away
+            # from what the question asks ("no fever, nothing like that, just want to know
+            # how much it is"): the question decides. A long story is always searched on
+            # its question first.
+            asked = search(questions[0]["text"])
+            if asked.confident and asked.best:
+                result = asked
+        if result is None:
+            result = search(text)
         if result.confident and result.best:
             _send(dispatcher, _answer(domain, tracker, self._runtime, result.best.entry, score=result.best.score))
             return [SlotSet("last_entry", result.best.entry.id)]

@@ -16,9 +16,10 @@ from bot.kb.semantic import SemanticIndex
 from bot.nlp.pipeline import Normaliser, build_pipeline
 
 ANSWER_ACTION = "action_answer_question"
-# Rasa's own intent for "no intent was clear"; it is answered from the knowledge base
-# too, but is not a topic.
-_NOT_A_TOPIC = {"nlu_fallback"}
+# Rasa's own intent for "no intent was clear", and a guided step's choice typed outside a
+# step ("the second one": the last reply's list): answered from the knowledge base too, but
+# not topics.
+_NOT_A_TOPIC = {"nlu_fallback", "choose"}
 
 
 def claimed_intents(rules_dir: Path) -> list[str]:

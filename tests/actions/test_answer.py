@@ -283,3 +283,25 @@ async def test_a_place_beyond_the_offered_list_is_not_guessed(runtime, domain, t
     tracker = _after_offer(tracker_factory("the third one", "nlu_fallback", 0.4), ["procedure-depth"])
     messages, _ = await _run(runtime, domain, tracker)
     assert messages[0]["custom"].get("entry_id") != "procedure-depth"
+
+
+@pytest.mark.asyncio
+async def test_a_statement_that_is_part_of_the_question_is_kept(runtime, domain, tracker_factory):
+    tracker = _with_reading(tracker_factory("im on blood thinners, can i have mesotherapy", "ask_candidacy", 0.98,
+                                            ranking=[("ask_candidacy", 0.98)]), [
+        ("im on blood thinners", False, [("ask_candidacy", 0.6)]),
+        ("can i have mesotherapy", True, [("ask_candidacy", 0.9)]),
+    ])
+    messages, _ = await _run(runtime, domain, tracker)
+    assert messages[0]["custom"]["entry_id"] == "candidacy-blood-thinners"
+
+
+@pytest.mark.asyncio
+async def test_a_statement_pointing_away_from_the_question_gives_way_to_it(runtime, domain, tracker_factory):
+    text = "no fever, no swelling, nothing like that, just want to know how much it is"
+    tracker = _with_reading(tracker_factory(text, "ask_cost", 0.56, ranking=[("ask_cost", 0.56), ("ask_side_effects", 0.3)]), [
+        ("no fever, no swelling, nothing like that", False, [("ask_side_effects", 0.79)]),
+        ("just want to know how much it is", True, [("ask_cost", 0.93)]),
+    ])
+    messages, _ = await _run(runtime, domain, tracker)
+    assert messages[0]["custom"]["topic"] == "cost"
