@@ -30,44 +30,22 @@ class Refusal:
     contact: bool = True  # whether the clinic's contact line follows the reason
 
 
-REFUSALS: dict[str, Refusal] = {
-    "ask_diagnosis": Refusal(
-        "diagnosis", "utter_decline_diagnosis",
-        ("hair-loss-types-used-for", "hair-loss-types-scalp-conditions", "choosing-clinic-book"),
-    ),
-    "ask_dose": Refusal(
-        "dose", "utter_decline_dose",
-        ("alternatives-minoxidil", "alternatives-finasteride", "ingredients-ask-for-list"),
-    ),
-    "ask_stop_medicine": Refusal(
-        "stop_medicine", "utter_decline_stop_medicine",
-        ("candidacy-blood-thinners", "candidacy-who-should-avoid", "choosing-clinic-book"),
-    ),
-    "ask_self_injection": Refusal(
-        "self_injection", "utter_decline_self_injection",
-        ("side-effects-serious", "choosing-clinic-safety", "regulation-off-label"),
-    ),
-    "ask_other_use": Refusal(
-        "other_use", "utter_decline_other_use",
-        ("what-is-mesotherapy", "hair-loss-types-used-for", "evidence-overall"),
-    ),
-    "ask_other_procedure": Refusal(
-        "other_procedure", "utter_decline_other_procedure",
-        ("what-is-mesotherapy", "alternatives-overview", "alternatives-compared"),
-    ),
-    "ask_writing": Refusal(
-        "writing", "utter_decline_writing",
-        ("what-is-mesotherapy", "evidence-overall", "about-sources"), contact=False,
-    ),
-    "ask_other_person": Refusal(
-        "other_person", "utter_decline_other_person",
-        ("what-is-mesotherapy", "side-effects-common", "cost-per-session"), contact=False,
-    ),
-    "ask_records": Refusal(
-        "records", "utter_decline_records",
-        ("ingredients-what-is-injected", "ingredients-ask-for-list", "choosing-clinic-book"),
-    ),
-}
+def _refusal(kind: str, entries: tuple[str, ...], contact: bool = True) -> Refusal:
+    """A kind of request (``ask_<kind>`` in the domain) and its reply ``utter_decline_<kind>``."""
+    return Refusal(kind, f"utter_decline_{kind}", entries, contact)
+
+
+REFUSALS: dict[str, Refusal] = {f"ask_{r.kind}": r for r in (
+    _refusal("diagnosis", ("hair-loss-types-used-for", "hair-loss-types-scalp-conditions", "choosing-clinic-book")),
+    _refusal("dose", ("alternatives-minoxidil", "alternatives-finasteride", "ingredients-ask-for-list")),
+    _refusal("stop_medicine", ("candidacy-blood-thinners", "candidacy-who-should-avoid", "choosing-clinic-book")),
+    _refusal("self_injection", ("side-effects-serious", "choosing-clinic-safety", "regulation-off-label")),
+    _refusal("other_use", ("what-is-mesotherapy", "hair-loss-types-used-for", "evidence-overall")),
+    _refusal("other_procedure", ("what-is-mesotherapy", "alternatives-overview", "alternatives-compared")),
+    _refusal("writing", ("what-is-mesotherapy", "evidence-overall", "about-sources"), contact=False),
+    _refusal("other_person", ("what-is-mesotherapy", "side-effects-common", "cost-per-session"), contact=False),
+    _refusal("records", ("ingredients-what-is-injected", "ingredients-ask-for-list", "choosing-clinic-book")),
+)}
 
 
 class ActionDeclineRequest(Action):

@@ -33,19 +33,21 @@ import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import httpx
 import yaml
 
+from api.red_flags import RedFlagLevel, most_severe
 from api.schemas import TEST_KEY_HEADER
 from eval.stack import api_stack
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SET = ROOT / "eval" / "conversational.yml"
 DOMAIN_FILE = ROOT / "domain.yml"
-LEVELS = ("emergency", "crisis", "same_day", "prompt")
-# A reply to an urgent level counts for a less urgent expectation, never the other way.
+LEVELS = get_args(RedFlagLevel)
+# A reply to an urgent level counts for a less urgent expectation, never the other way
+# (emergency and crisis are equally urgent here: each has its own reply).
 _URGENCY = {"emergency": 0, "crisis": 0, "same_day": 1, "prompt": 2}
 CLASSES = ("multi_turn", "long", "compound", "near_topic", "non_english", "buried_red_flag",
            "negative", "fact")
@@ -95,7 +97,7 @@ def check(case: dict[str, Any], messages: list[dict[str, Any]], understanding: d
     answered = [m["topic"] for m in messages if m.get("topic") and m.get("sources")]
     outcome.topics = list(dict.fromkeys(answered))
     flags = [m.get("red_flag") for m in messages if m.get("red_flag")]
-    outcome.red_flag = min(flags, key=lambda lv: LEVELS.index(lv)) if flags else None
+    outcome.red_flag = most_severe(*flags)
     outcome.intent = (understanding or {}).get("intent")
     problems = outcome.problems
 

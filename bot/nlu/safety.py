@@ -155,10 +155,10 @@ class SafetyGate(GraphComponent):
             self._set_intent(message, {"name": OTHER_LANGUAGE_INTENT, "confidence": 1.0}, ranking)
             summary.update(source="language")
 
-    def _piece_flag(self, message: Message) -> Optional[tuple[str, float, str]]:
+    def _piece_flag(self, message: Message) -> Optional[tuple[str, float]]:
         """The most severe red flag the classifier finds in one piece of the message on its
-        own: (intent, confidence, piece text), or None."""
-        best: Optional[tuple[str, float, str]] = None
+        own: (level, confidence), or None."""
+        best: Optional[tuple[str, float]] = None
         for piece in (message.get(READING_KEY) or {}).get("pieces") or []:
             top = self._classifier_top(list(piece.get("intent_ranking") or []))
             if not top or not is_red_flag(top.get("name")):
@@ -175,8 +175,8 @@ class SafetyGate(GraphComponent):
                 detection = detect(piece_text, self._rules)
                 if detection.mention_only or detection.negated or in_context(piece_text, level, self._rules):
                     continue
-            if best is None or LEVELS.index(level) < LEVELS.index(best[0][len(RED_FLAG_PREFIX):]):
-                best = (name, confidence, str(piece.get("text") or ""))
+            if best is None or LEVELS.index(level) < LEVELS.index(best[0]):
+                best = (level, confidence)
         return best
 
     def _limit_text(self, message: Message, text: str) -> str:
@@ -239,10 +239,10 @@ class SafetyGate(GraphComponent):
         if summary["source"] not in ("rules", "nlu"):
             piece = self._piece_flag(message)
             if piece:
-                name, confidence, _ = piece
-                self._set_intent(message, {"name": name, "confidence": confidence},
+                level, confidence = piece
+                self._set_intent(message, {"name": RED_FLAG_PREFIX + level, "confidence": confidence},
                                  list(message.get(INTENT_RANKING_KEY) or ranking))
-                summary.update(source="nlu_piece", level=name[len(RED_FLAG_PREFIX):], flags=[UNSPECIFIED_FLAG])
+                summary.update(source="nlu_piece", level=level, flags=[UNSPECIFIED_FLAG])
         if summary["source"] not in ("rules", "nlu", "nlu_piece"):
             request = detect_limit(self._limit_text(message, text), self._limits)
             if request:
