@@ -5,6 +5,10 @@ answered question by question: up to three questions of one message each get the
 answer and sources, in the order asked; a long story is answered on its question. A short
 follow-up naming a place in the last list of offered entries ("the second one") answers that
 entry.
+
+action_out_of_scope and action_default_fallback (Rasa's own fallback, when no rule applies):
+their usual reply, unless the message is a follow-up that points back and is answered within
+the previous answer's topic.
 """
 
 from __future__ import annotations
@@ -12,11 +16,12 @@ from __future__ import annotations
 import json
 import logging
 import re
+from abc import ABC, abstractmethod
 from dataclasses import replace
 from typing import Any
 
 from rasa_sdk import Action, Tracker
-from rasa_sdk.events import EventType, SlotSet
+from rasa_sdk.events import EventType, SlotSet, UserUtteranceReverted
 from rasa_sdk.executor import CollectingDispatcher
 
 from bot.dialogue.replies import Reply, answer_reply, contact_button, entry_button, template, topic_buttons
@@ -186,18 +191,25 @@ class ActionAnswerQuestion(Action):
         ranking = _intent_ranking(tracker)
         previous_text, previous_entry = _previous_user_text(tracker), tracker.get_slot("last_entry")
 
-        def search(query: str) -> Retrieval:
-            return self._runtime.retriever.search(query, intent_ranking=ranking, previous_text=previous_text,
+        def search(query: str, by: list[tuple[str, float]] = ranking) -> Retrieval:
+            return self._runtime.retriever.search(query, intent_ranking=by, previous_text=previous_text,
                                                   previous_entry=previous_entry)
 
         result = None if len(questions) == 1 and _is_long(tracker) else search(text)
-        if questions and len(questions) == 1 and _has_context(tracker) and not _agrees(result, ranking, kb):
-            # A story or statement with one question, where the whole message points away
-            # from what the question asks ("no fever, nothing like that, just want to know
-            # how much it is"): the question decides. A long story is always searched on
-            # its question first.
-            asked = search(questions[0]["text"])
-            if asked.confident and asked.best:
+        if questions and len(questions) == 1 and _has_context(tracker):
+            # A story or statement with one question. The question decides, read alone with
+            # the classifier's reading of it alone, when the whole message points away from
+            # it ("no fever, nothing like that, just want to know how much it is") or the
+            # question alone is the closer match ("needles scare me, do they numb the scalp
+            # first?"). A long story is always searched on its question first. A question
+            # that needs its statement ("im on blood thinners, can i have it") keeps the
+            # whole message, which matches better.
+            # (In a long story the question's own reading can be pulled by a stray word, so
+            # the whole message's reading, which leans on the question, is kept there.)
+            long = _is_long(tracker)
+            asked = search(questions[0]["text"], ranking if long else _ranking_of(questions[0]) or ranking)
+            if asked.confident and asked.best and (
+                    not _agrees(result, ranking, kb) or (result and result.best and asked.best.score > result.best.score)):
                 result = asked
         if result is None:
             result = search(text)
@@ -245,3 +257,60 @@ class ActionAnswerQuestion(Action):
             dispatcher.utter_message(text=template(domain, "utter_part_not_answered", question=question.strip(" ?,.")),
                                      json_message={"unanswered": True})
         return found[-1][0].id
+
+
+
+class _FollowUpFirst(Action, ABC):
+    """A message the classifier reads as no question (out of scope, an answer word with no
+    step asking) that is answered when it is a follow-up pointing back and the previous
+    answer's topic resolves it: "what if it's flaring right now?" after the answer on scalp
+    flares, "and if it's more than that?" after the normal daily hair fall. The classifier
+    sees the message alone; otherwise the usual reply (:attr:`response`)."""
+
+    response: str
+
+    def __init__(self, runtime: Runtime | None = None) -> None:
+        self._runtime = runtime or get_runtime()
+
+    @abstractmethod
+    def name(self) -> str: ...
+
+    def otherwise(self) -> list[EventType]:
+        """The events after the usual reply."""
+        return []
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                  domain: dict[str, Any]) -> list[EventType]:
+        previous_entry = tracker.get_slot("last_entry")
+        text = (tracker.latest_message or {}).get("text") or ""
+        if previous_entry and text and not text.startswith("/"):
+            result = self._runtime.retriever.search(
+                text, intent_ranking=_intent_ranking(tracker),
+                previous_text=_previous_user_text(tracker), previous_entry=previous_entry,
+            )
+            if result.resolved and result.best:
+                _send(dispatcher, _answer(domain, tracker, self._runtime, result.best.entry,
+                                          score=result.best.score))
+                return [SlotSet("last_entry", result.best.entry.id)]
+        dispatcher.utter_message(response=self.response)
+        return self.otherwise()
+
+
+class ActionOutOfScope(_FollowUpFirst):
+    response = "utter_out_of_scope"
+
+    def name(self) -> str:
+        return "action_out_of_scope"
+
+
+class ActionDefaultFallback(_FollowUpFirst):
+    """Rasa's fallback when no rule applies (a "not sure" or "yes" with nothing asked): as
+    Rasa's own, utter_default and the message is set aside, unless it is a follow-up."""
+
+    response = "utter_default"
+
+    def name(self) -> str:
+        return "action_default_fallback"
+
+    def otherwise(self) -> list[EventType]:
+        return [UserUtteranceReverted()]

@@ -27,7 +27,8 @@ from bot.nlp.edits import edit_distance, typo_limit
 from bot.nlp.pipeline import Normaliser
 
 _FOLLOW_UP_START = re.compile(
-    r"^\s*(and|but|so|also|what about|how about|plus|then|ok and|okay and|n)\b", re.IGNORECASE
+    r"^\s*(and|but|so|also|what about|how about|plus|then|ok and|okay and|n"
+    r"|the (\w+ )?one|that one|which one|which of (those|these|them))\b", re.IGNORECASE
 )
 _PRONOUN = re.compile(r"\b(it|its|they|them|those|these|that|this|there|one)\b", re.IGNORECASE)
 # Words that point back at what was just said: "is that permanent?", "which of those hurts
@@ -52,7 +53,7 @@ RELATED_BONUS = 0.06
 SAME_TOPIC_BONUS = 0.1
 # A follow-up that points back: the previous answer's topic counts more, the classifier's
 # reading of the short message alone (which cannot see what "that" is) less.
-POINTING_SAME_TOPIC_BONUS = 0.2
+POINTING_SAME_TOPIC_BONUS = 0.3
 POINTING_INTENT_SCALE = 0.6
 # ...unless the classifier is all but certain: "any studies on it?" asks about the evidence.
 POINTING_CERTAIN_INTENT = 0.95
@@ -87,6 +88,9 @@ class Retrieval:
     confident: bool
     nearest: tuple[Entry, ...] = field(default_factory=tuple)
     follow_up: bool = False
+    # A follow-up that points back ("what if it's flaring right now?") answered confidently
+    # within what was just said: the previous entry's topic or its related entries.
+    resolved: bool = False
 
     @property
     def confidence(self) -> float:
@@ -243,8 +247,10 @@ class Retriever:
         if confident and best and best.intent < BACKED_INTENT:
             rival = next((m for m in matches if m.entry.topic != best.entry.topic), None)
             confident = rival is None or best.score - rival.score >= MIN_MARGIN
-        if not confident and pointing and best and previous and best.score >= POINTING_MIN_CONFIDENCE \
-                and (best.entry.topic == previous.topic or best.entry.id in related):
+        within = bool(best and previous and (best.entry.topic == previous.topic or best.entry.id in related))
+        # Resolved on its own strength, before the lower bar for answering within the topic.
+        resolved = pointing and confident and within
+        if not confident and pointing and best and best.score >= POINTING_MIN_CONFIDENCE and within:
             confident = True
         nearest: list[Entry] = []
         seen_topics: set[str] = set()
@@ -255,4 +261,5 @@ class Retriever:
             nearest.append(match.entry)
             if len(nearest) == 3:
                 break
-        return Retrieval(best=best, confident=confident, nearest=tuple(nearest), follow_up=follow_up)
+        return Retrieval(best=best, confident=confident, nearest=tuple(nearest), follow_up=follow_up,
+                         resolved=resolved)

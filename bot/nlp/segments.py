@@ -149,8 +149,9 @@ def _clauses(sentence: str) -> list[str]:
 
 
 # A short question that points at the sentence before it: "i read some people get bald
-# patches from it. how often does that happen?"
-_POINTS_BACK = re.compile(r"\b(that|this|it|those|these|them|they)\b", re.IGNORECASE)
+# patches from it. how often does that happen?" ("they" is left out: in "do they numb your
+# scalp first?" it means the clinic, and the question stands on its own.)
+_POINTS_BACK = re.compile(r"\b(that|this|it|those|these|them)\b", re.IGNORECASE)
 SHORT_QUESTION_WORDS = 6
 
 

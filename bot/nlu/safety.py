@@ -13,6 +13,8 @@ with "/" pass untouched):
    - the rules say the words are only mentioned in a general question ("is swelling a side
      effect?") or only under a negation ("no fever or anything"): the intent becomes the next
      intent of the ranking that is not a red flag (never for crisis);
+   - a crisis below ``piece_threshold`` whose words the rules read in another sense (a figure
+     of speech about a bill, hair dye): the next intent too (source ``other_sense``);
    - its confidence is at least ``threshold``: kept (flag ``unspecified``);
    - below ``threshold``: not trusted on its own; the next intent of the ranking is used.
    Each piece of a message read in pieces (the classifier's ``reading``: sentences, and
@@ -25,7 +27,7 @@ with "/" pass untouched):
 The message also gets a ``safety`` summary (in the parse output, so in the tracker's
 ``latest_message``): action_red_flag reads the level and flags from it, and the API and staff
 can see what decided. No entities are added (Rasa's test stories would then have to list
-them on every red-flag message): ``source`` (rules, nlu, mention, negated, below_threshold,
+them on every red-flag message): ``source`` (rules, nlu, mention, negated, other_sense, below_threshold,
 limit, refusal_below_threshold, language or None), the level and flags, the limit kind, the
 message's language, and the classifier's own intent and confidence.
 
@@ -117,12 +119,18 @@ class SafetyGate(GraphComponent):
         """The classifier's own best intent (FallbackClassifier's nlu_fallback skipped)."""
         return next((r for r in ranking if r.get("name") != FALLBACK_INTENT), None)
 
-    def _replacement(self, ranking: List[Dict[str, Any]]) -> Dict[str, Any]:
+    def _replacement(self, ranking: List[Dict[str, Any]], without: float = 0.0) -> Dict[str, Any]:
+        """The next intent that is neither a red flag nor a refusal, or nlu_fallback when it
+        is below ``fallback_threshold``. ``without``: the confidence of a reading set aside,
+        shared out among the others (the next one's share of what is left)."""
         best = next((r for r in ranking if not is_red_flag(r.get("name")) and not is_refusal(r.get("name"))
                      and r.get("name") not in (FALLBACK_INTENT, OTHER_LANGUAGE_INTENT)), None)
-        if best is None or float(best.get("confidence") or 0.0) < self._config["fallback_threshold"]:
+        confidence = float(best.get("confidence") or 0.0) if best else 0.0
+        if without:
+            confidence = min(1.0, confidence / max(1e-9, 1.0 - without))
+        if best is None or confidence < self._config["fallback_threshold"]:
             return {"name": FALLBACK_INTENT, "confidence": 1.0}
-        return {"name": best["name"], "confidence": float(best["confidence"])}
+        return {"name": best["name"], "confidence": confidence}
 
     @staticmethod
     def _set_intent(message: Message, intent: Dict[str, Any], ranking: List[Dict[str, Any]]) -> None:
@@ -229,6 +237,12 @@ class SafetyGate(GraphComponent):
             if (detection.mention_only or detection.negated or over) and top["name"] != RED_FLAG_PREFIX + "crisis":
                 self._set_intent(message, self._replacement(ranking), ranking)
                 summary.update(source="mention" if detection.mention_only or over else "negated")
+            elif level == "crisis" and detection.crisis_other_sense and confidence < self._config["piece_threshold"]:
+                # The rules saw the crisis words and read them in another sense ("she wanted
+                # to die when she saw her bill"); the classifier is not sure enough to overrule.
+                # What it gave the crisis reading goes back to the other readings.
+                self._set_intent(message, self._replacement(ranking, without=confidence), ranking)
+                summary.update(source="other_sense")
             elif confidence >= self._config["threshold"]:
                 level = top["name"][len(RED_FLAG_PREFIX):]
                 self._set_intent(message, {"name": top["name"], "confidence": confidence}, ranking)

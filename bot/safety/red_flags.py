@@ -55,16 +55,24 @@ _CONDITIONAL = re.compile(
 
 
 # --- compiled rules ---------------------------------------------------------------------
+ANY_WORD = "_"
+
 @dataclass(frozen=True)
 class Term:
-    """A sequence of words; a word ending in "*" matches any word starting with it."""
+    """A sequence of words; a word ending in "*" matches any word starting with it, and a
+    lone "_" (not first) matches any one word ("die when _ saw _ bill")."""
 
-    words: tuple[tuple[str, bool], ...]  # (word or stem, is_prefix)
+    words: tuple[tuple[str, bool], ...]  # (word or stem, is_prefix); ("", True) is any word
 
     @classmethod
     def parse(cls, text: str) -> "Term":
         words: list[tuple[str, bool]] = []
         for raw in text.split():
+            if raw == ANY_WORD:
+                if not words:
+                    raise ValueError(f"a term cannot start with {ANY_WORD!r}: {text!r}")
+                words.append(("", True))
+                continue
             pieces = normalise_words(raw)
             words.extend((p, False) for p in pieces[:-1])
             if pieces:
@@ -154,6 +162,10 @@ class Detection:
     mention_only: bool = False
     # Symptom words only under a negation ("no fever or anything"): the rules say no.
     negated: bool = False
+    # Crisis words with no crisis found, because the rules read them in another sense (a
+    # figure of speech about a bill, hair dye): the classifier's own crisis is weighed
+    # against this (bot.nlu.safety).
+    crisis_other_sense: bool = False
 
     def __bool__(self) -> bool:
         return self.level is not None
@@ -438,6 +450,19 @@ class _Matcher:
                    for span in spans for i in range(*span)}
         return any(self.negated(span, covered) for c in concepts for span in self.spans(c))
 
+    def excepted(self, flag: Flag) -> bool:
+        """Whether the flag's words are all here but one of them is read in another sense
+        (an exception overlaps it: "wanted to die when she saw her bill")."""
+        excluded = self.spans(_except_key(flag.id))
+        if not excluded:
+            return False
+        for pattern in flag.patterns:
+            per_concept = [self.spans(c) for c in pattern.concepts]
+            if all(per_concept) and any(_overlaps(span, e) for spans in per_concept for span in spans
+                                        for e in excluded):
+                return True
+        return False
+
     def match(self, flag: Flag) -> list[Span] | None:
         for pattern in flag.patterns:
             found = self._match_pattern(flag, pattern)
@@ -531,6 +556,7 @@ def detect(text: str, rules: RedFlagRules | None = None) -> Detection:
     findings: list[Finding] = []
     mentioned = False
     negated = False
+    other_sense = False
     prepared = [s for s in (_prepare(raw, rules) for raw in sentences(text)) if s.tokens]
     message_texts = [s.text for s in prepared]
     for sentence in prepared:
@@ -540,6 +566,7 @@ def detect(text: str, rules: RedFlagRules | None = None) -> Detection:
         for flag in rules.flags:
             spans = matcher.match(flag)
             if not spans:
+                other_sense = other_sense or (flag.level == "crisis" and matcher.excepted(flag))
                 continue
             mention = False
             if flag.question_frames:
@@ -562,6 +589,7 @@ def detect(text: str, rules: RedFlagRules | None = None) -> Detection:
         findings=tuple(findings),
         mention_only=not active and (bool(findings) or mentioned),
         negated=not active and negated,
+        crisis_other_sense=other_sense and all(f.level != "crisis" for f in findings),
     )
 
 

@@ -8,7 +8,7 @@ from dataclasses import replace
 import pytest
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.answer import ActionAnswerQuestion
+from actions.answer import ActionAnswerQuestion, ActionDefaultFallback, ActionOutOfScope
 from bot.dialogue.replies import template
 from bot.kb.runtime import Runtime
 
@@ -305,3 +305,67 @@ async def test_a_statement_pointing_away_from_the_question_gives_way_to_it(runti
     ])
     messages, _ = await _run(runtime, domain, tracker)
     assert messages[0]["custom"]["topic"] == "cost"
+
+
+async def _out_of_scope(runtime: Runtime, domain: dict, tracker) -> tuple[list[dict], list[dict]]:
+    dispatcher = CollectingDispatcher()
+    events = await ActionOutOfScope(runtime).run(dispatcher, tracker, domain)
+    return dispatcher.messages, events
+
+
+@pytest.mark.asyncio
+async def test_a_follow_up_read_as_out_of_scope_is_answered_within_the_previous_answer(runtime, domain,
+                                                                                       tracker_factory):
+    tracker = tracker_factory("what if its flaring right now", "out_of_scope", 0.52,
+                              ranking=[("out_of_scope", 0.52), ("ask_side_effects", 0.21)],
+                              previous="can i have it if i have psoriasis on my scalp",
+                              slots={"last_entry": "candidacy-scalp-flare"})
+    messages, events = await _out_of_scope(runtime, domain, tracker)
+    assert messages[0]["custom"]["topic"] == "candidacy"
+    assert messages[0]["custom"]["sources"]
+    assert events[-1]["name"] == "last_entry"
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("text, previous, entry", [
+    ("is it raining there today", "can i have it if i have psoriasis on my scalp", "candidacy-scalp-flare"),
+    ("whats the weather in paris", "how much does one session cost", "cost-per-session"),
+    ("can you book me a table for it", "how much does one session cost", "cost-per-session"),
+])
+async def test_out_of_scope_stays_out_of_scope_when_nothing_points_back(runtime, domain, tracker_factory,
+                                                                        text, previous, entry):
+    tracker = tracker_factory(text, "out_of_scope", 0.9, previous=previous, slots={"last_entry": entry})
+    messages, events = await _out_of_scope(runtime, domain, tracker)
+    assert events == []
+    assert messages == [{**messages[0], "response": "utter_out_of_scope"}]
+
+
+@pytest.mark.asyncio
+async def test_out_of_scope_with_no_previous_answer_is_declined(runtime, domain, tracker_factory):
+    tracker = tracker_factory("what if its flaring right now", "out_of_scope", 0.52)
+    messages, events = await _out_of_scope(runtime, domain, tracker)
+    assert events == [] and messages[0]["response"] == "utter_out_of_scope"
+
+
+@pytest.mark.asyncio
+async def test_a_follow_up_read_as_an_answer_word_is_answered_within_the_previous_answer(runtime, domain,
+                                                                                         tracker_factory):
+    tracker = tracker_factory("and if its more than that?", "not_sure", 0.76,
+                              ranking=[("not_sure", 0.76), ("ask_dose", 0.05), ("ask_cost", 0.02)],
+                              previous="how many hairs a day is normal to lose",
+                              slots={"last_entry": "hair-facts-normal-shedding"})
+    dispatcher = CollectingDispatcher()
+    events = await ActionDefaultFallback(runtime).run(dispatcher, tracker, domain)
+    assert dispatcher.messages[0]["custom"]["topic"] == "hair_facts"
+    assert events[-1]["name"] == "last_entry"
+
+
+@pytest.mark.asyncio
+async def test_an_answer_word_with_nothing_asked_gets_rasas_default_reply_and_is_set_aside(runtime, domain,
+                                                                                           tracker_factory):
+    tracker = tracker_factory("not sure", "not_sure", 0.95, previous="how many hairs a day is normal to lose",
+                              slots={"last_entry": "hair-facts-normal-shedding"})
+    dispatcher = CollectingDispatcher()
+    events = await ActionDefaultFallback(runtime).run(dispatcher, tracker, domain)
+    assert [m["response"] for m in dispatcher.messages] == ["utter_default"]
+    assert [e["event"] for e in events] == ["rewind"]

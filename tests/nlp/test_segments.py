@@ -57,8 +57,10 @@ def test_a_short_question_pointing_back_is_read_with_the_statement_before_it() -
         "I had my first session last week. Is that normal?"]
     assert questions("i read some people get bald patches from it, how often does that happen?") == [
         "i read some people get bald patches from it how often does that happen?"]
-    # A question that names its subject stands alone.
+    # A question that names its subject stands alone; so does one whose "they" is the clinic.
     assert questions("my hair is thinning at the crown, what can i do") == ["what can i do"]
+    assert questions("needles make me really nervous haha, do they numb your scalp first?") == [
+        "do they numb your scalp first?"]
 
 
 def test_decimals_and_abbreviations_do_not_split_sentences() -> None:

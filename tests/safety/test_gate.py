@@ -90,6 +90,29 @@ def test_a_classifier_crisis_is_never_demoted_as_a_mention(gate: SafetyGate) -> 
     assert message.get(INTENT)["name"] == "red_flag_crisis"
 
 
+def test_a_classifier_crisis_on_words_the_rules_read_as_a_figure_of_speech_gives_way(gate: SafetyGate) -> None:
+    text = "my friend said she wanted to die when she saw her bill lol, how much is it"
+    message = run(gate, classified(text, ("red_flag_crisis", 0.67), ("ask_cost", 0.2), ("greet", 0.05)))
+    # What the classifier gave the crisis reading goes back to the others: 0.2 of the 0.33 left.
+    assert message.get(INTENT)["name"] == "ask_cost"
+    assert message.get(INTENT)["confidence"] == pytest.approx(0.2 / 0.33)
+    assert message.get(SUMMARY_KEY)["source"] == "other_sense" and found(message)[0] is None
+    message = run(gate, classified(text, ("red_flag_crisis", 0.67), ("ask_cost", 0.1), ("greet", 0.08)))
+    assert message.get(INTENT)["name"] == "nlu_fallback"  # 0.1 of 0.33 is still below 0.4
+
+
+@pytest.mark.parametrize("text, confidence", [
+    ("my friend said she wanted to die when she saw her bill lol", 0.95),  # the classifier is sure
+    ("i nearly died when i saw the bill, everyone would be better off without me", 0.7),  # a crisis beside it
+    ("whats the point of anything anymore", 0.7),  # no figure of speech at all
+])
+def test_a_classifier_crisis_stands_unless_the_rules_read_its_words_in_another_sense(gate: SafetyGate, text: str,
+                                                                                     confidence: float) -> None:
+    message = run(gate, classified(text, ("red_flag_crisis", confidence), ("ask_cost", 0.2)))
+    assert message.get(INTENT)["name"] == "red_flag_crisis"
+    assert found(message)[0] == "crisis"
+
+
 def test_a_weak_classifier_red_flag_is_not_trusted_alone(gate: SafetyGate) -> None:
     message = run(gate, classified("my head feels a bit odd", ("red_flag_emergency", 0.45), ("ask_pain", 0.41)))
     assert message.get(INTENT) == {"name": "ask_pain", "confidence": 0.41}

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
-from bot.safety.red_flags import LEVELS, Detection, detect, in_context, load_rules
+from bot.safety.red_flags import LEVELS, Detection, Term, detect, in_context, load_rules
 
 PHRASINGS = Path(__file__).resolve().parent / "phrasings.yml"
 DATA: dict[str, list[dict[str, Any]]] = yaml.safe_load(PHRASINGS.read_text(encoding="utf-8"))
@@ -194,9 +194,30 @@ def test_indirect_warning_signs_and_slang_are_crisis(text: str) -> None:
     "thinking of jumping ship to another clinic",
     "would it be a burden on the nurses if i book weekly",
     "i dont want to carry on with these questions",
+    "i nearly died when i saw the price",
+    "my sister said she wanted to die when she got her bill, is it really that much",
+    "he could have died at the price they quoted",
 ])
 def test_crisis_words_in_other_senses_are_no_alarm(text: str) -> None:
     assert detect(text).level is None, detect(text)
+
+
+@pytest.mark.parametrize("text", [
+    "i want to die",
+    "i wanted to die when i saw my bald patch",
+    "i wanted to die when i saw myself in the mirror",
+    "the bill is huge and honestly i want to die",
+])
+def test_a_price_figure_of_speech_does_not_cover_other_crisis_words(text: str) -> None:
+    assert detect(text).level == "crisis", text
+
+
+def test_any_word_in_a_term_matches_one_word_only() -> None:
+    term = Term.parse("die when _ saw _ bill")
+    assert term.words[2] == ("", True) and len(term.words) == 6
+    assert detect("she wanted to die when she saw her bill").level is None
+    with pytest.raises(ValueError):
+        Term.parse("_ saw the bill")
 
 
 @pytest.mark.parametrize("text, flag", [
