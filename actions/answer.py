@@ -184,6 +184,10 @@ class ActionAnswerQuestion(Action):
             return [SlotSet("last_entry", ordinal)]
 
         questions = _question_pieces(tracker)
+        # One batch for what will be searched: each question of a compound message; the whole
+        # message and its question otherwise.
+        self._runtime.retriever.prepare([q["text"] for q in questions] if len(questions) > 1
+                                        else [text, *(q["text"] for q in questions)])
         if len(questions) > 1:
             answered = self._answer_each(dispatcher, tracker, domain, questions)
             if answered:

@@ -178,6 +178,13 @@ class Retriever:
             out[doc_id] = covered * (0.5 + 0.5 * bm25[doc_id] / top)
         return out
 
+    def prepare(self, texts: Sequence[str]) -> None:
+        """Encode texts about to be searched in one batch (a message's questions, the message
+        whole), when the encoder keeps what it encoded recently (bot.nlp.encoder.RecentEncodings)."""
+        prepare = getattr(self._encoder, "prepare", None)
+        if prepare is not None and self._semantic is not None:
+            prepare([t for t in texts if t.strip()])
+
     def _similarities(self, text: str) -> Mapping[str, float] | None:
         if self._semantic is None or self._encoder is None:
             return None

@@ -39,9 +39,9 @@ def load_runtime(build_dir: Path, clinic_file: Path) -> Runtime:
     kb.clinic = load_clinic(clinic_file)
     normaliser = Normaliser(load_pipeline(spacy_path))
     index = BM25Index.from_dict(data["index"])
-    from bot.nlp.encoder import shared_encoder
+    from bot.nlp.encoder import RecentEncodings, shared_encoder
 
-    retriever = Retriever(kb, index, normaliser, SemanticIndex.load(build_dir), shared_encoder())
+    retriever = Retriever(kb, index, normaliser, SemanticIndex.load(build_dir), RecentEncodings(shared_encoder()))
     return Runtime(kb=kb, retriever=retriever, normaliser=normaliser)
 
 

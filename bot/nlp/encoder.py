@@ -17,6 +17,7 @@ from safetensors.numpy import load_file
 from tokenizers import Tokenizer
 
 MAX_TOKENS = 128
+BATCH = 64  # texts per batch
 
 
 def model_dir() -> Path:
@@ -78,29 +79,71 @@ class SentenceEncoder:
         self._tokenizer.no_padding()
 
     def encode_one(self, text: str) -> np.ndarray:
-        ids = np.array(self._tokenizer.encode(text).ids, dtype=np.int64)
-        n, hidden, heads = len(ids), self._hidden, self._heads
+        return self.encode([text])[0]
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        """One row per text. The texts run as one batch: their tokens are stacked, so each
+        dense layer is one matrix product for all of them, and attention stays within each
+        text (the result is the same as encoding them one by one, to float rounding)."""
+        if not texts:
+            return np.zeros((0, self.dimensions), dtype=np.float32)
+        if len(texts) > BATCH:  # training and building: bounded memory
+            return np.concatenate([self.encode(texts[i:i + BATCH]) for i in range(0, len(texts), BATCH)])
+        encoded = [self._tokenizer.encode(t).ids for t in texts]
+        lengths = [len(ids) for ids in encoded]
+        ids = np.fromiter((i for one in encoded for i in one), dtype=np.int64, count=sum(lengths))
+        positions = np.concatenate([np.arange(n) for n in lengths])
+        bounds = np.cumsum([0, *lengths])
+        spans = list(zip(bounds[:-1], bounds[1:]))
+        hidden, heads = self._hidden, self._heads
         size = hidden // heads
         scale = np.float32(1.0 / math.sqrt(size))
-        x = self._words[ids] + self._positions[:n] + self._type0
+        x = self._words[ids] + self._positions[positions] + self._type0
         x = _layer_norm(x, *self._embed_norm, self._eps)
         for qkv, qkv_b, out, out_b, ln1g, ln1b, inner_w, inner_b, down, down_b, ln2g, ln2b in self._layers:
-            q, k, v = np.split((x @ qkv + qkv_b).reshape(n, 3 * heads, size).transpose(1, 0, 2), 3)
-            scores = (q @ k.transpose(0, 2, 1)) * scale
-            scores = np.exp(scores - scores.max(-1, keepdims=True))
-            scores /= scores.sum(-1, keepdims=True)
-            context = (scores @ v).transpose(1, 0, 2).reshape(n, hidden)
+            projected = x @ qkv + qkv_b
+            context = np.empty_like(x)
+            for start, end in spans:
+                n = end - start
+                q, k, v = np.split(projected[start:end].reshape(n, 3 * heads, size).transpose(1, 0, 2), 3)
+                scores = (q @ k.transpose(0, 2, 1)) * scale
+                scores = np.exp(scores - scores.max(-1, keepdims=True))
+                scores /= scores.sum(-1, keepdims=True)
+                context[start:end] = (scores @ v).transpose(1, 0, 2).reshape(n, hidden)
             x = _layer_norm(x + context @ out + out_b, ln1g, ln1b, self._eps)
             inner = x @ inner_w + inner_b
             inner = 0.5 * inner * (1.0 + _erf(inner * np.float32(1 / math.sqrt(2.0))))
             x = _layer_norm(x + inner @ down + down_b, ln2g, ln2b, self._eps)
-        pooled = x.mean(0)
-        return (pooled / max(float(np.linalg.norm(pooled)), 1e-12)).astype(np.float32)
+        pooled = np.stack([x[start:end].mean(0) for start, end in spans])
+        norms = np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
+        return (pooled / norms).astype(np.float32)
+
+
+class RecentEncodings:
+    """An encoder that keeps the vectors of the last texts it encoded (at most ``size``), so
+    texts encoded together in one batch ahead of time (:meth:`prepare`: a message's questions)
+    are not encoded again one by one."""
+
+    def __init__(self, encoder: SentenceEncoder, size: int = 32) -> None:
+        self._encoder = encoder
+        self._size = size
+        self._recent: dict[str, np.ndarray] = {}
+
+    def prepare(self, texts: list[str]) -> None:
+        missing = list(dict.fromkeys(t for t in texts if t not in self._recent))
+        if not missing:
+            return
+        vectors = self._encoder.encode(missing)
+        for text, vector in zip(missing, vectors):
+            self._recent[text] = vector
+        while len(self._recent) > self._size:
+            self._recent.pop(next(iter(self._recent)))
 
     def encode(self, texts: list[str]) -> np.ndarray:
         if not texts:
-            return np.zeros((0, self.dimensions), dtype=np.float32)
-        return np.stack([self.encode_one(t) for t in texts])
+            return np.zeros((0, SentenceEncoder.dimensions), dtype=np.float32)
+        self.prepare(texts)
+        return np.stack([self._recent[t] if t in self._recent else self._encoder.encode_one(t) for t in texts])
 
 
 @lru_cache(maxsize=1)
