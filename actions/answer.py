@@ -184,9 +184,11 @@ class ActionAnswerQuestion(Action):
             return [SlotSet("last_entry", ordinal)]
 
         questions = _question_pieces(tracker)
-        # One batch for what will be searched: each question of a compound message; the whole
+        # One batch for what will be searched: each question of a compound message, or a long
+        # story's question (the whole story only if that fails, encoded then); the whole
         # message and its question otherwise.
-        self._runtime.retriever.prepare([q["text"] for q in questions] if len(questions) > 1
+        asked_first = len(questions) > 1 or (len(questions) == 1 and _is_long(tracker))
+        self._runtime.retriever.prepare([q["text"] for q in questions] if asked_first
                                         else [text, *(q["text"] for q in questions)])
         if len(questions) > 1:
             answered = self._answer_each(dispatcher, tracker, domain, questions)
