@@ -115,7 +115,7 @@ run: setup $(KB) $(MODEL)
 test: setup $(KB) $(MODEL) test-bot test-stories test-api conversation-test test-browser
 
 test-bot:
-	$(BOT_PY) -m pytest tests/kb tests/nlp tests/nlu tests/actions tests/channels tests/safety tests/rasa_project -q -p no:cacheprovider
+	$(BOT_PY) -m pytest tests/contract tests/kb tests/nlp tests/nlu tests/actions tests/channels tests/safety tests/rasa_project -q -p no:cacheprovider
 
 test-stories:
 	$(RASA) test core --stories tests/stories --model $(MODEL) --fail-on-prediction-errors \
@@ -123,7 +123,7 @@ test-stories:
 	@echo "Rasa test stories: all passed"
 
 test-api:
-	$(API_PY) -m pytest tests/api tests/convtest tests/eval tests/integration -q -p no:cacheprovider
+	$(API_PY) -m pytest tests/contract tests/api tests/convtest tests/eval tests/integration -q -p no:cacheprovider
 
 # Conversation tests (tests/conversations/, format in convtest/README.md) through the public
 # chat API: private stacks by default; URL=https://staging.example runs them against a

@@ -13,17 +13,17 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import ActiveLoop, EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.language import localised, message_language
+from actions.language import message_language
 from bot.dialogue.forms import PAUSED_SLOT
 from bot.dialogue.replies import template
 from bot.kb.model import Clinic
 from bot.kb.runtime import Runtime, get_runtime
+from contract import payloads, urgent
+from contract.levels import LEVELS, URGENT
 
-# Most severe first: when a message carries several levels, the first one here answers it.
-LEVELS: tuple[str, ...] = ("crisis", "emergency", "same_day", "prompt")
 # Levels after which the reply may say how to go back to a paused guided step. After an
 # emergency or a crisis the reply says nothing else.
-RESUMABLE_LEVELS: frozenset[str] = frozenset({"same_day", "prompt"})
+RESUMABLE_LEVELS: frozenset[str] = frozenset(LEVELS) - URGENT
 # Used when neither the safety gate nor the intent names a level: the action only runs for a red
 # flag, and a missed urgent flag costs more than an extra one.
 FALLBACK_LEVEL = "emergency"
@@ -59,29 +59,10 @@ def pausable_forms(domain: Mapping[str, Any]) -> list[str]:
     return [str(v) for v in slot.get("values") or []]
 
 
-def emergency_text(domain: Mapping[str, Any], clinic: Clinic, language: str | None = None) -> str:
-    return clinic.emergency_number or template(domain, localised(domain, "utter_emergency_number_default", language))
-
-
-def crisis_text(domain: Mapping[str, Any], clinic: Clinic, language: str | None = None) -> str:
-    return clinic.crisis_line or template(domain, localised(domain, "utter_crisis_line_default", language))
-
-
-def clinic_call_text(domain: Mapping[str, Any], clinic: Clinic) -> str:
-    if clinic.phone:
-        return template(domain, "utter_red_flag_call_clinic", clinic=clinic.name, phone=clinic.phone)
-    return clinic.name
-
-
 def red_flag_text(domain: Mapping[str, Any], clinic: Clinic, level: str, language: str | None = None) -> str:
     """The reply for ``level``, in ``language`` when the domain has it; its first sentence
-    says what to do."""
-    return template(
-        domain, localised(domain, f"utter_red_flag_{level}", language),
-        emergency=emergency_text(domain, clinic, language),
-        crisis_line=crisis_text(domain, clinic, language),
-        clinic_call=clinic_call_text(domain, clinic),
-    )
+    says what to do. The same words as the API's safety net (``contract.urgent``)."""
+    return urgent.urgent_text(domain.get("responses") or {}, urgent.Contacts.of(clinic), level, language)
 
 
 class ActionRedFlag(Action):
@@ -111,6 +92,6 @@ class ActionRedFlag(Action):
 
         dispatcher.utter_message(
             text=text,
-            json_message={"red_flag": {"level": level, "flags": red_flag_names(latest)}},
+            json_message=payloads.red_flag(level, red_flag_names(latest)),
         )
         return events

@@ -19,7 +19,7 @@ from api import history, schemas
 from api.bot_data import MAX_RECORD_BYTES, Callback, json_size, merge_record
 from api.models import CallbackRequest, Conversation, Message, short_id, utcnow
 from api.rasa_client import RasaCustom, RasaNlu, RasaReply
-from api.red_flags import most_severe
+from contract.levels import most_severe
 from api.replies import batch_red_flag, present, summary_url
 from api.schemas import Rating
 

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from api.locks import KeyedLocks
 from api.rasa_client import RasaClient
 from api.ratelimit import RateLimiter
+from api.safety_net import SafetyNet
 from api.settings import Settings
 from api.sources import SourceInfo
 from api.tracker_store import TrackerStore
@@ -39,6 +40,8 @@ class Runtime:
     """Rasa's tracker database, to erase conversations there."""
     login_limiter: RateLimiter
     """Staff console logins, keyed ``ip:<address>`` and ``user:<username>``."""
+    safety_net: SafetyNet
+    """Red-flag help when the bot cannot answer (``api.safety_net``)."""
 
 
 def get_runtime(request: Request) -> Runtime:

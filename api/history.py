@@ -12,10 +12,11 @@ from collections.abc import Iterable, Sequence
 
 from api import models, schemas
 from api.rasa_client import RasaEvent, RasaMessage
-from api.red_flags import RedFlagLevel
+from contract import commands
+from contract.levels import RedFlagLevel
 from api.replies import present
 
-START_COMMAND = "/start_conversation"
+START_COMMAND = commands.START_COMMAND
 """Sent to Rasa (as a trusted command, with entities) to get a new conversation's opening
 messages; never shown as the patient's."""
 

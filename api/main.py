@@ -42,6 +42,7 @@ from api.sources import load_sources
 from api.staff.errors import install as install_staff_errors
 from api.staff.errors import is_staff_path, staff_bad_request, staff_server_error
 from api.tracker_store import TrackerStore
+from api.safety_net import load as load_safety_net
 from bot.kb.loader import load_clinic
 
 logger = logging.getLogger("api")
@@ -270,9 +271,9 @@ async def _database_error(request: Request, exc: Exception) -> Response:
     logger.error("database error on %s %s: %s", request.method, _route(request), type(exc).__name__)
     if is_staff_path(request.url.path):
         return staff_server_error(request, status.HTTP_503_SERVICE_UNAVAILABLE)
-    return JSONResponse(
-        {"detail": UNAVAILABLE_DETAIL}, status_code=status.HTTP_503_SERVICE_UNAVAILABLE
-    )
+    runtime = getattr(request.app.state, "runtime", None)
+    detail = runtime.safety_net.unavailable(UNAVAILABLE_DETAIL) if runtime else UNAVAILABLE_DETAIL
+    return JSONResponse({"detail": detail}, status_code=status.HTTP_503_SERVICE_UNAVAILABLE)
 
 
 async def _internal_error(request: Request, exc: Exception) -> Response:
@@ -304,6 +305,7 @@ def create_app(
         config = settings if settings is not None else Settings()
         _configure_logging(config.log_level)
         clinic = load_clinic(config.clinic_file)
+        safety_net = load_safety_net(config.domain_file, clinic)
         engine = create_engine(config.database_url)
         tracker = TrackerStore(config.tracker_url)
         try:
@@ -333,6 +335,7 @@ def create_app(
                     clinic=clinic,
                     tracker=tracker,
                     login_limiter=RateLimiter(config.login_attempts_per_minute),
+                    safety_net=safety_net,
                 )
                 runtime = app.state.runtime
                 purge = asyncio.create_task(

@@ -29,7 +29,15 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
-from api.red_flags import sql_check
+from contract.levels import LEVELS
+
+
+
+def sql_check(column: str) -> str:
+    """The SQL CHECK expression allowing NULL or one of the red-flag levels in ``column``."""
+    allowed = ", ".join(f"'{level}'" for level in LEVELS)
+    return f"{column} IS NULL OR {column} IN ({allowed})"
+
 
 Role = Literal["patient", "assistant"]
 Status = Literal["answered", "unanswered"]
@@ -112,7 +120,7 @@ class Conversation(Base):
     origin: Mapped[str | None] = mapped_column(String(255))
     """The Origin header (scheme, host and port of the page embedding the chat)."""
     red_flag_level: Mapped[str | None] = mapped_column(String(16), index=True)
-    """The most severe red-flag level seen in this conversation (see ``api.red_flags``)."""
+    """The most severe red-flag level seen in this conversation (see ``contract.levels``)."""
     red_flag_at: Mapped[datetime | None] = mapped_column()
     """When the conversation was first flagged (any level)."""
     record: Mapped[dict[str, Any]] = mapped_column(default=dict, server_default=text("'{}'"))

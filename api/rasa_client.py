@@ -23,10 +23,12 @@ from pydantic import (
     ValidationInfo,
     ValidatorFunctionWrapHandler,
     field_validator,
+    model_validator,
 )
 
 from api.bot_data import Callback, RedFlag, validate_record
 from api.schemas import Summary
+from contract.payloads import check_custom
 
 logger = logging.getLogger(__name__)
 
@@ -70,8 +72,26 @@ DATA_BLOCKS = ("red_flag", "record", "callback", "summary")
 class RasaCustom(_Lenient):
     """The ``custom`` part of a Rasa message: where the answer came from, and any data blocks.
 
-    A malformed data block is dropped (None) with a warning; it never fails the reply.
+    Each block is checked against the contract (``contract.payloads``) first: one outside it
+    (or one the contract does not know) is dropped with a warning naming the block and the
+    kinds of error; it never fails the reply.
     """
+
+    @model_validator(mode="before")
+    @classmethod
+    def _within_the_contract(cls, value: Any, info: ValidationInfo) -> Any:
+        if not isinstance(value, dict):
+            return value
+        kept, problems = check_custom(value)
+        context = info.context if isinstance(info.context, dict) else {}
+        for problem in problems:
+            logger.warning(
+                "conversation %s: %s block from the bot ignored (outside the contract: %s)",
+                context.get("conversation", "?"),
+                problem.block,
+                ", ".join(problem.kinds),
+            )
+        return kept
 
     sources: list[RasaSource] = Field(default_factory=list)
     topic: str | None = None

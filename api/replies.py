@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from api import schemas
 from api.rasa_client import RasaMessage
-from api.red_flags import RedFlagLevel, most_severe
+from contract.levels import RedFlagLevel, most_severe
 
 
 def summary_url(conversation_id: str) -> str:

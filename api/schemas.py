@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool
 
-from api.red_flags import RedFlagLevel
+from contract.levels import RedFlagLevel
 
 Rating = Literal["up", "down"]
 """A patient's rating of one of the assistant's answers."""

@@ -99,6 +99,11 @@ class Settings(BaseSettings):
         description="The clinic's facts (the bot's MESO_CLINIC_FILE), read at start-up for "
         "the widget's configuration.",
     )
+    domain_file: Path = Field(
+        default=REPO_ROOT / "domain.yml",
+        description="The bot's domain: the API reads its opening and urgent replies at start-up, "
+        "to send them itself when the bot cannot answer (the safety net).",
+    )
     tracker_url: str = Field(
         default="",
         description="Rasa's tracker store (its SQLAlchemy URL, as ops writes it into the stack's endpoints file); default: "

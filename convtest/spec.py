@@ -16,7 +16,9 @@ from typing import Any
 
 import yaml
 
-RED_FLAG_LEVELS = ("prompt", "same_day", "emergency", "crisis")
+from contract.levels import LEVELS
+
+RED_FLAG_LEVELS = LEVELS
 """Red-flag levels an assertion may name (``none``: no red flag)."""
 
 NONE = "none"

@@ -33,19 +33,19 @@ import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, get_args
+from typing import Any
 
 import httpx
 import yaml
 
-from api.red_flags import RedFlagLevel, most_severe
+from contract.levels import LEVELS, most_severe
 from api.schemas import TEST_KEY_HEADER
 from eval.stack import api_stack
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SET = ROOT / "eval" / "conversational.yml"
 DOMAIN_FILE = ROOT / "domain.yml"
-LEVELS = get_args(RedFlagLevel)
+
 # A reply to an urgent level counts for a less urgent expectation, never the other way
 # (emergency and crisis are equally urgent here: each has its own reply).
 _URGENCY = {"emergency": 0, "crisis": 0, "same_day": 1, "prompt": 2}

@@ -14,7 +14,7 @@ harmless-mention classes) in ``no_flag``; it is measured besides the three defau
 
 For each text it records:
 
-- rules: bot/safety/red_flags.py and bot/safety/limits.py alone;
+- rules: contract/safety/red_flags.py and contract/safety/limits.py alone;
 - nlu: the trained classifier's own top intent before the gate (the gate stores it in the
   message's ``safety`` summary), at any confidence and at the gate's threshold;
 - combined: what the gate outputs (the parsed intent).
@@ -39,8 +39,9 @@ from typing import Any, Iterable, Mapping, Optional
 
 import yaml
 
-from bot.safety.limits import detect_limit
-from bot.safety.red_flags import LEVELS, detect
+from contract.safety.limits import detect_limit
+from contract.levels import MOST_SEVERE_FIRST as LEVELS, severity
+from contract.safety.red_flags import detect
 
 ROOT = Path(__file__).resolve().parent.parent
 DEV_SET = ROOT / "tests" / "safety" / "phrasings.yml"
@@ -48,7 +49,6 @@ HOLDOUT_SETS = (ROOT / "eval" / "red_flags_holdout.yml", ROOT / "eval" / "red_fl
 CONVERSATION_SETS = (ROOT / "eval" / "conversational.yml",)
 _RED_FLAG_CLASSES = frozenset({"buried_red_flag", "negative", "non_english"})
 DEFAULT_MODEL = ROOT / "models" / "meso.tar.gz"
-SEVERITY = {level: rank for rank, level in enumerate(LEVELS)}
 RED_FLAG_PREFIX = "red_flag_"
 THRESHOLDS = (0.3, 0.4, 0.5, 0.55, 0.6, 0.7, 0.8, 0.9)
 
@@ -105,13 +105,13 @@ def apply_rules(case: Case) -> None:
 
 
 def level_of(intent: Optional[str]) -> Optional[str]:
-    if intent and intent.startswith(RED_FLAG_PREFIX) and intent[len(RED_FLAG_PREFIX):] in SEVERITY:
+    if intent and intent.startswith(RED_FLAG_PREFIX) and intent[len(RED_FLAG_PREFIX):] in LEVELS:
         return intent[len(RED_FLAG_PREFIX):]
     return None
 
 
 def caught(found: Optional[str], expected: str) -> bool:
-    return found is not None and SEVERITY[found] <= SEVERITY[expected]
+    return found is not None and severity(found) >= severity(expected)
 
 
 # --- the model ---------------------------------------------------------------------------

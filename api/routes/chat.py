@@ -9,7 +9,6 @@ Message text is never logged.
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import secrets
@@ -20,10 +19,11 @@ from fastapi import APIRouter, HTTPException, Path, Request, status
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api import crud, history, understanding
+from contract import commands
 from api.deps import RuntimeDep, SessionDep
 from api.models import Conversation, Message, short_id, utcnow
 from api.rasa_client import AssistantUnavailable, RasaNlu
-from api.replies import summary_url
+from api.replies import batch_red_flag, summary_url
 from api.schemas import (
     UNAVAILABLE_DETAIL,
     Button,
@@ -65,11 +65,9 @@ NOT_EXPECTED_422 = error_response(
 )
 
 
-def start_command(consent: bool) -> str:
-    """The trusted command that opens a conversation; the bot's privacy notice says whether
-    the transcript is kept (entity ``transcript_consent``)."""
-    entities = {"transcript_consent": "yes" if consent else "no"}
-    return history.START_COMMAND + json.dumps(entities, separators=(",", ":"))
+start_command = commands.start_command
+"""The trusted command that opens a conversation; the bot's privacy notice says whether the
+transcript is kept (``contract.commands``)."""
 
 
 def is_conversation_id(text: str) -> bool:
@@ -89,8 +87,10 @@ def not_found(detail: str = NOT_FOUND_DETAIL) -> HTTPException:
     return HTTPException(status.HTTP_404_NOT_FOUND, detail=detail)
 
 
-def _unavailable() -> HTTPException:
-    return HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, detail=UNAVAILABLE_DETAIL)
+def _unavailable(runtime: RuntimeDep) -> HTTPException:
+    """503, its text ending with what to do if it is urgent."""
+    detail = runtime.safety_net.unavailable(UNAVAILABLE_DETAIL)
+    return HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, detail=detail)
 
 
 def client_key(request: Request) -> str:
@@ -149,8 +149,13 @@ async def create_conversation(
         try:
             reply = await runtime.rasa.send(conversation_id, start_command(consent), command=True)
         except AssistantUnavailable as exc:
-            logger.warning("conversation %s opening failed: %s", short_id(conversation_id), exc)
-            raise _unavailable() from None
+            # The patient can still start, and ask for help: the safety net opens instead.
+            logger.warning(
+                "conversation %s opening failed, safety net opens it: %s",
+                short_id(conversation_id),
+                exc,
+            )
+            reply = runtime.safety_net.opening(consent)
         messages = await crud.store_replies(session, conversation, reply)
         await session.commit()
         understood = await _understanding(request, runtime, conversation_id, reply.nlu)
@@ -257,12 +262,18 @@ async def send_message(
             logger.warning(
                 "conversation %s message %s unanswered: %s", short_id(conversation_id), turn, exc
             )
-            # Nothing to show, but a red flag the bot raised must still reach staff.
-            if exc.reply is not None and crud.apply_red_flag(
-                conversation, patient, exc.reply, utcnow()
-            ):
-                await session.commit()
-            raise _unavailable() from None
+            known = batch_red_flag(exc.reply.messages) if exc.reply is not None else None
+            net = runtime.safety_net.reply(text, known)
+            if net is None:
+                raise _unavailable(runtime) from None
+            # A red flag gets the bot's urgent reply all the same, stored with its level.
+            logger.warning(
+                "conversation %s message %s: the safety net answered a red flag (%s)",
+                short_id(conversation_id),
+                turn,
+                batch_red_flag(net.messages),
+            )
+            reply = net
 
         if patient is not None:
             crud.record_understanding(patient, reply.nlu)
@@ -337,7 +348,7 @@ async def _tracker_buttons(runtime: RuntimeDep, conversation_id: str, text: str)
     try:
         events = await runtime.rasa.tracker(conversation_id)
     except AssistantUnavailable:
-        raise _unavailable() from None
+        raise _unavailable(runtime) from None
     return history.offered_buttons(events, short_id(conversation_id))
 
 
@@ -389,7 +400,7 @@ async def read_history(
         try:
             events = await runtime.rasa.tracker(conversation_id)
         except AssistantUnavailable:
-            raise _unavailable() from None
+            raise _unavailable(runtime) from None
     messages = history.from_tracker(
         events, short_id(conversation_id), summary_link=link if has_summary else None
     )

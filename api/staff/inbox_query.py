@@ -40,7 +40,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.models import CallbackRequest, Conversation, ConversationTag, Message
-from api.red_flags import LEVELS
+from contract.levels import LEVELS
 
 PAGE_SIZE = 50
 """Conversations per inbox page."""

@@ -8,13 +8,13 @@ The wording of every sentence is in domain.yml (glue) or knowledge/decision/
 from __future__ import annotations
 
 import re
-import unicodedata
 from typing import Any, Callable, Iterable, Mapping
 
 from bot.dialogue.forms import PAUSED_SLOT
 from bot.dialogue.replies import template
 from bot.kb.decision import ChecklistItem, DecisionAid
 from bot.kb.model import KnowledgeBase
+from contract.callback import is_email, is_name, is_phone, is_time
 
 FORM = "checklist_form"
 CONSENT_SLOT = "checklist_consent"
@@ -80,24 +80,10 @@ def source_payload(kb: KnowledgeBase, source_ids: Iterable[str]) -> list[dict[st
 
 
 # --- contact details for a callback -------------------------------------------------------
-# The same rules as the API's check of a callback block (api/bot_data.py), so what the bot
-# accepts the API stores.
-
-MAX_NAME_CHARS = 100
-MAX_TIME_CHARS = 200
-MAX_PHONE_CHARS = 32
-MAX_EMAIL_CHARS = 254
-_PHONE_CHARS = re.compile(r"[0-9 +()\-]+")
-_EMAIL = re.compile(
-    r"[^@\s\"<>()\[\],;:]{1,64}@(?=.{4,253}$)"
-    r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}"
-)
+# The field rules are the contract's (contract/callback.py), which the API checks the
+# callback block against, so what the bot accepts the API stores.
 NO_PREFERENCE = "none"
 """The ``callback_time`` value when the person has no preferred time."""
-
-
-def _has_control_characters(text: str) -> bool:
-    return any(unicodedata.category(ch) in {"Cc", "Cf"} for ch in text)
 
 
 def clean_name(value: Any) -> str | None:
@@ -105,21 +91,11 @@ def clean_name(value: Any) -> str | None:
     if not isinstance(value, str):
         return None
     name = " ".join(value.split())
-    if not 1 <= len(name) <= MAX_NAME_CHARS or _has_control_characters(name):
+    if not is_name(name):
         return None
     if not any(ch.isalpha() for ch in name):
         return None
     return name
-
-
-def is_phone(value: str) -> bool:
-    """Digits, spaces and ``+()-`` only, with 7 to 15 digits."""
-    digits = sum(ch.isdigit() for ch in value)
-    return len(value) <= MAX_PHONE_CHARS and bool(_PHONE_CHARS.fullmatch(value)) and 7 <= digits <= 15
-
-
-def is_email(value: str) -> bool:
-    return len(value) <= MAX_EMAIL_CHARS and bool(_EMAIL.fullmatch(value))
 
 
 _EMAIL_TOKEN = re.compile(r"[^@\s\"<>()\[\],;:]+@[^@\s\"<>()\[\],;:]+")
@@ -172,6 +148,6 @@ def clean_time(value: Any) -> str | None:
     text = " ".join(value.split())
     if not text or text.lower() == NO_PREFERENCE:
         return NO_PREFERENCE
-    if len(text) > MAX_TIME_CHARS or _has_control_characters(text):
+    if not is_time(text):
         return None
     return text

@@ -8,11 +8,11 @@ fills the templates; it holds no patient-facing sentences of its own.
 from __future__ import annotations
 
 import datetime as dt
-import json
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from bot.kb.model import Clinic, Entry, KnowledgeBase
+from contract.commands import command
 
 CERTAINTY_WORDS = {"high": "high", "moderate": "moderate", "low": "low", "very-low": "very low"}
 
@@ -32,9 +32,6 @@ def template(domain: Mapping[str, Any], name: str, **values: Any) -> str:
     return str(variants[0]["text"]).format_map(_Vars(values))
 
 
-def command(intent: str, entities: Mapping[str, str] | None = None) -> str:
-    """A Rasa intent command used as a button payload, e.g. ``/ask_cost{"entry":"x"}``."""
-    return "/" + intent + (json.dumps(dict(entities), separators=(",", ":")) if entities else "")
 
 
 @dataclass(frozen=True)

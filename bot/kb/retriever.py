@@ -23,7 +23,7 @@ from typing import Iterable, Mapping, Sequence
 from bot.kb.index import BM25Index
 from bot.kb.model import Entry, KnowledgeBase
 from bot.kb.semantic import Encoder, SemanticIndex
-from bot.nlp.edits import edit_distance, typo_limit
+from contract.safety.edits import edit_distance, typo_limit
 from bot.nlp.pipeline import Normaliser
 
 _FOLLOW_UP_START = re.compile(

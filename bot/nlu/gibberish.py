@@ -27,7 +27,7 @@ from rasa.shared.nlu.constants import INTENT, INTENT_RANKING_KEY, TEXT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
-from bot.nlp.edits import edit_distance, typo_limit
+from contract.safety.edits import edit_distance, typo_limit
 
 logger = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ with "/" pass untouched):
 0. The language is identified (bot/safety/languages.py). A message in another language gets
    that language's urgent lexicon only (English words inside it, such as French "mal", never
    trigger the English rules): ``red_flag_<level>`` on a match, else ``other_language``.
-1. The rule layer (bot/safety/red_flags.py) finds a red flag: the intent becomes
+1. The rule layer (contract/safety/red_flags.py) finds a red flag: the intent becomes
    ``red_flag_<level>`` with confidence 1.0, first in the ranking, whatever the classifier
    said.
 2. Else the classifier's own top intent is ``red_flag_*``:
@@ -20,7 +20,7 @@ with "/" pass untouched):
    Each piece of a message read in pieces (the classifier's ``reading``: sentences, and
    clauses where a new question starts) is checked the same way, so a crisis or red flag
    buried in a long story is not out-voted by the rest of it.
-3. Else the rules find a request to decline (bot/safety/limits.py): ``ask_<kind>``, 1.0.
+3. Else the rules find a request to decline (contract/safety/limits.py): ``ask_<kind>``, 1.0.
 4. Else the classifier's own request to decline (``ask_diagnosis``, ``ask_dose``, ...) below
    ``refusal_threshold``: the next intent that is neither a red flag nor a refusal.
 
@@ -49,9 +49,10 @@ from rasa.shared.nlu.training_data.message import Message
 
 from bot.nlu.intent_classifier import READING_KEY
 from bot.safety import languages
-from bot.safety.limits import KINDS as LIMIT_KINDS, Limits, detect_limit, load_limits
+from contract.safety.limits import KINDS as LIMIT_KINDS, Limits, detect_limit, load_limits
 from bot.nlp.segments import sentences
-from bot.safety.red_flags import LEVELS, NO_DETECTION, Detection, RedFlagRules, detect, in_context, load_rules
+from contract.levels import LEVELS, most_severe, severity
+from contract.safety.red_flags import NO_DETECTION, Detection, RedFlagRules, detect, in_context, load_rules
 
 logger = logging.getLogger(__name__)
 
@@ -155,7 +156,7 @@ class SafetyGate(GraphComponent):
         if english.level:
             levels = (*levels, english.level)
         if levels:
-            level = min(levels, key=LEVELS.index)
+            level = most_severe(*levels)
             self._set_intent(message, {"name": RED_FLAG_PREFIX + level, "confidence": 1.0}, ranking)
             flags = [f"{language}:{lv}" for lv in levels if lv != english.level] + list(english.flags)
             summary.update(source="language_rules", level=level, flags=flags)
@@ -183,7 +184,7 @@ class SafetyGate(GraphComponent):
                 detection = detect(piece_text, self._rules)
                 if detection.mention_only or detection.negated or in_context(piece_text, level, self._rules):
                     continue
-            if best is None or LEVELS.index(level) < LEVELS.index(best[0]):
+            if best is None or severity(level) > severity(best[0]):
                 best = (level, confidence)
         return best
 

@@ -3,7 +3,7 @@ whether they report an emergency or a crisis.
 
 The assistant answers in English only. A message in another language gets a reply in that
 language saying so, unless it reports an emergency or a crisis, which gets the red-flag
-reply in that language. The English red-flag rules (``bot/safety/red_flags.py``) are not
+reply in that language. The English red-flag rules (``contract/safety/red_flags.py``) are not
 run on such messages, and this module never looks at English rules: only at the lexicons
 ``bot/safety/languages/<code>.yml`` (their header explains the format).
 
@@ -39,11 +39,13 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
+from contract.levels import MOST_SEVERE_FIRST, URGENT
+
 LEXICON_DIR: Path = Path(__file__).resolve().parent / "languages"
 ENGLISH_FILE: Path = LEXICON_DIR / "english.yml"
 SUPPORTED: tuple[str, ...] = ("fr", "es", "de", "it", "pt", "ar")
 LATIN_SUPPORTED: tuple[str, ...] = ("fr", "es", "de", "it", "pt")
-LEVELS: tuple[str, ...] = ("emergency", "crisis")  # most severe first
+LEVELS: tuple[str, ...] = tuple(lv for lv in MOST_SEVERE_FIRST if lv in URGENT)  # crisis, emergency
 ENGLISH = "en"
 OTHER = "other"
 
@@ -382,6 +384,6 @@ def detect_urgent(text: str, language: str) -> tuple[str, ...]:
 
 
 def first_level(levels: Sequence[str]) -> str | None:
-    """The most severe level of ``levels`` (by ``LEVELS``), or None when there is none."""
+    """The most severe level of ``levels`` (``contract.levels``), or None when there is none."""
     ranked = [level for level in LEVELS if level in levels]
     return ranked[0] if ranked else None

@@ -11,12 +11,12 @@ from rasa_sdk.events import ActiveLoop, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.refusals import REFUSALS, ActionDeclineRequest
-from bot.safety.limits import KINDS
+from contract.safety.limits import KINDS
 from actions.safety import ActionRedFlag
 from bot.kb.runtime import Runtime
 from eval import readability
 
-LEVELS = ("emergency", "crisis", "same_day", "prompt")
+from contract.levels import LEVELS
 PAUSABLE = ("checklist_form", "values_form", "readiness_form", "callback_form")
 # A number with a unit of amount or strength: what a dose looks like in any wording.
 DOSE = re.compile(

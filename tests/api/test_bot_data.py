@@ -14,7 +14,8 @@ from api.bot_data import (
     merge_record,
     validate_record,
 )
-from api.red_flags import LEVELS, most_severe, severity, sql_check
+from api.models import sql_check
+from contract.levels import LEVELS, most_severe, severity
 
 # --- severity ------------------------------------------------------------------------------
 

@@ -130,16 +130,52 @@ async def test_each_conversation_gets_a_fresh_id_and_client_ids_are_ignored(h: H
     assert {row["id"] for row in h.rows("SELECT id FROM conversations")} == ids
 
 
-async def test_create_answers_503_when_rasa_is_down(h: Harness) -> None:
+def unavailable(h: Harness) -> dict[str, str]:
+    """A 503's body: the usual text, then what to do if it is urgent (the clinic's numbers, or
+    the domain's defaults)."""
+    return {"detail": h.app.state.runtime.safety_net.unavailable(UNAVAILABLE_DETAIL)}
+
+
+async def test_every_503_says_what_to_do_if_it_is_urgent(h: Harness) -> None:
+    detail = unavailable(h)["detail"]
+    assert detail.startswith(UNAVAILABLE_DETAIL)
+    assert "999" in detail and "116 123" in detail  # the domain's default numbers
+
+
+async def test_opening_works_when_rasa_is_down_and_a_red_flag_gets_the_urgent_reply(
+    h: Harness,
+) -> None:
     def down(sender: str, message: str, command: bool) -> Any:
         raise httpx.ConnectError("connection refused")
 
     h.rasa.reply = down
-    response = await h.client.post("/api/v1/conversations")
+    response = await h.client.post("/api/v1/conversations", json={"consent": True})
 
-    assert response.status_code == 503
-    assert response.json() == {"detail": UNAVAILABLE_DETAIL}
-    assert h.rows("SELECT * FROM messages") == []
+    assert response.status_code == 201
+    opening = [m["text"] for m in response.json()["messages"]]
+    assert opening[0].startswith("Hello! I'm the information assistant of Example Hair Clinic")
+    assert "keeps this chat, as you agreed" in opening[2]
+    assert "not available" in opening[-1] and "999" in opening[-1]
+    conversation_id = response.json()["conversation_id"]
+
+    urgent = await h.client.post(
+        messages_url(conversation_id), json={"text": "my throat is closing up and i cant breathe"}
+    )
+    plain = await h.client.post(messages_url(conversation_id), json={"text": "how much is it?"})
+
+    assert urgent.status_code == 200
+    first = urgent.json()["messages"][0]
+    assert first["text"].startswith("Call your local emergency number")
+    assert first["red_flag"] == "emergency"
+    assert "can't answer anything else" in urgent.json()["messages"][1]["text"]
+    assert (plain.status_code, plain.json()) == (503, unavailable(h))
+    [row] = h.rows("SELECT red_flag_level FROM conversations")
+    assert row["red_flag_level"] == "emergency"
+    patients = [m for m in h.messages(conversation_id) if m["role"] == "patient"]
+    assert [(m["status"], m["red_flag"]) for m in patients] == [
+        ("answered", "emergency"),
+        ("unanswered", None),
+    ]
 
 
 # --- sending messages --------------------------------------------------------------------
@@ -460,7 +496,7 @@ async def test_rasa_failure_gives_503_in_time_and_keeps_the_message_unanswered(
 
         assert time.monotonic() - started < 1.5
         assert response.status_code == 503
-        assert response.json() == {"detail": UNAVAILABLE_DETAIL}
+        assert response.json() == unavailable(h)
         stored = h.messages(conversation_id)
         assert len(stored) == 3
         assert (stored[-1]["role"], stored[-1]["text"], stored[-1]["status"]) == (
@@ -496,8 +532,8 @@ async def test_database_down_gives_503_json(h: Harness, tmp_path: Path) -> None:
         runtime.sessionmaker = healthy_maker
         await broken.dispose()
 
-    assert (response.status_code, response.json()) == (503, {"detail": UNAVAILABLE_DETAIL})
-    assert (created.status_code, created.json()) == (503, {"detail": UNAVAILABLE_DETAIL})
+    assert (response.status_code, response.json()) == (503, unavailable(h))
+    assert (created.status_code, created.json()) == (503, unavailable(h))
 
 
 # --- ordering ------------------------------------------------------------------------------

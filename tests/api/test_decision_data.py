@@ -184,18 +184,23 @@ async def test_a_malformed_red_flag_is_ignored_with_a_warning(
     assert any("red_flag block from the bot ignored" in r.getMessage() for r in caplog.records)
 
 
-async def test_a_red_flag_with_nothing_to_show_still_flags_the_conversation(h: Harness) -> None:
-    """Rasa answered with data but no text: the patient gets a 503, staff still see the flag."""
+async def test_a_red_flag_with_nothing_to_show_gets_the_urgent_reply_all_the_same(
+    h: Harness,
+) -> None:
+    """Rasa found a red flag but its reply failed (no text): the safety net sends the urgent
+    reply for the bot's level, even where its own rules see nothing, and staff see the flag."""
     conversation_id = await h.new_conversation()
     h.rasa.reply = replying({"custom": {"red_flag": {"level": "emergency", "flags": ["fainting"]}}})
 
-    response = await h.client.post(messages_url(conversation_id), json={"text": "I fainted"})
+    response = await h.client.post(messages_url(conversation_id), json={"text": "I went down"})
 
-    assert response.status_code == 503
-    patient = h.messages(conversation_id)[-1]
+    assert response.status_code == 200
+    assert response.json()["messages"][0]["red_flag"] == "emergency"
+    assert response.json()["messages"][0]["text"].startswith("Call your local emergency number")
+    patient = [m for m in h.messages(conversation_id) if m["role"] == "patient"][-1]
     assert (patient["text"], patient["status"], patient["red_flag"]) == (
-        "I fainted",
-        "unanswered",
+        "I went down",
+        "answered",
         "emergency",
     )
     assert conversation(h, conversation_id)["red_flag_level"] == "emergency"

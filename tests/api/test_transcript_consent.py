@@ -66,7 +66,7 @@ async def test_red_flags_are_shown_but_not_recorded(h: Harness) -> None:
     assert h.rows("SELECT * FROM messages") == []
 
 
-async def test_an_unanswered_red_flag_is_not_recorded_either(h: Harness) -> None:
+async def test_a_red_flag_the_safety_net_answers_is_not_recorded_either(h: Harness) -> None:
     conversation_id = await h.new_conversation(consent=False)
     h.rasa.reply = lambda sender, message, command: {
         "messages": [{"custom": {"red_flag": {"level": "crisis"}}}]
@@ -74,7 +74,8 @@ async def test_an_unanswered_red_flag_is_not_recorded_either(h: Harness) -> None
 
     response = await h.client.post(messages_url(conversation_id), json={"text": "help"})
 
-    assert response.status_code == 503
+    assert response.status_code == 200
+    assert response.json()["messages"][0]["red_flag"] == "crisis"
     assert conversation(h, conversation_id)["red_flag_level"] is None
     assert h.rows("SELECT * FROM messages") == []
 

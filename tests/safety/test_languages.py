@@ -153,8 +153,8 @@ def test_ordinary_messages_raise_no_alarm(code: str, text: str) -> None:
 
 def test_levels_come_most_severe_first() -> None:
     levels = detect_urgent("je veux mourir et j'arrive plus à respirer", "fr")
-    assert levels == ("emergency", "crisis")
-    assert first_level(levels) == "emergency"
+    assert levels == ("crisis", "emergency")
+    assert first_level(levels) == "crisis"
     assert first_level(("crisis",)) == "crisis"
     assert first_level(()) is None
 

@@ -1,4 +1,4 @@
-"""Requests to decline (bot/safety/limits.py): the dev set's `refuse` cases and general questions."""
+"""Requests to decline (contract/safety/limits.py): the dev set's `refuse` cases and general questions."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import yaml
 
-from bot.safety.limits import KINDS, detect_limit, load_limits
+from contract.safety.limits import KINDS, detect_limit, load_limits
 
 PHRASINGS = Path(__file__).resolve().parent / "phrasings.yml"
 DATA: dict[str, list[dict[str, Any]]] = yaml.safe_load(PHRASINGS.read_text(encoding="utf-8"))

@@ -1,4 +1,4 @@
-"""The red-flag rule layer (bot/safety/red_flags.py) against the dev set of phrasings.
+"""The red-flag rule layer (contract/safety/red_flags.py) against the dev set of phrasings.
 
 tests/safety/phrasings.yml holds phrasings written the way people type. Every emergency and
 crisis phrasing must be caught at its level or a more severe one; same-day and prompt ones
@@ -13,18 +13,18 @@ from typing import Any
 import pytest
 import yaml
 
-from bot.safety.red_flags import LEVELS, Detection, Term, detect, in_context, load_rules
+from contract.levels import LEVELS, severity
+from contract.safety.red_flags import Detection, Term, detect, in_context, load_rules
 
 PHRASINGS = Path(__file__).resolve().parent / "phrasings.yml"
 DATA: dict[str, list[dict[str, Any]]] = yaml.safe_load(PHRASINGS.read_text(encoding="utf-8"))
-SEVERITY = {level: rank for rank, level in enumerate(LEVELS)}
 MIN_CATCH = {"same_day": 0.95, "prompt": 0.95}
 MAX_FALSE_ALARMS = 0.05
 
 
 def caught(detection: Detection, level: str) -> bool:
     """Caught at the expected level or a more severe one."""
-    return detection.level is not None and SEVERITY[detection.level] <= SEVERITY[level]
+    return detection.level is not None and severity(detection.level) >= severity(level)
 
 
 def test_the_dev_set_has_at_least_twenty_phrasings_per_level() -> None:
@@ -130,9 +130,11 @@ def test_several_symptoms_give_every_flag_and_the_most_severe_level() -> None:
     assert {f.flag for f in detection.findings} >= {"pus", "fever", "face_swelling"}
 
 
-def test_crisis_outranks_same_day_and_emergency_outranks_crisis() -> None:
+def test_crisis_outranks_every_other_level() -> None:
+    """One order for the bot and the API (contract.levels): crisis support comes first."""
     assert detect("theres pus everywhere and honestly i want to die").level == "crisis"
-    assert detect("i want to die and i cant breathe").level == "emergency"
+    assert detect("i want to die and i cant breathe").level == "crisis"
+    assert set(detect("i want to die and i cant breathe").flags) >= {"breathing"}
 
 
 @pytest.mark.parametrize("text", ["my wife cant breathe", "my husbands lips are swelling", "my son fainted"])

@@ -21,7 +21,7 @@ down_revision: str | None = "0001"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-# A frozen copy of api.red_flags.sql_check at this revision (migrations never import app code).
+# A frozen copy of api.models.sql_check at this revision (migrations never import app code).
 LEVELS = "'prompt', 'same_day', 'emergency', 'crisis'"
 
 

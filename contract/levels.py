@@ -1,8 +1,11 @@
-"""Red-flag levels and their severity: the one place that ranks them.
+"""Red-flag levels and their one severity order.
 
 The bot marks a turn with a level when the patient's message described a red flag (see
-``../shared/design/safety-and-decision-aid.md``). A conversation keeps the most severe level
-it has ever seen, so a later, milder flag never hides an earlier emergency.
+``../shared/design/safety-and-decision-aid.md``); the API keeps, per conversation, the most
+severe level it has seen, and staff's inbox sorts by it. Both read the order from here.
+
+Crisis comes first: anyone who mentions self-harm or not wanting to live gets crisis support
+first, and the crisis reply itself says to call the emergency number when in danger.
 """
 
 from __future__ import annotations
@@ -15,7 +18,18 @@ RedFlagLevel = Literal["prompt", "same_day", "emergency", "crisis"]
 LEVELS: tuple[RedFlagLevel, ...] = get_args(RedFlagLevel)
 """Every level, least severe first: prompt < same_day < emergency < crisis."""
 
+MOST_SEVERE_FIRST: tuple[RedFlagLevel, ...] = tuple(reversed(LEVELS))
+"""Every level, most severe first: the order a reply or an inbox picks them in."""
+
+URGENT: frozenset[RedFlagLevel] = frozenset({"emergency", "crisis"})
+"""Levels whose reply says nothing but what to do now (no way back to a guided step)."""
+
 _RANK: dict[str, int] = {level: rank for rank, level in enumerate(LEVELS)}
+
+
+def is_level(value: object) -> bool:
+    """True when ``value`` is one of :data:`LEVELS`."""
+    return isinstance(value, str) and value in _RANK
 
 
 def severity(level: str) -> int:
@@ -32,9 +46,3 @@ def most_severe(*levels: str | None) -> RedFlagLevel | None:
     if not known:
         return None
     return LEVELS[max(severity(level) for level in known)]
-
-
-def sql_check(column: str) -> str:
-    """The SQL CHECK expression allowing NULL or one of the levels in ``column``."""
-    allowed = ", ".join(f"'{level}'" for level in LEVELS)
-    return f"{column} IS NULL OR {column} IN ({allowed})"

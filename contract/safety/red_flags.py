@@ -1,6 +1,8 @@
 """Red flags in free text, by rule: the layer a low NLU confidence cannot out-vote.
 
-The rules live in ``bot/safety/red_flags.yml`` (its header explains the format). In short:
+The rules live in ``contract/safety/red_flags.json`` (the folder's README explains the
+format). Pure Python: the bot runs it in Rasa's NLU and the API runs it when the bot cannot
+answer (the safety net). In short:
 named *concepts* are lists of terms; a *flag* fires when all concepts of one of its
 patterns occur in one sentence, each within ``window`` words of the first (the anchor);
 a negation just before a matched concept ("no fever", "never fainted") cancels it,
@@ -11,7 +13,7 @@ the file's ``contexts``).
 
 Usage::
 
-    from bot.safety.red_flags import detect
+    from contract.safety.red_flags import detect
     detect("my lips are swelling").level        # "emergency"
     detect("is swelling a side effect?")        # level None, mention_only True
 
@@ -20,18 +22,20 @@ Nothing is read at import; ``load_rules()`` reads and compiles the file once (ca
 
 from __future__ import annotations
 
+import gzip
+import json
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-import yaml
+from contract.levels import LEVELS, most_severe
+from contract.safety.edits import edit_distance, typo_limit
 
-from bot.nlp.edits import edit_distance, typo_limit
-
-RULES_FILE: Path = Path(__file__).resolve().parent / "red_flags.yml"
-LEVELS: tuple[str, ...] = ("emergency", "crisis", "same_day", "prompt")  # most severe first
+_HERE = Path(__file__).resolve().parent
+RULES_FILE: Path = _HERE / "red_flags.json"
+ENGLISH_WORDS_FILE: Path = _HERE / "english_words.txt.gz"
 DEFAULT_WINDOW = 6
 NEGATION_REACH = 3  # a negator counts when at most this many words before the concept
 
@@ -234,12 +238,10 @@ def _prepare(raw: str, rules: RedFlagRules) -> _Sentence:
 @lru_cache(maxsize=1)
 def _english() -> frozenset[str]:
     """English words, never read as typos: spaCy's lemma table plus its stop words (the lemma
-    table lacks some, e.g. "some", which is one edit from "sore")."""
-    from spacy.lang.en.stop_words import STOP_WORDS
-
-    from bot.nlu.gibberish import english_words  # spaCy's lemma table, read once
-
-    return english_words() | frozenset(STOP_WORDS)
+    table lacks some, e.g. "some", which is one edit from "sore"), one per line in
+    ``english_words.txt.gz`` (``python -m bot.safety.english_words`` writes it)."""
+    with gzip.open(ENGLISH_WORDS_FILE, "rt", encoding="utf-8") as handle:
+        return frozenset(line.strip() for line in handle if line.strip())
 
 
 @lru_cache(maxsize=20000)
@@ -356,12 +358,11 @@ def _except_key(flag_id: str) -> str:
 
 @lru_cache(maxsize=4)
 def _load(path: Path) -> RedFlagRules:
-    data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    return _compile(data)
+    return _compile(json.loads(path.read_text(encoding="utf-8")))
 
 
 def load_rules(path: Path | None = None) -> RedFlagRules:
-    """The compiled rules of ``path`` (default: bot/safety/red_flags.yml), read once."""
+    """The compiled rules of ``path`` (default: contract/safety/red_flags.json), read once."""
     return _load(Path(path or RULES_FILE).resolve())
 
 
@@ -544,10 +545,6 @@ def in_context(text: str, level: str, rules: RedFlagRules | None = None) -> bool
     return any(_frame_covers(frame, texts, texts) for frame in rules.contexts if level in frame.levels)
 
 
-def _severity(level: str) -> int:
-    return LEVELS.index(level)
-
-
 def detect(text: str, rules: RedFlagRules | None = None) -> Detection:
     """Every red flag the text reports; ``level`` is the most severe one (or None)."""
     rules = rules or load_rules()
@@ -582,7 +579,7 @@ def detect(text: str, rules: RedFlagRules | None = None) -> Detection:
             negated = negated or matcher.any_negated(rules.symptom_concepts)
     active = [f for f in findings if not f.mention]
     flags = tuple(dict.fromkeys(f.flag for f in active))
-    level = min((f.level for f in active), key=_severity, default=None)
+    level = most_severe(*(f.level for f in active))
     return Detection(
         level=level,
         flags=flags,
@@ -591,8 +588,3 @@ def detect(text: str, rules: RedFlagRules | None = None) -> Detection:
         negated=not active and negated,
         crisis_other_sense=other_sense and all(f.level != "crisis" for f in findings),
     )
-
-
-def most_severe(levels: Sequence[str]) -> str | None:
-    """The most severe of some levels (None for none)."""
-    return min(levels, key=_severity, default=None)

@@ -1,13 +1,13 @@
 """Requests the assistant declines, by rule: a diagnosis, a dose, stopping a medicine, DIY injections.
 
-The rules live in ``bot/safety/limits.yml``. General questions stay answerable: "what is in
+The rules live in ``contract/safety/limits.json`` (the folder's README explains the format). General questions stay answerable: "what is in
 the injection" or "does it work for alopecia" are not requests to decline; "do I have
 alopecia?", "how many mg of minoxidil should I take", "should I stop my warfarin before the
 session" and "can I buy a meso kit and do it at home" are.
 
 Usage::
 
-    from bot.safety.limits import detect_limit
+    from contract.safety.limits import detect_limit
     detect_limit("should i stop my warfarin before the session").kind   # "stop_medicine"
     detect_limit("whats in the injection")                               # None
 
@@ -16,17 +16,16 @@ Nothing is read at import; ``load_limits()`` reads and compiles the file once (c
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Mapping
 
-import yaml
+from contract.safety.red_flags import load_rules, normalise_words
 
-from bot.safety.red_flags import load_rules, normalise_words
-
-LIMITS_FILE: Path = Path(__file__).resolve().parent / "limits.yml"
+LIMITS_FILE: Path = Path(__file__).resolve().parent / "limits.json"
 KINDS: tuple[str, ...] = ("diagnosis", "dose", "stop_medicine", "self_injection",
                           "other_use", "other_procedure", "writing", "other_person", "records")
 _PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
@@ -76,11 +75,11 @@ def _compile(data: Mapping[str, Any]) -> Limits:
 
 @lru_cache(maxsize=4)
 def _load(path: Path) -> Limits:
-    return _compile(yaml.safe_load(path.read_text(encoding="utf-8")))
+    return _compile(json.loads(path.read_text(encoding="utf-8")))
 
 
 def load_limits(path: Path | None = None) -> Limits:
-    """The compiled rules of ``path`` (default: bot/safety/limits.yml), read once."""
+    """The compiled rules of ``path`` (default: contract/safety/limits.json), read once."""
     return _load(Path(path or LIMITS_FILE).resolve())
 
 
