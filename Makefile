@@ -115,7 +115,7 @@ run: setup $(KB) $(MODEL)
 test: setup $(KB) $(MODEL) test-bot test-stories test-api conversation-test test-browser
 
 test-bot:
-	$(BOT_PY) -m pytest tests/contract tests/kb tests/nlp tests/nlu tests/actions tests/channels tests/safety tests/rasa_project -q -p no:cacheprovider
+	$(BOT_PY) -m pytest tests/contract tests/kb tests/nlp tests/nlu tests/dialogue tests/actions tests/channels tests/safety tests/rasa_project -q -p no:cacheprovider
 
 test-stories:
 	$(RASA) test core --stories tests/stories --model $(MODEL) --fail-on-prediction-errors \

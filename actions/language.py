@@ -13,17 +13,12 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType
 from rasa_sdk.executor import CollectingDispatcher
 
+from bot.dialogue.red_flags import message_language
 from bot.dialogue.replies import template
 from bot.kb.model import Clinic
 from bot.kb.runtime import Runtime, get_runtime
 
 ENGLISH_ONLY = "utter_english_only"
-
-
-def message_language(latest_message: Mapping[str, Any] | None) -> str | None:
-    """The language the safety gate identified for the latest message (None if it didn't)."""
-    value = ((latest_message or {}).get("safety") or {}).get("language")
-    return str(value) if value else None
 
 
 def localised(domain: Mapping[str, Any], name: str, language: str | None) -> str:

@@ -173,6 +173,20 @@ async def stored_messages(session: AsyncSession, conversation_id: str) -> Sequen
     return rows.all()
 
 
+async def pending_patient_messages(session: AsyncSession, conversation_id: str) -> list[Message]:
+    """The conversation's patient messages whose turn Rasa's tracker may not agree with yet."""
+    rows = await session.scalars(
+        select(Message)
+        .where(
+            Message.conversation_id == conversation_id,
+            Message.role == "patient",
+            Message.tracker_pending.is_(True),
+        )
+        .order_by(Message.seq)
+    )
+    return list(rows.all())
+
+
 async def stored_replies(session: AsyncSession, patient: Message) -> list[schemas.Message]:
     """The assistant's stored replies to ``patient`` (an answered message), as first sent."""
     next_patient = (

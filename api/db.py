@@ -25,6 +25,11 @@ from api.settings import PACKAGE_DIR
 MIGRATIONS_DIR: Path = PACKAGE_DIR / "migrations"
 ALEMBIC_INI: Path = PACKAGE_DIR / "alembic.ini"
 SQLITE_BUSY_TIMEOUT_MS: int = 5000
+"""How long a connection to Rasa's tracker database waits for Rasa's writes."""
+API_BUSY_TIMEOUT_MS: int = 1500
+"""How long the API's own connections wait for a write lock: shorter than the chat's Rasa
+timeout, so that a locked database is noticed while the safety net can still answer in time
+(``api.write_behind``). The API's own writes take milliseconds."""
 
 
 def sqlite_file(url: str) -> Path | None:
@@ -41,7 +46,7 @@ def sqlite_file(url: str) -> Path | None:
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     try:
-        cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute(f"PRAGMA busy_timeout = {API_BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA journal_mode = WAL")
         cursor.execute("PRAGMA synchronous = NORMAL")
         cursor.execute("PRAGMA foreign_keys = ON")
@@ -55,7 +60,7 @@ def create_engine(url: str) -> AsyncEngine:
     connect_args: dict[str, Any] = {}
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        connect_args["timeout"] = SQLITE_BUSY_TIMEOUT_MS / 1000
+        connect_args["timeout"] = API_BUSY_TIMEOUT_MS / 1000
     engine = create_async_engine(url, connect_args=connect_args, pool_pre_ping=True)
     if engine.dialect.name == "sqlite":
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)

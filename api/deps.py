@@ -13,6 +13,7 @@ from api.locks import KeyedLocks
 from api.rasa_client import RasaClient
 from api.ratelimit import RateLimiter
 from api.safety_net import SafetyNet
+from api.write_behind import WriteBehind
 from api.settings import Settings
 from api.sources import SourceInfo
 from api.tracker_store import TrackerStore
@@ -42,6 +43,8 @@ class Runtime:
     """Staff console logins, keyed ``ip:<address>`` and ``user:<username>``."""
     safety_net: SafetyNet
     """Red-flag help when the bot cannot answer (``api.safety_net``)."""
+    write_behind: WriteBehind
+    """Turns the database refused, written when it takes writes again (``api.write_behind``)."""
 
 
 def get_runtime(request: Request) -> Runtime:

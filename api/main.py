@@ -43,6 +43,7 @@ from api.staff.errors import install as install_staff_errors
 from api.staff.errors import is_staff_path, staff_bad_request, staff_server_error
 from api.tracker_store import TrackerStore
 from api.safety_net import load as load_safety_net
+from api.write_behind import WriteBehind
 from bot.kb.loader import load_clinic
 
 logger = logging.getLogger("api")
@@ -336,6 +337,7 @@ def create_app(
                     tracker=tracker,
                     login_limiter=RateLimiter(config.login_attempts_per_minute),
                     safety_net=safety_net,
+                    write_behind=WriteBehind(),
                 )
                 runtime = app.state.runtime
                 purge = asyncio.create_task(
@@ -348,13 +350,18 @@ def create_app(
                     ),
                     name="purge-unconsented",
                 )
+                write_behind = asyncio.create_task(
+                    runtime.write_behind.run_forever(runtime.sessionmaker, runtime.locks),
+                    name="write-behind",
+                )
                 logger.info("API ready (database %s)", engine.dialect.name)
                 try:
                     yield
                 finally:
-                    purge.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await purge
+                    for task in (purge, write_behind):
+                        task.cancel()
+                        with contextlib.suppress(asyncio.CancelledError):
+                            await task
                     app.state.runtime = None
         finally:
             await tracker.dispose()

@@ -216,6 +216,9 @@ class Message(Base):
     """Assistant messages: the patient's rating, 'up' or 'down' (null: none or withdrawn)."""
     feedback_at: Mapped[datetime | None] = mapped_column()
     """When the rating was last given or withdrawn."""
+    tracker_pending: Mapped[bool] = mapped_column(default=False, server_default=false())
+    """Patient messages: the bot did not answer in time (the safety net may have): Rasa's
+    tracker is compared with this turn at the next contact (``api.tracker_sync``)."""
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     conversation: Mapped[Conversation] = relationship(back_populates="messages")

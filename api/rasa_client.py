@@ -229,18 +229,20 @@ class RasaClient:
         logger.warning("%s unavailable (%s)", what, reason)
         raise AssistantUnavailable(what, reason)
 
-    async def send(self, sender: str, text: str, command: bool) -> RasaReply:
+    async def send(
+        self, sender: str, text: str, command: bool, message_id: str | None = None
+    ) -> RasaReply:
         """Pass one message to the assistant and return its reply.
 
         ``command`` is True only for text the API trusts (its own ``/start_conversation`` or a
         button payload the assistant offered); Rasa treats anything else as plain words.
+        ``message_id`` names the turn in Rasa's tracker (``api.tracker_sync``).
         """
+        body: dict[str, Any] = {"sender": sender, "message": text, "command": command}
+        if message_id is not None:
+            body["message_id"] = message_id
         response = await self._request(
-            "rasa webhook",
-            "POST",
-            self._rasa_url + WEBHOOK_PATH,
-            self._timeout,
-            json={"sender": sender, "message": text, "command": command},
+            "rasa webhook", "POST", self._rasa_url + WEBHOOK_PATH, self._timeout, json=body
         )
         try:
             reply = RasaReply.model_validate_json(
@@ -276,19 +278,20 @@ class RasaClient:
             )
             raise AssistantUnavailable("rasa tracker", "malformed reply") from None
 
-    async def _get_tracker(self, sender: str) -> httpx.Response:
+    async def _get_tracker(self, sender: str, timeout: float | None = None) -> httpx.Response:
         return await self._request(
             "rasa tracker",
             "GET",
             f"{self._rasa_url}/conversations/{sender}/tracker",
-            self._timeout,
+            min(timeout, self._timeout) if timeout is not None else self._timeout,
             params={"include_events": "ALL", **(self._token_params() or {})},
         )
 
-    async def raw_events(self, sender: str) -> list[dict[str, Any]]:
+    async def raw_events(self, sender: str, timeout: float | None = None) -> list[dict[str, Any]]:
         """Every event of the conversation's tracker as Rasa's JSON (all sessions, every
-        field), for a test story; :meth:`tracker` keeps only what a history needs."""
-        response = await self._get_tracker(sender)
+        field), for a test story or to settle a turn; :meth:`tracker` keeps only what a
+        history needs. ``timeout``: a deadline of its own, shorter than the usual one."""
+        response = await self._get_tracker(sender, timeout)
         try:
             events = response.json().get("events") or []
         except (ValueError, AttributeError):
@@ -297,6 +300,18 @@ class RasaClient:
             logger.warning("rasa tracker unavailable (malformed reply)")
             raise AssistantUnavailable("rasa tracker", "malformed reply")
         return events
+
+    async def append_events(self, sender: str, events: list[dict[str, Any]]) -> None:
+        """Append ``events`` to the conversation's tracker in Rasa (``POST
+        /conversations/{sender}/tracker/events``; nothing is run, no message is sent)."""
+        await self._request(
+            "rasa tracker append",
+            "POST",
+            f"{self._rasa_url}/conversations/{sender}/tracker/events",
+            self._timeout,
+            params=self._token_params(),
+            json=events,
+        )
 
     async def status(self) -> dict[str, Any]:
         """Rasa's ``/status``; raises unless Rasa answers 200 with a loaded model."""

@@ -20,12 +20,14 @@ from typing import Any
 
 import yaml
 
-from api.rasa_client import RasaCustom, RasaMessage, RasaReply
+from api.rasa_client import RasaCustom, RasaMessage, RasaNlu, RasaReply
 from bot.kb.model import Clinic
-from contract import payloads, urgent
+from contract import commands, payloads, urgent
 from contract.levels import most_severe
 from contract.safety.red_flags import Detection, RedFlagRules, detect, load_rules
 
+RED_FLAG_PREFIX = "red_flag_"
+"""The rules' finding is stored as the bot would have classified it: ``red_flag_<level>``."""
 OTHERWISE_UNAVAILABLE = (
     "I can't answer anything else right now: the assistant is not available. "
     "Please try again in a few minutes, or contact {clinic}."
@@ -40,8 +42,8 @@ OPENING_UNAVAILABLE = (
     "I can't answer questions right now: the assistant is not available. Please try again in "
     "a few minutes, or contact {clinic}."
 )
-OPENING = ("utter_welcome", "utter_disclaimer")
-PRIVACY = {True: "utter_privacy_kept", False: "utter_privacy_not_kept"}
+OPENING = ("utter_welcome", "utter_disclaimer", "utter_privacy")
+"""The bot's opening responses (``data/rules/conversation.yml``) the safety net sends too."""
 
 
 @dataclass(frozen=True)
@@ -76,7 +78,7 @@ class SafetyNet:
         if level is None:
             return None
         custom = payloads.red_flag(level, found.flags)
-        return RasaReply(messages=[
+        return RasaReply(nlu=RasaNlu(intent=f"{RED_FLAG_PREFIX}{level}", confidence=1.0), messages=[
             RasaMessage(
                 text=urgent.urgent_text(self.responses, self.contacts, level),
                 custom=RasaCustom.model_validate(custom),
@@ -88,8 +90,8 @@ class SafetyNet:
         """The opening messages without the bot: who it is, what it is not, the privacy
         notice as the patient chose, that it cannot answer now, and what to do if urgent."""
         clinic = self.contacts.clinic
-        texts = [urgent.response_text(self.responses, name, clinic=clinic)
-                 for name in (*OPENING, PRIVACY[consent])]
+        slots = {commands.CONSENT_ENTITY: "yes" if consent else "no"}
+        texts = [urgent.response_text(self.responses, name, slots, clinic=clinic) for name in OPENING]
         texts.append(OPENING_UNAVAILABLE.format(clinic=clinic) + " " + self.pointer())
         return RasaReply(messages=[RasaMessage(text=t) for t in texts])
 

@@ -257,6 +257,7 @@ class ReadinessChecks(BaseModel):
     rasa: str = Field(description='"ok" or "down: <reason>"')
     action_server: str = Field(description='"ok" or "down: <reason>"')
     database: str = Field(description='"ok" or "down: <reason>"')
+    tracker_store: str = Field(description='Rasa\'s tracker database: "ok" or "down: <reason>"')
 
 
 class Readiness(BaseModel):

@@ -1,4 +1,5 @@
-"""Rasa's tracker store, seen from the API: only to erase a conversation's events there.
+"""Rasa's tracker store, seen from the API: to erase a conversation's events there, and to
+check that Rasa really keeps them there (``/readyz``).
 
 Rasa's ``SQLTrackerStore`` keeps every event of every conversation in one table, ``events``
 (``sender_id`` is the conversation id). Erasing a conversation everywhere means deleting
@@ -16,6 +17,14 @@ from api.db import SQLITE_BUSY_TIMEOUT_MS, sqlite_file
 from api.settings import normalise_database_url
 
 EVENTS_TABLE = "events"
+
+
+class TrackerStoreMissing(Exception):
+    """Rasa's tracker database, or its events table, is not there."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
 
 
 def _has_events_table(connection: Connection) -> bool:
@@ -49,6 +58,19 @@ class TrackerStore:
                 {"sender_id": sender_id},
             )
             return int(result.rowcount or 0)
+
+    async def check(self) -> None:
+        """Raise unless the database answers and holds Rasa's events table.
+
+        Rasa creates the table when it starts; without it Rasa has fallen back to keeping
+        conversations in memory (its database failed), which nothing else would show. Reading
+        the table's definition takes SQLite's shared lock, so a locked database is seen too.
+        """
+        if self._file is not None and not self._file.exists():
+            raise TrackerStoreMissing("no tracker database")
+        async with self._engine.connect() as connection:
+            if not await connection.run_sync(_has_events_table):
+                raise TrackerStoreMissing("no events table")
 
     async def dispose(self) -> None:
         await self._engine.dispose()

@@ -44,12 +44,19 @@ class _Keep(dict):
         return "{" + key + "}"
 
 
-def response_text(responses: Responses, name: str, **values: Any) -> str:
-    """The first text variant of response ``name``, filled with ``values``."""
+def response_text(responses: Responses, name: str, slots: Mapping[str, Any] | None = None,
+                  **values: Any) -> str:
+    """The text of response ``name``, filled with ``values``: the first variant whose slot
+    conditions ``slots`` meet (as Rasa picks them), else the first variant without any."""
     variants = responses.get(name)
     if not variants:
         raise KeyError(f"the domain has no response '{name}'")
-    return str(variants[0]["text"]).format_map(_Keep(values))
+    slots = slots or {}
+    met = [v for v in variants if v.get("condition") and all(
+        slots.get(c.get("name")) == c.get("value") for c in v["condition"])]
+    plain = [v for v in variants if not v.get("condition")]
+    chosen = (met or plain or variants)[0]
+    return str(chosen["text"]).format_map(_Keep(values))
 
 
 def localised(responses: Responses, name: str, language: str | None) -> str:

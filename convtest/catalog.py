@@ -49,13 +49,15 @@ def build(knowledge: Path | None = None, domain: Path | None = None) -> Catalog:
         entries.update(e["id"] for e in data.get("entries", []) if isinstance(e, dict) and "id" in e)
     dom = _yaml(domain or domain_file()) or {}
     forms = set((dom.get("forms") or {}).keys())
-    actions = _names(dom.get("actions")) | forms | RASA_ACTIONS
+    responses = set((dom.get("responses") or {}).keys())
+    # A response is an action too (Rasa runs utter_* itself: utter_red_flag, the opening).
+    actions = _names(dom.get("actions")) | forms | RASA_ACTIONS | responses
     return Catalog(
         topics=frozenset(topics),
         entries=frozenset(entries),
         sources=frozenset(sources),
         intents=frozenset(_names(dom.get("intents")) | {"nlu_fallback"}),
-        responses=frozenset((dom.get("responses") or {}).keys()),
+        responses=frozenset(responses),
         actions=frozenset(actions),
         slots=frozenset((dom.get("slots") or {}).keys()) | {"requested_slot"},
         clinic_fields=frozenset(CLINIC_FIELDS),

@@ -57,6 +57,10 @@ def service_env() -> dict[str, str]:
     return env
 
 
+NLG = "bot.dialogue.nlg.ClinicResponses"
+"""Rasa's response generator: the opening and red-flag replies without the action server."""
+
+
 def write_endpoints(env: dict[str, str]) -> Path:
     """Write this stack's Rasa endpoints file, ``endpoints.yml`` in ``MESO_VAR_DIR``.
 
@@ -70,6 +74,7 @@ def write_endpoints(env: dict[str, str]) -> Path:
         "# Written by ops/services.py at each start of this stack; edits are overwritten.\n"
         "action_endpoint:\n"
         f"  url: {json.dumps(env['MESO_ACTION_ENDPOINT'])}\n"
+        f"nlg:\n  type: {NLG}\n"
         "tracker_store:\n"
         "  type: SQL\n"
         f"  url: {json.dumps(env['MESO_TRACKER_URL'])}\n"
@@ -89,7 +94,8 @@ def commands(env: dict[str, str]) -> list[tuple[str, list[str], str]]:
         str(bot / "rasa"), "run", "--model", env["MESO_RASA_MODEL"],
         "--endpoints", env["MESO_RASA_ENDPOINTS"], "--credentials", str(ROOT / "credentials.yml"),
         "--interface", HOST, "--port", env["MESO_RASA_PORT"], "--enable-api",
-        "--auth-token", env["MESO_RASA_TOKEN"],
+        # One argument: a token starting with "-" would otherwise read as an option.
+        f"--auth-token={env['MESO_RASA_TOKEN']}",
     ]
     return [
         ("action server", [str(bot / "python"), "-m", "rasa_sdk", "--actions", "actions",

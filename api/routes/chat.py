@@ -16,14 +16,15 @@ import time
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Path, Request, status
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api import crud, history, understanding
+from api import crud, history, tracker_sync, understanding
 from contract import commands
 from api.deps import RuntimeDep, SessionDep
 from api.models import Conversation, Message, short_id, utcnow
 from api.rasa_client import AssistantUnavailable, RasaNlu
-from api.replies import batch_red_flag, summary_url
+from api.replies import batch_red_flag, present, summary_url
 from api.schemas import (
     UNAVAILABLE_DETAIL,
     Button,
@@ -236,35 +237,42 @@ async def send_message(
         conversation = await crud.get_conversation_for_update(session, conversation_id)
         if conversation is None:  # deleted while this request waited
             raise not_found()
-        patient: Message | None = None
-        if conversation.transcript_consent:
-            earlier = await _earlier_attempt(session, conversation_id, body)
-            if earlier is not None and earlier.status == "answered":
-                logger.info(
-                    "conversation %s message seq=%d retried: stored replies sent again",
-                    short_id(conversation_id),
-                    earlier.seq,
-                )
-                return Replies(messages=await crud.stored_replies(session, earlier))
-            offered = await crud.last_offered_buttons(session, conversation_id)
-            title = history.press_title(text, offered)
-            patient = await _store_patient_message(session, conversation, body, title, earlier)
-        else:
-            offered = await _tracker_buttons(runtime, conversation_id, text)
-            title = history.press_title(text, offered)
-            conversation.last_activity_at = utcnow()
-        await session.commit()
+        try:
+            stored = await _store_turn(session, runtime, conversation, body, text)
+        except DBAPIError as exc:
+            # The database refuses writes (locked, down): the safety net answers, and the
+            # turn waits in memory until it can be written (api.write_behind).
+            await session.rollback()
+            logger.warning(
+                "conversation %s: database refused the message (%s)",
+                short_id(conversation_id),
+                type(exc).__name__,
+            )
+            net = runtime.safety_net.reply(text)
+            runtime.write_behind.keep(conversation_id, body.text, body.client_id, None, net)
+            if net is None:
+                raise _unavailable(runtime) from None
+            return Replies(messages=[m.public for m in present(net.messages, summary_link=None)])
+        if isinstance(stored, Replies):
+            return stored
+        patient, title = stored
         turn = f"seq={patient.seq}" if patient is not None else "(not stored)"
 
+        turn_id = tracker_sync.message_id(patient) if patient is not None else None
         try:
-            reply = await runtime.rasa.send(conversation_id, text, command=title is not None)
+            reply = await runtime.rasa.send(
+                conversation_id, text, command=title is not None, message_id=turn_id
+            )
         except AssistantUnavailable as exc:
+            if patient is not None:  # Rasa may still answer it, or never have seen it
+                patient.tracker_pending = True
             logger.warning(
                 "conversation %s message %s unanswered: %s", short_id(conversation_id), turn, exc
             )
             known = batch_red_flag(exc.reply.messages) if exc.reply is not None else None
             net = runtime.safety_net.reply(text, known)
             if net is None:
+                await session.commit()
                 raise _unavailable(runtime) from None
             # A red flag gets the bot's urgent reply all the same, stored with its level.
             logger.warning(
@@ -291,6 +299,42 @@ async def send_message(
         (time.perf_counter() - started) * 1000,
     )
     return Replies(messages=messages, understanding=understood)
+
+
+async def _store_turn(
+    session: AsyncSession,
+    runtime: RuntimeDep,
+    conversation: Conversation,
+    body: MessageIn,
+    text: str,
+) -> Replies | tuple[Message | None, str | None]:
+    """Store the patient's message (with consent) before the bot is asked; return it and the
+    title of the button it pressed, or the stored replies when it is a retry already answered.
+    """
+    conversation_id = conversation.id
+    patient: Message | None = None
+    if conversation.transcript_consent:
+        # A turn the bot failed earlier may have been answered since: settle it first,
+        # so a retry gets that answer and the new message comes after it.
+        if await tracker_sync.settle(session, runtime.rasa, conversation):
+            await session.commit()
+        earlier = await _earlier_attempt(session, conversation_id, body)
+        if earlier is not None and earlier.status == "answered":
+            logger.info(
+                "conversation %s message seq=%d retried: stored replies sent again",
+                short_id(conversation_id),
+                earlier.seq,
+            )
+            return Replies(messages=await crud.stored_replies(session, earlier))
+        offered = await crud.last_offered_buttons(session, conversation_id)
+        title = history.press_title(text, offered)
+        patient = await _store_patient_message(session, conversation, body, title, earlier)
+    else:
+        offered = await _tracker_buttons(runtime, conversation_id, text)
+        title = history.press_title(text, offered)
+        conversation.last_activity_at = utcnow()
+    await session.commit()
+    return patient, title
 
 
 async def _understanding(
@@ -387,6 +431,14 @@ async def read_history(
         raise not_found()
     link = summary_url(conversation_id)
     if conversation.transcript_consent:
+        if await crud.pending_patient_messages(session, conversation_id):
+            await session.rollback()
+            async with runtime.locks.hold(conversation_id):
+                conversation = await crud.get_conversation_for_update(session, conversation_id)
+                if conversation is None:
+                    raise not_found()
+                await tracker_sync.settle(session, runtime.rasa, conversation)
+                await session.commit()
         rows = await crud.stored_messages(session, conversation_id)
         return History(consent=True, messages=history.from_rows(rows, summary_link=link))
     has_summary = conversation.summary is not None

@@ -13,6 +13,7 @@ from api.db import ping
 from api.deps import RuntimeDep
 from api.rasa_client import AssistantUnavailable
 from api.schemas import Health, Readiness, ReadinessChecks
+from api.tracker_store import TrackerStoreMissing
 
 logger = logging.getLogger(__name__)
 
@@ -29,7 +30,7 @@ async def _check(probe: Awaitable[object], timeout: float) -> str:
     try:
         async with asyncio.timeout(timeout):
             await probe
-    except AssistantUnavailable as exc:
+    except (AssistantUnavailable, TrackerStoreMissing) as exc:
         return f"down: {exc.reason}"
     except TimeoutError:
         return f"down: timeout after {timeout:g}s"
@@ -41,22 +42,26 @@ async def _check(probe: Awaitable[object], timeout: float) -> str:
 @router.get(
     "/readyz",
     response_model=Readiness,
-    summary="Rasa, the action server and the database all answer",
+    summary="Rasa, the action server, the database and Rasa's tracker store all answer",
     responses={503: {"model": Readiness, "description": "At least one component is down."}},
 )
 async def readyz(runtime: RuntimeDep) -> JSONResponse:
-    """Check the three components concurrently, each within MESO_READINESS_TIMEOUT seconds.
+    """Check the components concurrently, each within MESO_READINESS_TIMEOUT seconds.
 
-    200 when all answer (Rasa with a loaded model), else 503; ``checks`` says which is down.
+    200 when all answer (Rasa with a loaded model; its tracker database with its events
+    table, else Rasa would be keeping conversations in memory), else 503; ``checks`` says
+    which is down.
     """
     timeout = runtime.settings.readiness_timeout
-    rasa, action_server, database = await asyncio.gather(
+    rasa, action_server, database, tracker_store = await asyncio.gather(
         _check(runtime.rasa.status(), timeout),
         _check(runtime.rasa.action_server_health(), timeout),
         _check(ping(runtime.engine), timeout),
+        _check(runtime.tracker.check(), timeout),
     )
-    checks = ReadinessChecks(rasa=rasa, action_server=action_server, database=database)
-    ready = all(value == "ok" for value in (rasa, action_server, database))
+    checks = ReadinessChecks(rasa=rasa, action_server=action_server, database=database,
+                             tracker_store=tracker_store)
+    ready = all(value == "ok" for value in checks.model_dump().values())
     if not ready:
         logger.warning("not ready: %s", checks.model_dump())
     body = Readiness(status="ok" if ready else "unavailable", checks=checks)

@@ -6,6 +6,9 @@ Like Rasa's REST channel, plus two things the API needs:
   (``/inform{"x": 1}`` would set slots). Here a text is a command only when the caller
   says so with ``"command": true`` (the API does that for button payloads the assistant
   itself offered); otherwise leading slashes are dropped and the text is read as words.
+* The caller may name the turn (``"message_id"``, at most 64 characters): the tracker's user
+  event keeps it, so the API can tell later whether, and how, Rasa answered a message it
+  stopped waiting for.
 * The reply carries the NLU result (intent, confidence, entities) next to the messages,
   so the API can store it with the transcript without a second request. The message is
   parsed once, here, and the parse is handed to the processor.
@@ -25,9 +28,12 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from contract.payloads import check_custom
+
 logger = logging.getLogger(__name__)
 
 MAX_TEXT_CHARS = 5000
+MAX_MESSAGE_ID_CHARS = 64
 
 
 def as_words(text: str) -> str:
@@ -42,10 +48,15 @@ class WholeMessagesOutput(CollectingOutputChannel):
     """Collects each bot message as one dict, text, buttons and custom payload together.
 
     Rasa's default collector splits a message with text and a custom payload in two,
-    which would separate an answer from its sources.
+    which would separate an answer from its sources. Each ``custom`` is checked against the
+    contract (``contract.payloads``) as it leaves: a block outside it is logged here (the API
+    drops it on arrival), so a bot change that breaks the contract shows on this side too.
     """
 
     async def send_response(self, recipient_id: str, message: dict[str, Any]) -> None:
+        for problem in check_custom(message.get("custom"))[1]:
+            logger.error("meso channel: %s block outside the contract (%s), sender %s",
+                         problem.block, ", ".join(problem.kinds), recipient_id[:8])
         await self._persist_message(self._message(
             recipient_id,
             text=message.get("text"),
@@ -86,17 +97,22 @@ class MesoInput(InputChannel):
             if body is None:
                 return response.json({"detail": "expected a JSON object"}, status=400)
             sender, text, command = body.get("sender"), body.get("message"), body.get("command", False)
+            message_id = body.get("message_id")
             if not isinstance(sender, str) or not sender or not isinstance(text, str) \
                     or not isinstance(command, bool) or len(text) > MAX_TEXT_CHARS:
                 return response.json(
                     {"detail": "'sender' (string), 'message' (string) and 'command' (boolean) are required"},
                     status=400,
                 )
+            if message_id is not None and (not isinstance(message_id, str) or not message_id
+                                           or len(message_id) > MAX_MESSAGE_ID_CHARS):
+                return response.json({"detail": "'message_id' must be a string of 1-64 characters"},
+                                     status=400)
             if not command:
                 text = as_words(text)
             agent = request.app.ctx.agent
             collector = WholeMessagesOutput()
-            message = UserMessage(text, collector, sender, input_channel=self.name())
+            message = UserMessage(text, collector, sender, input_channel=self.name(), message_id=message_id)
             try:
                 parse_data = await agent.processor.parse_message(message)
                 message.parse_data = parse_data

@@ -1,6 +1,6 @@
 """What the guided steps (forms) share: the red-flag pause.
 
-action_red_flag (actions/safety.py) stops a form and names it in the ``paused_form`` slot;
+action_red_flag (actions/safety.py), after the urgent reply, stops a form and names it in the ``paused_form`` slot;
 the form's "continue" rule starts it again, and the form then ends the pause.
 """
 

@@ -25,7 +25,7 @@ with "/" pass untouched):
    ``refusal_threshold``: the next intent that is neither a red flag nor a refusal.
 
 The message also gets a ``safety`` summary (in the parse output, so in the tracker's
-``latest_message``): action_red_flag reads the level and flags from it, and the API and staff
+``latest_message``): utter_red_flag's reply (bot/dialogue/nlg.py) reads the level and flags from it, and the API and staff
 can see what decided. No entities are added (Rasa's test stories would then have to list
 them on every red-flag message): ``source`` (rules, nlu, mention, negated, other_sense, below_threshold,
 limit, refusal_below_threshold, language or None), the level and flags, the limit kind, the

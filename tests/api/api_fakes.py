@@ -1,5 +1,10 @@
 """Test doubles and helpers shared by the API tests (a fake Rasa, a harness over the app).
 
+The fake Rasa speaks the contract (``contract/``): its replies are checked against
+``contract.payloads`` as they leave, so a test cannot have it send a block the real bot never
+sends, unless the test says it wants exactly that (``outside_contract``, for the API's own
+rejection of bad blocks). Its opening command is ``contract.commands``'.
+
 Named uniquely (not ``conftest``) so test modules can import it next to the bot's tests.
 """
 
@@ -20,6 +25,7 @@ from fastapi import FastAPI
 
 from api.main import create_app
 from api.settings import Settings
+from contract import commands, payloads
 
 RASA_URL = "http://rasa.test:5005"
 ACTION_URL = "http://actions.test:5055"
@@ -90,18 +96,20 @@ def answer_reply(sender: str, message: str, command: bool) -> dict[str, Any]:
 
 
 def default_reply(sender: str, message: str, command: bool) -> dict[str, Any]:
-    if command and message.startswith("/start_conversation"):
+    if command and commands.is_start(message):
         return opening_reply(sender, message, command)
     return answer_reply(sender, message, command)
 
 
-def tracker_events(message: str, command: bool, reply: Any) -> list[dict[str, Any]]:
+def tracker_events(
+    message: str, command: bool, reply: Any, message_id: str | None = None
+) -> list[dict[str, Any]]:
     """The events Rasa's tracker gains from one webhook call (as Rasa 3.6 stores them)."""
     text = message if command else message.lstrip("/ ")
-    events: list[dict[str, Any]] = [
-        {"event": "action", "name": "action_listen"},
-        {"event": "user", "text": text, "parse_data": {"intent": {"name": "x"}}},
-    ]
+    user: dict[str, Any] = {"event": "user", "text": text, "parse_data": {"intent": {"name": "x"}}}
+    if message_id is not None:
+        user["message_id"] = message_id
+    events: list[dict[str, Any]] = [{"event": "action", "name": "action_listen"}, user]
     for m in reply.get("messages", []) if isinstance(reply, dict) else []:
         events.append(
             {
@@ -119,6 +127,11 @@ def tracker_events(message: str, command: bool, reply: Any) -> list[dict[str, An
             }
         )
     return events
+
+
+def sent(call: dict[str, Any]) -> dict[str, Any]:
+    """A webhook call without its ``message_id`` (the turn's name, made from a row id)."""
+    return {key: value for key, value in call.items() if key != "message_id"}
 
 
 @dataclass
@@ -143,6 +156,11 @@ class FakeRasa:
     """Replaces the tracker endpoint's answer when it returns a response (failure tests)."""
     in_flight: dict[str, int] = field(default_factory=dict)
     max_in_flight: int = 0
+    outside_contract: bool = False
+    """Let replies carry blocks outside ``contract.payloads`` (tests of the API's rejection)."""
+    late: Reply | None = None
+    """Rasa answers this turn only after the API gave up: the turn (with this reply) reaches
+    the tracker, and the webhook hangs past any timeout."""
 
     async def handler(self, request: httpx.Request) -> httpx.Response:
         self.requests.append(request)
@@ -157,6 +175,8 @@ class FakeRasa:
                 return self.status()
             if request.method == "GET" and url.path.startswith("/conversations/"):
                 return self._tracker(request)
+            if request.method == "POST" and url.path.endswith("/tracker/events"):
+                return self._append(request)
         if f"{url.scheme}://{url.host}:{url.port}" == ACTION_URL and url.path == "/health":
             await asyncio.sleep(self.check_delay)
             return self.health()
@@ -172,6 +192,20 @@ class FakeRasa:
         events = [{"event": "session_started"}, *self.events.get(sender, [])]
         return httpx.Response(200, json={"sender_id": sender, "slots": {}, "events": events})
 
+    def _append(self, request: httpx.Request) -> httpx.Response:
+        if request.url.params.get("token") != TOKEN:
+            return httpx.Response(401, json={"message": "unauthorised"})
+        sender = request.url.path.split("/")[2]
+        self.events.setdefault(sender, []).extend(json.loads(request.content))
+        return httpx.Response(200, json={"sender_id": sender})
+
+    def _within_contract(self, result: Any) -> None:
+        if self.outside_contract or not isinstance(result, dict):
+            return
+        for message in result.get("messages", []):
+            problems = payloads.check_custom(message.get("custom"))[1]
+            assert not problems, f"the fake Rasa would send what the bot never sends: {problems}"
+
     async def _webhook(self, request: httpx.Request) -> httpx.Response:
         body = json.loads(request.content)
         sender = body["sender"]
@@ -180,13 +214,20 @@ class FakeRasa:
         try:
             await asyncio.sleep(self.delay())
             self.calls.append(body)
+            if self.late is not None:
+                late = self.late(sender, body["message"], body["command"])
+                self.events.setdefault(sender, []).extend(
+                    tracker_events(body["message"], body["command"], late, body.get("message_id"))
+                )
+                await asyncio.sleep(3600)
             result = self.reply(sender, body["message"], body["command"])
             if inspect.isawaitable(result):
                 result = await result
             if isinstance(result, httpx.Response):
                 return result
+            self._within_contract(result)
             self.events.setdefault(sender, []).extend(
-                tracker_events(body["message"], body["command"], result)
+                tracker_events(body["message"], body["command"], result, body.get("message_id"))
             )
             return httpx.Response(200, json=result)
         finally:

@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
-from api_fakes import COST_PAYLOAD, PAIN_PAYLOAD, Harness, default_reply
+from api_fakes import COST_PAYLOAD, PAIN_PAYLOAD, Harness, default_reply, sent
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from api.db import create_sessionmaker
@@ -213,7 +213,7 @@ async def test_message_reply_is_mapped_and_both_sides_are_stored(h: Harness) -> 
         ],
         "understanding": None,
     }
-    assert h.rasa.calls[-1] == {
+    assert sent(h.rasa.calls[-1]) == {
         "sender": conversation_id,
         "message": "How much is it?",
         "command": False,
@@ -387,7 +387,7 @@ async def test_text_starting_with_slash_is_passed_as_plain_words(h: Harness, tex
     response = await h.client.post(messages_url(conversation_id), json={"text": text})
 
     assert response.status_code == 200
-    assert h.rasa.calls[-1] == {"sender": conversation_id, "message": text, "command": False}
+    assert sent(h.rasa.calls[-1]) == {"sender": conversation_id, "message": text, "command": False}
     patient = h.messages(conversation_id)[2]
     assert (patient["text"], patient["button_title"]) == (text, None)
 
@@ -398,7 +398,7 @@ async def test_offered_button_payload_is_a_command_and_its_title_is_stored(h: Ha
     response = await h.client.post(messages_url(conversation_id), json={"text": PAIN_PAYLOAD})
 
     assert response.status_code == 200
-    assert h.rasa.calls[-1] == {"sender": conversation_id, "message": PAIN_PAYLOAD, "command": True}
+    assert sent(h.rasa.calls[-1]) == {"sender": conversation_id, "message": PAIN_PAYLOAD, "command": True}
     patient = h.messages(conversation_id)[2]
     assert (patient["role"], patient["text"], patient["button_title"]) == (
         "patient",
@@ -415,7 +415,7 @@ async def test_payload_no_longer_offered_is_plain_words(h: Harness) -> None:
     response = await h.client.post(messages_url(conversation_id), json={"text": COST_PAYLOAD})
 
     assert response.status_code == 200
-    assert h.rasa.calls[-1] == {
+    assert sent(h.rasa.calls[-1]) == {
         "sender": conversation_id,
         "message": COST_PAYLOAD,
         "command": False,
@@ -430,7 +430,7 @@ async def test_payload_offered_in_another_conversation_is_plain_words(h: Harness
 
     await h.client.post(messages_url(other), json={"text": COST_PAYLOAD})
 
-    assert h.rasa.calls[-1] == {"sender": other, "message": COST_PAYLOAD, "command": False}
+    assert sent(h.rasa.calls[-1]) == {"sender": other, "message": COST_PAYLOAD, "command": False}
 
 
 async def test_button_still_counts_after_an_unanswered_press(h: Harness) -> None:
@@ -681,7 +681,7 @@ async def test_an_unanswered_retry_is_sent_again_and_stored_once(h: Harness) -> 
     retried = await h.client.post(messages_url(conversation_id), json=body)
 
     assert (failed.status_code, retried.status_code) == (503, 200)
-    assert h.rasa.calls[-1] == {"sender": conversation_id, "message": PAIN_PAYLOAD, "command": True}
+    assert sent(h.rasa.calls[-1]) == {"sender": conversation_id, "message": PAIN_PAYLOAD, "command": True}
     patients = [m for m in h.messages(conversation_id) if m["role"] == "patient"]
     assert [(p["status"], p["button_title"]) for p in patients] == [("answered", "Does it hurt?")]
     assert retried.json()["messages"][0]["id"] == "4"

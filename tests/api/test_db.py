@@ -10,7 +10,7 @@ import pytest
 from api_fakes import Harness
 from sqlalchemy import select, text
 
-from api.db import create_engine, create_sessionmaker, sqlite_file, upgrade_head
+from api.db import API_BUSY_TIMEOUT_MS, create_engine, create_sessionmaker, sqlite_file, upgrade_head
 from api.models import Conversation
 
 pytestmark = pytest.mark.anyio
@@ -24,7 +24,7 @@ async def test_sqlite_file_and_folder_are_created_with_wal_busy_timeout_and_fore
     try:
         async with engine.connect() as connection:
             assert (await connection.scalar(text("PRAGMA journal_mode"))) == "wal"
-            assert (await connection.scalar(text("PRAGMA busy_timeout"))) == 5000
+            assert (await connection.scalar(text("PRAGMA busy_timeout"))) == API_BUSY_TIMEOUT_MS
             assert (await connection.scalar(text("PRAGMA foreign_keys"))) == 1
     finally:
         await engine.dispose()

@@ -168,6 +168,7 @@ async def test_a_malformed_red_flag_is_ignored_with_a_warning(
     h: Harness, caplog: pytest.LogCaptureFixture, block: Any
 ) -> None:
     conversation_id = await h.new_conversation()
+    h.rasa.outside_contract = True  # the bot never sends this: the API must refuse it
     h.rasa.reply = replying(
         {"text": "An answer.", "custom": {"red_flag": block, "topic": "pain"}}
     )
@@ -259,6 +260,7 @@ async def test_a_malformed_or_oversized_record_is_ignored(
     h: Harness, caplog: pytest.LogCaptureFixture
 ) -> None:
     conversation_id = await h.new_conversation()
+    h.rasa.outside_contract = True  # the bot never sends this: the API must refuse it
     h.rasa.reply = replying({"text": "ok", "custom": {"record": {"values": {"cost": 1}}}})
     await say(h, conversation_id)
     caplog.set_level("WARNING", logger="api")
@@ -310,6 +312,7 @@ async def test_an_invalid_callback_is_refused_and_the_patient_still_gets_the_rep
 ) -> None:
     conversation_id = await h.new_conversation()
     bad = {**CALLBACK, "phone": "call 0800 123 456 now", "email": "not-an-address"}
+    h.rasa.outside_contract = True  # the bot never sends this: the API must refuse it
     h.rasa.reply = replying(
         {"text": "Thank you.", "custom": {"callback": bad, "record": {"asked_callback": True}}}
     )
@@ -337,6 +340,7 @@ async def test_callbacks_the_api_would_not_accept_are_never_stored(
     h: Harness, changes: dict[str, Any]
 ) -> None:
     conversation_id = await h.new_conversation()
+    h.rasa.outside_contract = True  # the bot never sends this: the API must refuse it
     h.rasa.reply = replying({"text": "ok", "custom": {"callback": {**CALLBACK, **changes}}})
 
     await say(h, conversation_id)
@@ -391,6 +395,7 @@ async def test_the_latest_summary_replaces_the_earlier_one(h: Harness) -> None:
 async def test_a_malformed_summary_is_ignored(h: Harness, caplog: pytest.LogCaptureFixture) -> None:
     conversation_id = await h.new_conversation()
     caplog.set_level("WARNING", logger="api")
+    h.rasa.outside_contract = True  # the bot never sends these: the API must refuse them
     for bad in (
         {**SUMMARY, "generated_at": "yesterday"},
         {**SUMMARY, "title": ""},

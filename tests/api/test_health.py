@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -9,12 +10,18 @@ from typing import Any
 
 import httpx
 import pytest
-from api_fakes import TOKEN, Harness
+from api_fakes import TOKEN, Harness, rasa_tracker_db
 from sqlalchemy.ext.asyncio import create_async_engine
 
 pytestmark = pytest.mark.anyio
 
-ALL_OK = {"rasa": "ok", "action_server": "ok", "database": "ok"}
+ALL_OK = {"rasa": "ok", "action_server": "ok", "database": "ok", "tracker_store": "ok"}
+
+
+@pytest.fixture(autouse=True)
+def rasa_started(tracker_path: Path) -> None:
+    """Rasa's tracker database, as a started Rasa leaves it (an empty events table)."""
+    rasa_tracker_db(tracker_path, {})
 
 
 async def test_healthz(h: Harness) -> None:
@@ -106,6 +113,7 @@ async def test_readyz_checks_run_concurrently_with_short_timeouts(
         "rasa": "down: timeout after 0.4s",
         "action_server": "down: timeout after 0.4s",
         "database": "ok",
+        "tracker_store": "ok",
     }
     assert elapsed < 0.75  # two 0.4 s checks in parallel, not one after the other
 
@@ -117,3 +125,26 @@ async def test_readyz_never_logs_the_token(h: Harness, caplog: pytest.LogCapture
 
     assert any(r.name.startswith("api") for r in caplog.records)
     assert all(TOKEN not in r.getMessage() for r in caplog.records)
+
+
+async def test_readyz_reports_rasas_tracker_store_missing_or_locked(
+    h: Harness, tracker_path: Path
+) -> None:
+    """Without its events table Rasa keeps conversations in memory: not ready. A database
+    locked by a writer longer than the readiness timeout is not ready either."""
+    locker = sqlite3.connect(tracker_path, isolation_level=None)
+    locker.execute("BEGIN EXCLUSIVE")
+    try:
+        locked = await h.client.get("/readyz")
+    finally:
+        locker.execute("ROLLBACK")
+        locker.close()
+    tracker_path.unlink()
+    missing = await h.client.get("/readyz")
+
+    assert locked.status_code == 503
+    assert locked.json()["checks"]["tracker_store"].startswith("down: ")
+    assert (missing.status_code, missing.json()["checks"]) == (
+        503,
+        {**ALL_OK, "tracker_store": "down: no tracker database"},
+    )

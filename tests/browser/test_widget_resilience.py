@@ -90,6 +90,7 @@ def test_api_stopped_and_restarted_mid_conversation(page: Page, site: Site) -> N
         widget.send_button.click()
         expect(widget.offline_banner).to_be_visible(timeout=40_000)
         expect(widget.offline_banner).to_contain_text("Can't reach the assistant")
+        expect(widget.offline_banner).to_contain_text("If it is urgent, call")
         failed = page.locator("#meso-chat .msg-failed")
         expect(failed).to_contain_text("does it hurt")
         screenshot(page, "12-api-down")

@@ -37,3 +37,16 @@ async def test_an_answer_keeps_its_sources_in_the_same_message() -> None:
     assert first["text"] == "An answer" and first["custom"]["topic"] == "cost"
     assert first["buttons"][0]["payload"] == "/ask_cost"
     assert second == {"recipient_id": "c1", "text": "Plain glue"}
+
+
+@pytest.mark.asyncio
+async def test_a_block_outside_the_contract_is_logged_as_it_leaves(caplog: pytest.LogCaptureFixture) -> None:
+    from bot.channels.meso import WholeMessagesOutput
+
+    out = WholeMessagesOutput()
+    caplog.set_level("ERROR", logger="bot.channels.meso")
+    await out.send_response("c1", {"text": "x", "custom": {"red_flag": {"level": "soonish"}, "topic": "cost"}})
+    await out.send_response("c1", {"text": "y", "custom": {"red_flag": {"level": "crisis", "flags": []}}})
+    logged = [r.getMessage() for r in caplog.records]
+    assert logged == ["meso channel: red_flag block outside the contract (level), sender c1"]
+    assert len(out.messages) == 2  # sent all the same: the API drops the block, keeps the text

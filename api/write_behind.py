@@ -1,0 +1,106 @@
+"""When the API's own database refuses a write: the patient's turn is kept and written later.
+
+A locked or failing database must not cost a red flag its urgent reply, nor lose what the
+patient sent. The chat route then answers from the safety net (a red flag gets the urgent
+reply, anything else a 503 with the urgent pointer) without asking the bot, and hands the
+turn to :class:`WriteBehind`, which writes it as soon as the database takes writes again: the
+patient's message (with consent), its red-flag level on the message and the conversation,
+and the safety net's reply. The turn is marked for ``api.tracker_sync``: Rasa never saw it.
+
+The turns wait in this process's memory: a restart while the database is still refusing
+writes loses them (the log says how many were waiting).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from api import crud
+from api.locks import KeyedLocks
+from api.models import short_id, utcnow
+from api.rasa_client import RasaReply
+
+logger = logging.getLogger(__name__)
+
+RETRY_SECONDS = 1.0
+
+
+@dataclass
+class Turn:
+    """A patient's message the database refused, and the reply the patient got (if any)."""
+
+    conversation_id: str
+    text: str
+    client_id: str | None
+    button_title: str | None
+    reply: RasaReply | None
+    at: datetime
+
+
+class WriteBehind:
+    """The turns waiting for the database, written in the order they came."""
+
+    def __init__(self) -> None:
+        self._turns: list[Turn] = []
+
+    def __len__(self) -> int:
+        return len(self._turns)
+
+    def keep(self, conversation_id: str, text: str, client_id: str | None,
+             button_title: str | None, reply: RasaReply | None) -> None:
+        self._turns.append(Turn(conversation_id, text, client_id, button_title, reply, utcnow()))
+        logger.warning("conversation %s: turn kept until the database takes writes (%d waiting)",
+                       short_id(conversation_id), len(self._turns))
+
+    async def flush(self, sessionmaker: async_sessionmaker[AsyncSession], locks: KeyedLocks) -> int:
+        """Write the waiting turns, oldest first; stop at the first refusal. How many were written."""
+        written = 0
+        while self._turns:
+            turn = self._turns[0]
+            try:
+                async with locks.hold(turn.conversation_id), sessionmaker() as session:
+                    await _write(session, turn)
+                    await session.commit()
+            except DBAPIError as exc:
+                logger.warning("write-behind: the database still refuses writes (%s)", type(exc).__name__)
+                break
+            self._turns.pop(0)
+            written += 1
+        return written
+
+    async def run_forever(self, sessionmaker: async_sessionmaker[AsyncSession], locks: KeyedLocks) -> None:
+        """Flush every second until cancelled."""
+        try:
+            while True:
+                if self._turns and await self.flush(sessionmaker, locks):
+                    logger.info("write-behind: turns written, %d still waiting", len(self._turns))
+                await asyncio.sleep(RETRY_SECONDS)
+        finally:
+            if self._turns:
+                logger.error("write-behind: %d turns were still waiting at shutdown", len(self._turns))
+
+
+async def _write(session: AsyncSession, turn: Turn) -> None:
+    conversation = await crud.get_conversation_for_update(session, turn.conversation_id)
+    if conversation is None:  # erased meanwhile: nothing to keep
+        return
+    if turn.client_id is not None and conversation.transcript_consent and await crud.find_patient_message(
+            session, conversation.id, turn.client_id) is not None:
+        return  # a retry that got through first
+    patient = None
+    if conversation.transcript_consent:
+        patient = await crud.add_patient_message(
+            session, conversation, text=turn.text, button_title=turn.button_title, client_id=turn.client_id)
+        patient.created_at = turn.at
+        patient.tracker_pending = True
+    if turn.reply is not None:
+        if patient is not None:
+            crud.record_understanding(patient, turn.reply.nlu)
+        await crud.store_replies(session, conversation, turn.reply, patient)
+    conversation.last_activity_at = turn.at

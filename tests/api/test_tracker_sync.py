@@ -1,0 +1,103 @@
+"""After a failed turn, the API's transcript and Rasa's tracker come back into agreement
+(api/tracker_sync.py): a late reply is stored once, never asked for twice; a turn the safety
+net answered while Rasa was away reaches the tracker."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+from api_fakes import Harness, answer_reply
+
+pytestmark = pytest.mark.anyio
+
+
+def messages_url(conversation_id: str) -> str:
+    return f"/api/v1/conversations/{conversation_id}/messages"
+
+
+def user_turns(h: Harness, conversation_id: str) -> list[str | None]:
+    """The ``message_id`` of every user event in the fake Rasa's tracker, in order."""
+    return [e.get("message_id") for e in h.rasa.events.get(conversation_id, []) if e["event"] == "user"]
+
+
+def rows(h: Harness, conversation_id: str) -> list[tuple[str, str, Any]]:
+    return [(m["role"], m["text"], m["status"]) for m in h.messages(conversation_id)][2:]
+
+
+async def test_a_late_reply_is_stored_once_and_a_retry_gets_it_without_asking_again(h: Harness) -> None:
+    conversation_id = await h.new_conversation()
+    h.rasa.late = answer_reply
+    body = {"text": "is it safe?", "client_id": "m-late-0001"}
+
+    failed = await h.client.post(messages_url(conversation_id), json=body)
+    h.rasa.late = None
+    calls = len(h.rasa.calls)
+    retried = await h.client.post(messages_url(conversation_id), json=body)
+
+    assert failed.status_code == 503
+    assert retried.status_code == 200
+    assert [m["text"] for m in retried.json()["messages"]] == ["reply to is it safe?"]
+    assert len(h.rasa.calls) == calls, "Rasa had answered: it is not asked a second time"
+    assert rows(h, conversation_id) == [
+        ("patient", "is it safe?", "answered"),
+        ("assistant", "reply to is it safe?", None),
+    ]
+    [patient] = [m for m in h.messages(conversation_id) if m["role"] == "patient"]
+    assert user_turns(h, conversation_id)[-1] == f"m{patient['id']}"
+
+
+async def test_a_reload_after_a_late_reply_shows_it(h: Harness) -> None:
+    conversation_id = await h.new_conversation()
+    h.rasa.late = answer_reply
+    failed = await h.client.post(messages_url(conversation_id), json={"text": "does it hurt?"})
+    h.rasa.late = None
+
+    history = await h.client.get(messages_url(conversation_id))
+
+    assert failed.status_code == 503
+    texts = [m["text"] for m in history.json()["messages"]]
+    assert texts[-2:] == ["does it hurt?", "reply to does it hurt?"]
+
+
+async def test_the_safety_nets_turn_reaches_the_tracker_when_rasa_is_back(h: Harness) -> None:
+    conversation_id = await h.new_conversation()
+
+    def down(sender: str, message: str, command: bool) -> Any:
+        raise httpx.ConnectError("connection refused")
+
+    h.rasa.reply = down
+    urgent = await h.client.post(messages_url(conversation_id), json={"text": "i cant breathe"})
+    h.rasa.reply = answer_reply
+    after = await h.client.post(messages_url(conversation_id), json={"text": "ok, what now?"})
+
+    assert (urgent.status_code, after.status_code) == (200, 200)
+    events = h.rasa.events[conversation_id]
+    [net_turn] = [e for e in events if e["event"] == "user" and e.get("text") == "i cant breathe"]
+    assert net_turn["parse_data"]["intent"]["name"] == "red_flag_emergency"
+    bots = [e for e in events if e["event"] == "bot"]
+    assert bots[-3]["text"].startswith("Call your local emergency number")
+    assert bots[-3]["data"]["custom"]["red_flag"]["level"] == "emergency"
+    patients = [m for m in h.messages(conversation_id) if m["role"] == "patient"]
+    assert user_turns(h, conversation_id)[-2:] == [f"m{m['id']}" for m in patients]
+    assert all(not m["tracker_pending"] for m in patients)
+
+
+async def test_while_rasa_stays_away_the_turn_stays_marked(h: Harness) -> None:
+    conversation_id = await h.new_conversation()
+
+    def down(sender: str, message: str, command: bool) -> Any:
+        raise httpx.ConnectError("connection refused")
+
+    h.rasa.reply = down
+    h.rasa.tracker_response = lambda sender: httpx.Response(500)
+    first = await h.client.post(messages_url(conversation_id), json={"text": "hello?"})
+    second = await h.client.post(messages_url(conversation_id), json={"text": "anyone?"})
+
+    assert (first.status_code, second.status_code) == (503, 503)
+    patients = [m for m in h.messages(conversation_id) if m["role"] == "patient"]
+    assert [(m["status"], m["tracker_pending"]) for m in patients] == [
+        ("unanswered", 1),
+        ("unanswered", 1),
+    ]
