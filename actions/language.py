@@ -7,7 +7,7 @@ have already caught an emergency or a crisis in that language before this runs.
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any
 
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType
@@ -15,17 +15,13 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from bot.dialogue.red_flags import message_language
 from bot.dialogue.replies import template
+from contract.urgent import localised
 from bot.kb.model import Clinic
 from bot.kb.runtime import Runtime, get_runtime
 
 ENGLISH_ONLY = "utter_english_only"
 
 
-def localised(domain: Mapping[str, Any], name: str, language: str | None) -> str:
-    """``name`` in ``language`` when the domain has that variant (``<name>_<code>``), else ``name``."""
-    if language and f"{name}_{language}" in (domain.get("responses") or {}):
-        return f"{name}_{language}"
-    return name
 
 
 def clinic_contact(clinic: Clinic) -> str:
@@ -44,7 +40,7 @@ class ActionOtherLanguage(Action):
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                   domain: dict[str, Any]) -> list[EventType]:
         language = message_language(tracker.latest_message)
-        response = localised(domain, ENGLISH_ONLY, language)
+        response = localised(domain.get("responses") or {}, ENGLISH_ONLY, language)
         dispatcher.utter_message(
             text=template(domain, response, contact=clinic_contact(self._runtime.kb.clinic)),
             json_message={"language": language or "other"},

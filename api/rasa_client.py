@@ -28,11 +28,12 @@ from pydantic import (
 
 from api.bot_data import Callback, RedFlag, validate_record
 from api.schemas import Summary
+from contract import channel
 from contract.payloads import check_custom
 
 logger = logging.getLogger(__name__)
 
-WEBHOOK_PATH = "/webhooks/meso/webhook"
+WEBHOOK_PATH = channel.WEBHOOK_PATH
 
 
 class AssistantUnavailable(Exception):

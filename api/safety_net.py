@@ -23,11 +23,9 @@ import yaml
 from api.rasa_client import RasaCustom, RasaMessage, RasaNlu, RasaReply
 from bot.kb.model import Clinic
 from contract import commands, payloads, urgent
-from contract.levels import most_severe
+from contract.levels import intent_of, most_severe
 from contract.safety.red_flags import Detection, RedFlagRules, detect, load_rules
 
-RED_FLAG_PREFIX = "red_flag_"
-"""The rules' finding is stored as the bot would have classified it: ``red_flag_<level>``."""
 OTHERWISE_UNAVAILABLE = (
     "I can't answer anything else right now: the assistant is not available. "
     "Please try again in a few minutes, or contact {clinic}."
@@ -53,21 +51,16 @@ class SafetyNet:
     rules: RedFlagRules
     responses: Mapping[str, Any]
     contacts: urgent.Contacts
+    pointer: str
+    """What to do if it is urgent, in one line (:data:`URGENT_POINTER`, filled once)."""
 
     def detect(self, text: str) -> Detection:
         """The red flags the rules find in ``text`` (the bot's English rules)."""
         return detect(text, self.rules)
 
-    def pointer(self) -> str:
-        """What to do if it is urgent, in one line."""
-        return URGENT_POINTER.format(
-            emergency=urgent.emergency_number(self.responses, self.contacts),
-            crisis_line=urgent.crisis_line(self.responses, self.contacts),
-        )
-
     def unavailable(self, detail: str) -> str:
         """A 503's text followed by the urgent pointer."""
-        return f"{detail} {self.pointer()}"
+        return f"{detail} {self.pointer}"
 
     def reply(self, text: str, known: str | None = None) -> RasaReply | None:
         """The urgent reply to ``text`` as the bot would have sent it, or None when the rules
@@ -78,7 +71,7 @@ class SafetyNet:
         if level is None:
             return None
         custom = payloads.red_flag(level, found.flags)
-        return RasaReply(nlu=RasaNlu(intent=f"{RED_FLAG_PREFIX}{level}", confidence=1.0), messages=[
+        return RasaReply(nlu=RasaNlu(intent=intent_of(level), confidence=1.0), messages=[
             RasaMessage(
                 text=urgent.urgent_text(self.responses, self.contacts, level),
                 custom=RasaCustom.model_validate(custom),
@@ -92,7 +85,7 @@ class SafetyNet:
         clinic = self.contacts.clinic
         slots = {commands.CONSENT_ENTITY: "yes" if consent else "no"}
         texts = [urgent.response_text(self.responses, name, slots, clinic=clinic) for name in OPENING]
-        texts.append(OPENING_UNAVAILABLE.format(clinic=clinic) + " " + self.pointer())
+        texts.append(OPENING_UNAVAILABLE.format(clinic=clinic) + " " + self.pointer)
         return RasaReply(messages=[RasaMessage(text=t) for t in texts])
 
 
@@ -101,4 +94,10 @@ def load(domain_file: Path, clinic: Clinic) -> SafetyNet:
     domain = yaml.safe_load(domain_file.read_text(encoding="utf-8")) or {}
     rules = load_rules()
     detect("warm up the word lists", rules)
-    return SafetyNet(rules=rules, responses=domain.get("responses") or {}, contacts=urgent.Contacts.of(clinic))
+    responses = domain.get("responses") or {}
+    contacts = urgent.Contacts.of(clinic)
+    pointer = URGENT_POINTER.format(
+        emergency=urgent.emergency_number(responses, contacts),
+        crisis_line=urgent.crisis_line(responses, contacts),
+    )
+    return SafetyNet(rules=rules, responses=responses, contacts=contacts, pointer=pointer)

@@ -30,11 +30,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api import crud
 from api.models import Conversation, Message, short_id
+from contract import channel
 from api.rasa_client import AssistantUnavailable, RasaClient, RasaEvent, RasaMessage, RasaNlu, RasaReply
 
 logger = logging.getLogger(__name__)
 
-CHANNEL = "meso"
 SETTLE_TIMEOUT = 0.5
 """Seconds the tracker read may take: milliseconds when Rasa is well; when it is not, the
 patient's message must not wait for it (the marks stay for the next contact)."""
@@ -83,7 +83,7 @@ async def _answered_turn(session: AsyncSession, patient: Message) -> list[dict[s
             "entities": [],
         },
         "message_id": message_id(patient),
-        "input_channel": CHANNEL,
+        "input_channel": channel.NAME,
     }
     events: list[dict[str, Any]] = [user, {"event": "action", "name": RED_FLAG_REPLY}]
     for index, reply in enumerate(await crud.stored_replies(session, patient)):

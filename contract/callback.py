@@ -62,10 +62,6 @@ class CallbackRequest:
     preferred_time: str | None
     consent: bool = True
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "phone": self.phone, "email": self.email,
-                "consent": self.consent, "preferred_time": self.preferred_time}
-
 
 def _optional(block: Mapping[str, Any], key: str, problems: list[str]) -> str | None:
     value = block.get(key)

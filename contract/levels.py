@@ -24,12 +24,28 @@ MOST_SEVERE_FIRST: tuple[RedFlagLevel, ...] = tuple(reversed(LEVELS))
 URGENT: frozenset[RedFlagLevel] = frozenset({"emergency", "crisis"})
 """Levels whose reply says nothing but what to do now (no way back to a guided step)."""
 
+INTENT_PREFIX = "red_flag_"
+"""A red flag of level L is the intent ``red_flag_L``, as the bot classifies it and the API
+stores it."""
+
 _RANK: dict[str, int] = {level: rank for rank, level in enumerate(LEVELS)}
 
 
 def is_level(value: object) -> bool:
     """True when ``value`` is one of :data:`LEVELS`."""
     return isinstance(value, str) and value in _RANK
+
+
+def intent_of(level: str) -> str:
+    """The intent name of red-flag ``level``: ``red_flag_<level>``."""
+    return INTENT_PREFIX + level
+
+
+def level_of(intent: str | None) -> RedFlagLevel | None:
+    """The level an intent name stands for (``red_flag_crisis`` -> crisis); None for others."""
+    if intent and intent.startswith(INTENT_PREFIX) and is_level(intent[len(INTENT_PREFIX):]):
+        return intent[len(INTENT_PREFIX):]  # type: ignore[return-value]
+    return None
 
 
 def severity(level: str) -> int:

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
 from contract import callback as _callback
@@ -80,16 +80,6 @@ def red_flag(level: str, flags: tuple[str, ...] | list[str] = ()) -> dict[str, A
     if not is_level(level):
         raise ValueError("unknown red-flag level")
     return {"red_flag": RedFlagBlock(level, tuple(flags)).to_dict()}  # type: ignore[arg-type]
-
-
-@dataclass(frozen=True)
-class SourceRef:
-    id: str
-    title: str
-    url: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "title": self.title, "url": self.url}
 
 
 # --- checks (both sides) ----------------------------------------------------------------
@@ -242,23 +232,3 @@ def check_custom(custom: Any) -> tuple[dict[str, Any], list[Problem]]:
         else:
             kept[name] = value
     return kept, problems
-
-
-@dataclass(frozen=True)
-class Message:
-    """A bot message as the channel sends it: what the API's fakes are built from."""
-
-    text: str | None = None
-    buttons: list[dict[str, str]] = field(default_factory=list)
-    custom: dict[str, Any] | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"recipient_id": "x", "text": self.text}
-        if self.buttons:
-            out["buttons"] = [{"title": b["title"], "payload": b["payload"]} for b in self.buttons]
-        if self.custom is not None:
-            kept, problems = check_custom(self.custom)
-            if problems:
-                raise ValueError(f"custom outside the contract: {problems}")
-            out["custom"] = kept
-        return out

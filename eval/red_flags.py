@@ -40,7 +40,7 @@ from typing import Any, Iterable, Mapping, Optional
 import yaml
 
 from contract.safety.limits import detect_limit
-from contract.levels import MOST_SEVERE_FIRST as LEVELS, severity
+from contract.levels import INTENT_PREFIX, MOST_SEVERE_FIRST as LEVELS, severity
 from contract.safety.red_flags import detect
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -49,7 +49,7 @@ HOLDOUT_SETS = (ROOT / "eval" / "red_flags_holdout.yml", ROOT / "eval" / "red_fl
 CONVERSATION_SETS = (ROOT / "eval" / "conversational.yml",)
 _RED_FLAG_CLASSES = frozenset({"buried_red_flag", "negative", "non_english"})
 DEFAULT_MODEL = ROOT / "models" / "meso.tar.gz"
-RED_FLAG_PREFIX = "red_flag_"
+RED_FLAG_PREFIX = INTENT_PREFIX
 THRESHOLDS = (0.3, 0.4, 0.5, 0.55, 0.6, 0.7, 0.8, 0.9)
 
 

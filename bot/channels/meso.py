@@ -28,12 +28,11 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from contract import channel
 from contract.payloads import check_custom
 
 logger = logging.getLogger(__name__)
 
-MAX_TEXT_CHARS = 5000
-MAX_MESSAGE_ID_CHARS = 64
 
 
 def as_words(text: str) -> str:
@@ -82,7 +81,7 @@ def _nlu_summary(parse_data: dict[str, Any]) -> dict[str, Any]:
 class MesoInput(InputChannel):
     @classmethod
     def name(cls) -> str:
-        return "meso"
+        return channel.NAME
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         hook = Blueprint("meso_webhook", __name__)
@@ -99,13 +98,13 @@ class MesoInput(InputChannel):
             sender, text, command = body.get("sender"), body.get("message"), body.get("command", False)
             message_id = body.get("message_id")
             if not isinstance(sender, str) or not sender or not isinstance(text, str) \
-                    or not isinstance(command, bool) or len(text) > MAX_TEXT_CHARS:
+                    or not isinstance(command, bool) or len(text) > channel.MAX_TEXT_CHARS:
                 return response.json(
                     {"detail": "'sender' (string), 'message' (string) and 'command' (boolean) are required"},
                     status=400,
                 )
             if message_id is not None and (not isinstance(message_id, str) or not message_id
-                                           or len(message_id) > MAX_MESSAGE_ID_CHARS):
+                                           or len(message_id) > channel.MAX_MESSAGE_ID_CHARS):
                 return response.json({"detail": "'message_id' must be a string of 1-64 characters"},
                                      status=400)
             if not command:

@@ -10,12 +10,11 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from contract import payloads, urgent
-from contract.levels import LEVELS
+from contract.levels import LEVELS, level_of
 
 FALLBACK_LEVEL = "emergency"
 """Used when neither the safety gate nor the intent names a level: the reply only runs for a
 red flag, and a missed urgent flag costs more than an extra one."""
-INTENT_PREFIX = "red_flag_"
 
 
 def red_flag_level(latest_message: Mapping[str, Any] | None) -> str:
@@ -26,10 +25,7 @@ def red_flag_level(latest_message: Mapping[str, Any] | None) -> str:
     level = str(gate.get("level") or "").strip().lower()
     if level in LEVELS:
         return level
-    intent = str((latest.get("intent") or {}).get("name") or "")
-    if intent.startswith(INTENT_PREFIX) and intent[len(INTENT_PREFIX):] in LEVELS:
-        return intent[len(INTENT_PREFIX):]
-    return FALLBACK_LEVEL
+    return level_of(str((latest.get("intent") or {}).get("name") or "")) or FALLBACK_LEVEL
 
 
 def red_flag_names(latest_message: Mapping[str, Any] | None) -> list[str]:

@@ -13,23 +13,15 @@ from typing import Any, Mapping
 
 from bot.kb.model import Clinic, Entry, KnowledgeBase
 from contract.commands import command
+from contract.urgent import response_text
 
 CERTAINTY_WORDS = {"high": "high", "moderate": "moderate", "low": "low", "very-low": "very low"}
 
 
-class _Vars(dict):
-    """Leaves ``{unknown}`` placeholders as they are instead of failing."""
-
-    def __missing__(self, key: str) -> str:
-        return "{" + key + "}"
-
-
 def template(domain: Mapping[str, Any], name: str, **values: Any) -> str:
-    """The first text variant of response ``name`` in the domain, filled with ``values``."""
-    variants = (domain.get("responses") or {}).get(name)
-    if not variants:
-        raise KeyError(f"domain.yml has no response '{name}'")
-    return str(variants[0]["text"]).format_map(_Vars(values))
+    """The text of response ``name`` in the domain, filled with ``values`` (``{unknown}``
+    placeholders stay as they are): the same filler as the urgent replies and the API's."""
+    return response_text(domain.get("responses") or {}, name, **values)
 
 
 

@@ -51,12 +51,12 @@ from bot.nlu.intent_classifier import READING_KEY
 from bot.safety import languages
 from contract.safety.limits import KINDS as LIMIT_KINDS, Limits, detect_limit, load_limits
 from bot.nlp.segments import sentences
-from contract.levels import LEVELS, most_severe, severity
+from contract.levels import INTENT_PREFIX, LEVELS, most_severe, severity
 from contract.safety.red_flags import NO_DETECTION, Detection, RedFlagRules, detect, in_context, load_rules
 
 logger = logging.getLogger(__name__)
 
-RED_FLAG_PREFIX = "red_flag_"
+RED_FLAG_PREFIX = INTENT_PREFIX
 FALLBACK_INTENT = "nlu_fallback"
 EXTRACTOR = "SafetyGate"
 SUMMARY_KEY = "safety"

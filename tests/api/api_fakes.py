@@ -129,6 +129,11 @@ def tracker_events(
     return events
 
 
+def messages_url(conversation_id: str) -> str:
+    """The chat API's messages URL of a conversation."""
+    return f"/api/v1/conversations/{conversation_id}/messages"
+
+
 def sent(call: dict[str, Any]) -> dict[str, Any]:
     """A webhook call without its ``message_id`` (the turn's name, made from a row id)."""
     return {key: value for key, value in call.items() if key != "message_id"}

@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
-from api_fakes import COST_PAYLOAD, PAIN_PAYLOAD, Harness, default_reply, sent
+from api_fakes import COST_PAYLOAD, PAIN_PAYLOAD, Harness, default_reply, messages_url, sent
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from api.db import create_sessionmaker
@@ -24,10 +24,6 @@ from api.settings import Settings
 pytestmark = pytest.mark.anyio
 
 URL_SAFE_ID = re.compile(r"^[A-Za-z0-9_-]{43,}$")
-
-
-def messages_url(conversation_id: str) -> str:
-    return f"/api/v1/conversations/{conversation_id}/messages"
 
 
 # --- creating a conversation -------------------------------------------------------------

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from api_fakes import Harness
+from api_fakes import Harness, messages_url
 from sqlalchemy import text
 
 pytestmark = pytest.mark.anyio
@@ -31,10 +31,6 @@ CALLBACK: dict[str, Any] = {
     "consent": True,
     "preferred_time": "after 5pm",
 }
-
-
-def messages_url(conversation_id: str) -> str:
-    return f"/api/v1/conversations/{conversation_id}/messages"
 
 
 def replying(*messages: dict[str, Any]) -> Callable[[str, str, bool], dict[str, Any]]:

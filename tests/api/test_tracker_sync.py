@@ -8,13 +8,9 @@ from typing import Any
 
 import httpx
 import pytest
-from api_fakes import Harness, answer_reply
+from api_fakes import Harness, answer_reply, messages_url
 
 pytestmark = pytest.mark.anyio
-
-
-def messages_url(conversation_id: str) -> str:
-    return f"/api/v1/conversations/{conversation_id}/messages"
 
 
 def user_turns(h: Harness, conversation_id: str) -> list[str | None]:

@@ -15,13 +15,10 @@ from api_fakes import (
     SUMMARY_DOC as SUMMARY,
     Harness,
     default_reply,
+    messages_url,
 )
 
 pytestmark = pytest.mark.anyio
-
-def messages_url(conversation_id: str) -> str:
-    return f"/api/v1/conversations/{conversation_id}/messages"
-
 
 async def say(h: Harness, conversation_id: str, text: str, **extra: Any) -> list[dict[str, Any]]:
     response = await h.client.post(messages_url(conversation_id), json={"text": text, **extra})

@@ -9,13 +9,9 @@ import sqlite3
 import time
 
 import pytest
-from api_fakes import Harness
+from api_fakes import Harness, messages_url
 
 pytestmark = pytest.mark.anyio
-
-
-def messages_url(conversation_id: str) -> str:
-    return f"/api/v1/conversations/{conversation_id}/messages"
 
 
 async def test_a_locked_database_costs_no_red_flag_and_loses_no_message(h: Harness) -> None:

@@ -125,23 +125,27 @@ def _open(api: httpx.Client) -> str:
     return response.json()["conversation_id"]
 
 
-def _patient_rows(services: Services, cid: str) -> list[tuple[str, str | None, str | None]]:
+def _query(services: Services, sql: str, *params: object) -> list[tuple]:
+    """Read the API's database directly."""
     db = sqlite3.connect(Path(services.env["MESO_VAR_DIR"]) / "meso.db")
     try:
-        return db.execute(
-            "SELECT text, status, red_flag FROM messages WHERE conversation_id = ? "
-            "AND role = 'patient' ORDER BY seq", (cid,)).fetchall()
+        return db.execute(sql, params).fetchall()
     finally:
         db.close()
+
+
+def _patient_rows(services: Services, cid: str) -> list[tuple[str, str | None, str | None]]:
+    return _query(services, "SELECT text, status, red_flag FROM messages WHERE conversation_id = ? "
+                  "AND role = 'patient' ORDER BY seq", cid)
 
 
 def _patients(services: Services, cid: str) -> list[tuple[int, str]]:
-    db = sqlite3.connect(Path(services.env["MESO_VAR_DIR"]) / "meso.db")
-    try:
-        return db.execute("SELECT id, status FROM messages WHERE conversation_id = ? "
-                          "AND role = 'patient' ORDER BY seq", (cid,)).fetchall()
-    finally:
-        db.close()
+    return _query(services, "SELECT id, status FROM messages WHERE conversation_id = ? "
+                  "AND role = 'patient' ORDER BY seq", cid)
+
+
+def _conversation_level(services: Services, cid: str) -> str | None:
+    return _query(services, "SELECT red_flag_level FROM conversations WHERE id = ?", cid)[0][0]
 
 
 def _tracker_turns(services: Services, cid: str) -> list[tuple[str | None, bool]]:
@@ -173,14 +177,6 @@ def _agree(api: httpx.Client, services: Services, cid: str) -> None:
             "the tracker has a reply the transcript lacks", row_id)
     history = api.get(f"/api/v1/conversations/{cid}/messages").json()["messages"]
     assert [m["role"] for m in history].count("patient") == len(patients)
-
-
-def _conversation_level(services: Services, cid: str) -> str | None:
-    db = sqlite3.connect(Path(services.env["MESO_VAR_DIR"]) / "meso.db")
-    try:
-        return db.execute("SELECT red_flag_level FROM conversations WHERE id = ?", (cid,)).fetchone()[0]
-    finally:
-        db.close()
 
 
 Sent = list[tuple[str, str, httpx.Response, float]]
