@@ -232,6 +232,10 @@ async def send_message(
     if retry_after is not None:
         raise too_many(retry_after)
 
+    if runtime.write_behind:
+        # The database refuses writes: this turn waits behind the ones it already holds.
+        return _without_database(runtime, conversation_id, body, text)
+
     started = time.perf_counter()
     async with runtime.locks.hold(conversation_id):
         conversation = await crud.get_conversation_for_update(session, conversation_id)
@@ -240,19 +244,13 @@ async def send_message(
         try:
             stored = await _store_turn(session, runtime, conversation, body, text)
         except DBAPIError as exc:
-            # The database refuses writes (locked, down): the safety net answers, and the
-            # turn waits in memory until it can be written (api.write_behind).
             await session.rollback()
             logger.warning(
                 "conversation %s: database refused the message (%s)",
                 short_id(conversation_id),
                 type(exc).__name__,
             )
-            net = runtime.safety_net.reply(text)
-            runtime.write_behind.keep(conversation_id, body.text, body.client_id, None, net)
-            if net is None:
-                raise _unavailable(runtime) from None
-            return Replies(messages=[m.public for m in present(net.messages, summary_link=None)])
+            return _without_database(runtime, conversation_id, body, text)
         if isinstance(stored, Replies):
             return stored
         patient, title = stored
@@ -299,6 +297,18 @@ async def send_message(
         (time.perf_counter() - started) * 1000,
     )
     return Replies(messages=messages, understanding=understood)
+
+
+def _without_database(
+    runtime: RuntimeDep, conversation_id: str, body: MessageIn, text: str
+) -> Replies:
+    """The database refuses writes (locked, down): the safety net answers, without the bot,
+    and the turn waits in memory until it can be written (``api.write_behind``)."""
+    net = runtime.safety_net.reply(text)
+    runtime.write_behind.keep(conversation_id, body.text, body.client_id, None, net)
+    if net is None:
+        raise _unavailable(runtime)
+    return Replies(messages=[m.public for m in present(net.messages, summary_link=None)])
 
 
 async def _store_turn(

@@ -49,3 +49,27 @@ async def test_a_locked_database_costs_no_red_flag_and_loses_no_message(h: Harne
     ]
     [row] = h.rows("SELECT red_flag_level FROM conversations WHERE id = ?", conversation_id)
     assert row["red_flag_level"] == "emergency"
+
+
+async def test_while_turns_wait_new_ones_queue_behind_them_without_waiting_for_the_database(
+    h: Harness,
+) -> None:
+    conversation_id = await h.new_conversation()
+    locker = sqlite3.connect(h.db_path, isolation_level=None)
+    locker.execute("BEGIN EXCLUSIVE")
+    try:
+        await h.client.post(messages_url(conversation_id), json={"text": "first"})
+        started = time.monotonic()
+        urgent = await h.client.post(messages_url(conversation_id), json={"text": "i cant breathe"})
+        seconds = time.monotonic() - started
+    finally:
+        locker.execute("ROLLBACK")
+        locker.close()
+    for _ in range(50):
+        if not len(h.app.state.runtime.write_behind):
+            break
+        await asyncio.sleep(0.1)
+
+    assert urgent.status_code == 200 and seconds < 0.5, seconds
+    patients = [m["text"] for m in h.messages(conversation_id) if m["role"] == "patient"]
+    assert patients == ["first", "i cant breathe"], "written in the order they came"
