@@ -15,6 +15,8 @@ BOT_VENV := $(ROOT)/.venv-bot
 API_VENV := $(ROOT)/.venv-api
 BOT_PY := $(BOT_VENV)/bin/python
 API_PY := $(API_VENV)/bin/python
+TOOLS_VENV := $(ROOT)/.venv-tools
+TOOLS_PY := $(TOOLS_VENV)/bin/python
 RASA := $(BOT_VENV)/bin/rasa
 MODEL := $(ROOT)/models/meso.tar.gz
 KB := $(ROOT)/build/kb.json
@@ -38,7 +40,7 @@ BOT_CODE := $(shell find $(ROOT)/bot -name '*.py' -o -name '*.yml' 2>/dev/null)
 # Code the trained model is made of (Rasa fingerprints data and config, not this).
 NLU_CODE := $(shell find $(ROOT)/bot/nlu $(ROOT)/bot/nlp -name '*.py' 2>/dev/null)
 
-.PHONY: help run test setup kb train validate test-bot test-stories test-api conversation-test test-browser browser eval nlu-cv bench clean readability safety-eval
+.PHONY: help run test setup kb train validate test-bot test-stories test-api conversation-test test-browser browser eval nlu-cv bench clean readability safety-eval audit
 
 help:
 	@echo "make run    set everything up, then start the assistant on http://127.0.0.1:8000"
@@ -50,6 +52,7 @@ help:
 	@echo "make kb     validate and build the knowledge base only"
 	@echo "make safety-eval  red-flag catch rates (rules, classifier, gate) and false alarms"
 	@echo "make readability  reading grade of every text the assistant can send"
+	@echo "make audit  known advisories against both runtimes' packages (pip-audit; needs the network)"
 
 # --- environments -----------------------------------------------------------------------
 $(BOT_VENV)/.installed: pyproject.toml constraints/bot.txt
@@ -64,6 +67,10 @@ $(BOT_VENV)/.installed: pyproject.toml constraints/bot.txt
 	# (Rasa 3.6's default path is "."), this environment included: drop the template
 	# project's stories Rasa ships for `rasa init`, so that only tests/stories/ is tested.
 	rm -f $(BOT_VENV)/lib/python3.10/site-packages/rasa/cli/initial_project/tests/test_stories.yml
+	# Rasa installs these two and pins them below their security fixes; nothing we run imports
+	# them (dnspython: only pymongo's guarded mongodb+srv:// lookup; wheel: a build tool).
+	# See constraints/advisories.yml.
+	$(BOT_PY) -m pip uninstall --quiet --yes dnspython wheel
 	touch $@
 
 $(API_VENV)/.installed: pyproject.toml constraints/api.txt
@@ -72,6 +79,15 @@ $(API_VENV)/.installed: pyproject.toml constraints/api.txt
 	$(PY3) -m venv $(API_VENV)
 	$(API_PY) -m pip install --quiet --upgrade "pip==26.3"
 	$(API_PY) -m pip install --quiet -c constraints/api.txt -e ".[api,api-test]"
+	# `python3.11 -m venv` adds an old setuptools with advisories; the API never imports it.
+	$(API_PY) -m pip uninstall --quiet --yes setuptools
+	touch $@
+
+# pip-audit for `make audit`, in a venv of its own: kept out of both runtimes.
+$(TOOLS_VENV)/.installed: constraints/tools.txt
+	$(PY3) -m venv $(TOOLS_VENV)
+	$(TOOLS_PY) -m pip install --quiet --upgrade "pip==26.3"
+	$(TOOLS_PY) -m pip install --quiet -c constraints/tools.txt pip-audit PyYAML
 	touch $@
 
 setup: $(BOT_VENV)/.installed $(API_VENV)/.installed
@@ -109,8 +125,10 @@ $(MODEL): build/.validated $(TRAINING_DATA) $(DOMAIN) config.yml $(NLU_CODE)
 train: $(MODEL)
 
 # --- the two commands -----------------------------------------------------------------
+# For developers the API documentation (/docs, /openapi.json) is on; production leaves
+# MESO_API_DOCS off.
 run: setup $(KB) $(MODEL)
-	@$(API_PY) -m ops.services
+	@MESO_API_DOCS="$${MESO_API_DOCS:-true}" $(API_PY) -m ops.services
 
 test: setup $(KB) $(MODEL) test-bot test-stories test-api conversation-test test-browser
 
@@ -168,6 +186,16 @@ readability: $(BOT_VENV)/.installed $(KB)
 # classifier alone and by the safety gate; false-alarm and refusal rates; a threshold sweep.
 safety-eval: $(BOT_VENV)/.installed $(MODEL)
 	$(BOT_PY) -m eval.red_flags --model $(MODEL) --json results/safety/red_flags.json
+
+# Known advisories (pip-audit, PyPI's advisory data; needs the network) against every package
+# installed in both runtimes; fails on any that constraints/advisories.yml has not reviewed
+# for the version installed, or when the service cannot answer. AUDIT_ARGS go to pip-audit,
+# e.g. AUDIT_ARGS="--vulnerability-service osv".
+audit: $(TOOLS_VENV)/.installed $(BOT_VENV)/.installed $(API_VENV)/.installed
+	@mkdir -p build/audit
+	$(BOT_PY) -m pip freeze --all --exclude-editable > build/audit/bot.txt
+	$(API_PY) -m pip freeze --all --exclude-editable > build/audit/api.txt
+	$(TOOLS_PY) constraints/audit.py bot=build/audit/bot.txt api=build/audit/api.txt $(AUDIT_ARGS)
 
 clean:
 	rm -rf build models results var/log node_modules

@@ -5,13 +5,20 @@
     python -m api.cli list-users
     python -m api.cli set-password ana [--password-stdin]
     python -m api.cli deactivate ana
+    python -m api.cli reset-totp ana
     python -m api.cli retention [--days N] [--dry-run]
+    python -m api.cli audit-verify [--expect ID:HASH]
 
 It uses the API's settings (``MESO_DATABASE_URL``, ``MESO_TRACKER_URL``,
 ``MESO_RETENTION_DAYS``) and brings the database to the newest migration first. There is no
 default account and no default password: passwords are typed twice (hidden), or read from
 the first line of standard input with ``--password-stdin``. Changes are audited with the
 actor "system".
+
+Admins (everyone with ``MESO_STAFF_REQUIRE_TOTP=all``) must use a second factor: a new
+admin's first login with the password goes straight to setting it up, before any other page.
+``reset-totp`` turns it off for someone who lost their device (also the last admin), who then
+sets up a new one at their next login.
 """
 
 from __future__ import annotations
@@ -30,6 +37,7 @@ from api.db import create_engine, create_sessionmaker, upgrade_head
 from api.models import STAFF_ROLES, StaffUser, utcnow
 from api.settings import Settings
 from api.staff import accounts
+from api.staff.audit import verify_chain
 from api.staff.erasure import apply_retention, count_older
 from api.tracker_store import TrackerStore
 
@@ -109,6 +117,18 @@ async def deactivate(
     print(f"{user.username} is deactivated.", file=out)
 
 
+async def reset_totp(
+    db: AsyncSession, args: argparse.Namespace, out: TextIO, stdin: TextIO
+) -> None:
+    user = await _user(db, args.username)
+    if user.totp_secret is None:
+        print(f"{user.username} has no two-step login to reset.", file=out)
+        return
+    await accounts.reset_totp(db, user, None)
+    await db.commit()
+    print(f"Two-step login is off for {user.username}; they set it up again at login.", file=out)
+
+
 async def retention(
     db: AsyncSession, args: argparse.Namespace, out: TextIO, stdin: TextIO, settings: Settings
 ) -> None:
@@ -130,6 +150,35 @@ async def retention(
     finally:
         await tracker.dispose()
     print(f"Erased {deleted} conversations older than {days} days.", file=out)
+
+
+def _noted_head(value: str) -> tuple[int, str]:
+    entry, _, digest = value.partition(":")
+    if not entry.isdigit() or len(digest) != 64:
+        raise argparse.ArgumentTypeError("give ID:HASH as audit-verify printed it")
+    return int(entry), digest.lower()
+
+
+async def audit_verify(
+    db: AsyncSession, args: argparse.Namespace, out: TextIO, stdin: TextIO
+) -> None:
+    """Walk the audit log's hash chain; refuse (exit 1) naming the first bad entry."""
+    report = await verify_chain(db, args.expect)
+    if report.bad_id is not None:
+        raise CommandError(
+            f"The audit log is broken at entry {report.bad_id}: {report.problem}. "
+            f"{report.entries} entries before it are intact."
+        )
+    if not report.intact:
+        raise CommandError(f"The audit log is broken: {report.problem}.")
+    if report.last_id is None:
+        print("The audit log is empty.", file=out)
+        return
+    print(
+        f"The audit log is intact: {report.entries} entries. Note the last one to check "
+        f"later that nothing up to it changed (--expect): {report.last_id}:{report.last_hash}",
+        file=out,
+    )
 
 
 Command = Callable[..., Coroutine[Any, Any, None]]
@@ -162,12 +211,30 @@ def parser() -> argparse.ArgumentParser:
     off.add_argument("username")
     off.set_defaults(run=deactivate)
 
+    two_step = commands.add_parser(
+        "reset-totp", help="turn an account's two-step login off (a lost device)"
+    )
+    two_step.add_argument("username")
+    two_step.set_defaults(run=reset_totp)
+
     keep = commands.add_parser(
         "retention", help="erase conversations idle longer than the retention period"
     )
     keep.add_argument("--days", type=int, help="override MESO_RETENTION_DAYS (0: keep all)")
     keep.add_argument("--dry-run", action="store_true", help="only count them")
     keep.set_defaults(run=retention)
+
+    verify = commands.add_parser(
+        "audit-verify",
+        help="check the audit log's hash chain (exit 1 naming the first bad entry)",
+    )
+    verify.add_argument(
+        "--expect",
+        type=_noted_head,
+        metavar="ID:HASH",
+        help="an entry printed by an earlier check, which must still be there unchanged",
+    )
+    verify.set_defaults(run=audit_verify)
     return root
 
 

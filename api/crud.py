@@ -20,7 +20,7 @@ from api.bot_data import MAX_RECORD_BYTES, Callback, json_size, merge_record
 from api.models import CallbackRequest, Conversation, Message, short_id, utcnow
 from api.rasa_client import RasaCustom, RasaNlu, RasaReply
 from contract.levels import most_severe
-from api.replies import batch_red_flag, present, summary_url
+from api.replies import batch_red_flag, present
 from api.schemas import Rating
 
 logger = logging.getLogger(__name__)
@@ -48,6 +48,7 @@ async def create_conversation(
     session: AsyncSession,
     conversation_id: str,
     *,
+    token_hash: str,
     consent: bool,
     user_agent: str | None,
     language: str | None,
@@ -58,6 +59,7 @@ async def create_conversation(
     hints = {"user_agent": user_agent, "language": language, "origin": origin}
     conversation = Conversation(
         id=conversation_id,
+        token_hash=token_hash,
         created_at=now,
         last_activity_at=now,
         transcript_consent=consent,
@@ -187,8 +189,11 @@ async def pending_patient_messages(session: AsyncSession, conversation_id: str) 
     return list(rows.all())
 
 
-async def stored_replies(session: AsyncSession, patient: Message) -> list[schemas.Message]:
-    """The assistant's stored replies to ``patient`` (an answered message), as first sent."""
+async def stored_replies(
+    session: AsyncSession, patient: Message, *, summary_link: str
+) -> list[schemas.Message]:
+    """The assistant's stored replies to ``patient`` (an answered message), as first sent;
+    a message that offered the summary links to it with ``summary_link``."""
     next_patient = (
         select(func.min(Message.seq))
         .where(
@@ -208,12 +213,11 @@ async def stored_replies(session: AsyncSession, patient: Message) -> list[schema
         )
         .order_by(Message.seq)
     )
-    link = summary_url(patient.conversation_id)
     return [
         history.stored_reply(
             row,
             red_flag=patient.red_flag,  # type: ignore[arg-type]
-            summary_link=link,
+            summary_link=summary_link,
             with_feedback=False,
         )
         for row in rows
@@ -330,6 +334,8 @@ async def store_replies(
     conversation: Conversation,
     reply: RasaReply,
     patient: Message | None = None,
+    *,
+    summary_link: str,
 ) -> list[schemas.Message]:
     """Apply the reply's data and return the messages there is something to show, in order.
 
@@ -342,7 +348,7 @@ async def store_replies(
     for message in reply.messages:
         if message.custom is not None:
             apply_data(session, conversation, message.custom, now)
-    shown = present(reply.messages, summary_link=summary_url(conversation.id))
+    shown = present(reply.messages, summary_link=summary_link)
     if conversation.transcript_consent:
         apply_red_flag(conversation, patient, reply, now)
         seq = await next_seq(session, conversation.id)
@@ -369,14 +375,6 @@ async def store_replies(
     conversation.last_activity_at = now
     await session.flush()
     return [item.public for item in shown]
-
-
-async def get_summary(session: AsyncSession, conversation_id: str) -> dict[str, Any] | None:
-    """The conversation's stored summary document; None for an unknown id or no summary."""
-    summary: dict[str, Any] | None = await session.scalar(
-        select(Conversation.summary).where(Conversation.id == conversation_id)
-    )
-    return summary
 
 
 async def cited_sources(session: AsyncSession, conversation_id: str) -> dict[str, dict[str, Any]]:

@@ -1,11 +1,15 @@
 """Database engine, sessions, migrations and the readiness probe.
 
-SQLite (the embedded default) runs in WAL mode with a busy timeout and foreign keys on;
-PostgreSQL works through the same code with an asyncpg URL.
+SQLite (the embedded default) runs in WAL mode with a busy timeout, foreign keys and
+``secure_delete`` on (deleted content is overwritten with zeros, so an erased conversation
+leaves no copy in free pages); :func:`checkpoint` then copies the WAL into the file and
+truncates it, so no older copy of a page stays in the ``-wal`` file either. PostgreSQL works
+through the same code with an asyncpg URL (neither applies there).
 """
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +25,8 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from api.settings import PACKAGE_DIR
+
+logger = logging.getLogger(__name__)
 
 MIGRATIONS_DIR: Path = PACKAGE_DIR / "migrations"
 ALEMBIC_INI: Path = PACKAGE_DIR / "alembic.ini"
@@ -50,8 +56,38 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
         cursor.execute("PRAGMA journal_mode = WAL")
         cursor.execute("PRAGMA synchronous = NORMAL")
         cursor.execute("PRAGMA foreign_keys = ON")
+        cursor.execute("PRAGMA secure_delete = ON")
     finally:
         cursor.close()
+
+
+def sqlite_secure_delete(dbapi_connection: Any, _record: Any) -> None:
+    """``PRAGMA secure_delete = ON`` (per connection): deleted rows are overwritten with
+    zeros, in their page and in freed pages, instead of lingering in free space."""
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("PRAGMA secure_delete = ON")
+    finally:
+        cursor.close()
+
+
+async def checkpoint(engine: AsyncEngine) -> bool:
+    """After an erasure has committed: ``PRAGMA wal_checkpoint(TRUNCATE)`` on a SQLite
+    database, so the pages holding the erased rows (zeroed by ``secure_delete``) replace the
+    old ones in the file and the ``-wal`` file, which still holds earlier copies of those
+    pages, is emptied. Nothing to do on other databases or outside WAL mode.
+
+    Returns False (and logs a warning) when a reader kept the checkpoint from finishing
+    within the busy timeout; the next checkpoint (the next erasure's) completes it.
+    """
+    if engine.dialect.name != "sqlite":
+        return True
+    async with engine.connect() as connection:
+        row = (await connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")).first()
+    if row is not None and row[0]:
+        logger.warning("WAL checkpoint after an erasure was blocked by a reader; retried later")
+        return False
+    return True
 
 
 def create_engine(url: str) -> AsyncEngine:

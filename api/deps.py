@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -15,7 +15,10 @@ from api.ratelimit import RateLimiter
 from api.safety_net import SafetyNet
 from api.write_behind import WriteBehind
 from api.settings import Settings
+from api.signed_links import SummaryLinks
 from api.sources import SourceInfo
+from api.staff.audit import CLIENT_ADDRESS, client_address
+from api.staff.throttle import LoginThrottle
 from api.tracker_store import TrackerStore
 from bot.kb.model import Clinic
 
@@ -40,11 +43,16 @@ class Runtime:
     tracker: TrackerStore
     """Rasa's tracker database, to erase conversations there."""
     login_limiter: RateLimiter
-    """Staff console logins, keyed ``ip:<address>`` and ``user:<username>``."""
+    """Staff console logins per client address, keyed ``ip:<address>``."""
     safety_net: SafetyNet
     """Red-flag help when the bot cannot answer (``api.safety_net``)."""
     write_behind: WriteBehind
     """Turns the database refused, written when it takes writes again (``api.write_behind``)."""
+    summary_links: SummaryLinks
+    """Signs and checks the printable summary's expiring links (``api.signed_links``)."""
+    login_throttle: LoginThrottle = field(default_factory=LoginThrottle)
+    """Wrong staff passwords in a row per account and per trusted browser
+    (``api.staff.throttle``)."""
 
 
 def get_runtime(request: Request) -> Runtime:
@@ -66,9 +74,12 @@ def get_settings(runtime: RuntimeDep) -> Settings:
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
-async def get_session(runtime: RuntimeDep) -> AsyncIterator[AsyncSession]:
-    """One session per request; closed (rolling back anything uncommitted) when it is done."""
-    async with runtime.sessionmaker() as session:
+async def get_session(request: Request, runtime: RuntimeDep) -> AsyncIterator[AsyncSession]:
+    """One session per request; closed (rolling back anything uncommitted) when it is done.
+
+    Its ``info`` holds the client's address, which the audit log records."""
+    info = {CLIENT_ADDRESS: client_address(request)}
+    async with runtime.sessionmaker(info=info) as session:
         yield session
 
 

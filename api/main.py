@@ -4,7 +4,9 @@
 clinic facts, database and its migrations, the shared HTTP client, the purge of conversations
 without transcript consent) and tear-down. Start it with::
 
-    .venv-api/bin/uvicorn api.main:app --host 127.0.0.1 --port 8000
+    .venv-api/bin/uvicorn api.main:app --host 127.0.0.1 --port 8000 --no-proxy-headers
+
+(forwarded headers count only from ``MESO_TRUSTED_PROXIES``: ``api.proxies``)
 """
 
 from __future__ import annotations
@@ -37,12 +39,16 @@ from api.ratelimit import RateLimiter
 from api.retention import purge_forever
 from api.routes import chat, feedback, health, staff, summary, widget
 from api.schemas import UNAVAILABLE_DETAIL
+from api.proxies import TrustedProxies
 from api.settings import PACKAGE_DIR, Settings
 from api.sources import load_sources
 from api.staff.errors import install as install_staff_errors
 from api.staff.errors import is_staff_path, staff_bad_request, staff_server_error
+from api import text_hygiene
 from api.tracker_store import TrackerStore
 from api.safety_net import load as load_safety_net
+from api.signed_links import SummaryLinks
+from api.signed_links import new_key as new_link_key
 from api.write_behind import WriteBehind
 from bot.kb.loader import load_clinic
 
@@ -58,6 +64,10 @@ STAFF_CSP = "default-src 'self'; frame-ancestors 'none'; form-action 'self'; bas
 """The staff console may not be framed (clickjacking), nor post forms elsewhere."""
 DOCS_PATHS = ("/docs",)
 """Swagger UI starts with an inline script, so its page gets no CSP."""
+DOCS_GATED = ("/docs", "/redoc", "/openapi.json")
+"""Served only with ``settings.api_docs`` (these paths and everything under them)."""
+HSTS = b"max-age=31536000; includeSubDomains"
+"""Strict-Transport-Security when the public URL is https: one year, subdomains too."""
 SWAGGER_UI_DIR = Path(swagger_ui_bundle.swagger_ui_path)
 """Swagger UI's files, served by the API itself: the docs work without internet access."""
 
@@ -78,9 +88,12 @@ def _configure_logging(level: str) -> None:
         logger.addHandler(handler)
 
 
-def security_headers(path: str) -> list[tuple[bytes, bytes]]:
-    """The headers every response on ``path`` carries (see :class:`SecurityHeaders`)."""
+def security_headers(path: str, hsts: bool = False) -> list[tuple[bytes, bytes]]:
+    """The headers every response on ``path`` carries (see :class:`SecurityHeaders`);
+    ``hsts``: the public URL is https (``settings.hsts``)."""
     headers = [(b"x-content-type-options", b"nosniff")]
+    if hsts:
+        headers.append((b"strict-transport-security", HSTS))
     staff = is_staff_path(path)
     # The console's forms need a real Origin header (checked against CSRF), which browsers
     # send as "null" under no-referrer; same-origin still tells no other site.
@@ -97,7 +110,9 @@ def security_headers(path: str) -> list[tuple[bytes, bytes]]:
 
 def _with_security_headers(request: Request, response: Response) -> Response:
     """For answers made outside the middleware stack (an unhandled error's 500)."""
-    for name, value in security_headers(request.url.path):
+    runtime = getattr(request.app.state, "runtime", None)
+    hsts = bool(runtime and runtime.settings.hsts)
+    for name, value in security_headers(request.url.path, hsts):
         response.headers[name.decode()] = value.decode()
     return response
 
@@ -118,13 +133,42 @@ class SecurityHeaders:
             await self.app(scope, receive, send)
             return
         path: str = scope["path"]
+        runtime: Runtime | None = (
+            getattr(scope["app"].state, "runtime", None) if "app" in scope else None
+        )
+        hsts = bool(runtime and runtime.settings.hsts)
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", []), *security_headers(path)]
+                message["headers"] = [*message.get("headers", []), *security_headers(path, hsts)]
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+class DocsGate:
+    """404 for the API documentation (``DOCS_GATED``, ``/docs-assets/``) unless
+    ``settings.api_docs`` is on: production does not describe its API to everyone."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    @staticmethod
+    def gated(path: str) -> bool:
+        return path.startswith("/docs") or any(
+            path == p or path.startswith(p + "/") for p in DOCS_GATED
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and self.gated(scope["path"]):
+            runtime: Runtime | None = (
+                getattr(scope["app"].state, "runtime", None) if "app" in scope else None
+            )
+            if runtime is None or not runtime.settings.api_docs:
+                response = JSONResponse({"detail": "Not Found"}, status_code=404)
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 class ApiCors:
@@ -145,8 +189,8 @@ class ApiCors:
             cors = CORSMiddleware(
                 self.app,
                 allow_origins=origins,
-                allow_methods=["GET", "POST"],
-                allow_headers=["Content-Type"],
+                allow_methods=["GET", "POST", "DELETE"],
+                allow_headers=["Content-Type", "Authorization"],
                 allow_credentials=False,
                 expose_headers=["Retry-After"],
                 max_age=600,
@@ -249,6 +293,8 @@ def describe_validation_error(errors: list[dict[str, Any]]) -> str:
         return f'The field "{field}" must be a string.'
     if kind == "bool_type":
         return f'The field "{field}" must be true or false.'
+    if kind == text_hygiene.EMPTY_ERROR:
+        return str(error.get("msg", "The text is empty."))
     message = str(error.get("msg", "is not valid")).rstrip(".")
     return f'The field "{field}" is not valid: {message}.' if field else f"{message}."
 
@@ -289,6 +335,17 @@ async def _internal_error(request: Request, exc: Exception) -> Response:
     return _with_security_headers(request, response)
 
 
+def _summary_links(config: Settings) -> SummaryLinks:
+    """The summary-link signer: the configured key, or a random one for this process."""
+    secret = config.link_secret.get_secret_value()
+    if not secret:
+        logger.warning(
+            "MESO_LINK_SECRET is not set: summary links made now stop working at restart"
+        )
+    key = secret.encode() if secret else new_link_key()
+    return SummaryLinks(key, timedelta(minutes=config.summary_link_minutes))
+
+
 def create_app(
     settings: Settings | None = None,
     *,
@@ -315,6 +372,7 @@ def create_app(
                 limits=httpx.Limits(max_connections=100, max_keepalive_connections=20)
             )
             async with httpx.AsyncClient(transport=transport, trust_env=False) as http:
+                links = _summary_links(config)
                 app.state.runtime = Runtime(
                     settings=config,
                     engine=engine,
@@ -337,7 +395,8 @@ def create_app(
                     tracker=tracker,
                     login_limiter=RateLimiter(config.login_attempts_per_minute),
                     safety_net=safety_net,
-                    write_behind=WriteBehind(),
+                    write_behind=WriteBehind(links),
+                    summary_links=links,
                 )
                 runtime = app.state.runtime
                 purge = asyncio.create_task(
@@ -371,14 +430,21 @@ def create_app(
         title="Mesotherapy assistant: public chat API",
         version="1.0.0",
         description="Chat with the clinic's assistant about mesotherapy for hair loss. "
+        "`POST /api/v1/conversations` returns the conversation's `token`; every later call on "
+        "that conversation sends it as `Authorization: Bearer <token>` (the id alone opens "
+        "nothing). "
         'Every error response is JSON `{"detail": str}`.',
         lifespan=lifespan,
         docs_url=None,
         redoc_url=None,
     )
+    app.add_middleware(text_hygiene.Utf8JsonBody)  # inside BodySizeLimit: bounded body
     app.add_middleware(BodySizeLimit)
+    app.add_middleware(DocsGate)  # inside SecurityHeaders: its 404 has them too
     app.add_middleware(SecurityHeaders)
-    app.add_middleware(ApiCors)  # outermost: refusals (413, 429, ...) are readable cross-origin
+    app.add_middleware(ApiCors)  # refusals (413, 429, ...) are readable cross-origin
+    # Outermost: every layer below sees the client and scheme MESO_TRUSTED_PROXIES allow.
+    app.add_middleware(TrustedProxies)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(SQLAlchemyError, _database_error)
     app.add_exception_handler(Exception, _internal_error)
@@ -386,6 +452,7 @@ def create_app(
     app.include_router(health.router)
     app.include_router(chat.router)
     app.include_router(summary.router)
+    app.include_router(summary.page_router)
     app.include_router(feedback.router)
     app.include_router(widget.router)
     app.include_router(staff.router)

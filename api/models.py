@@ -110,6 +110,9 @@ class Conversation(Base):
     __table_args__ = (CheckConstraint(sql_check("red_flag_level"), name="red_flag_level"),)
 
     id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    token_hash: Mapped[str | None] = mapped_column(String(64))
+    """SHA-256 (hex) of the conversation's bearer token (``api.conversation_auth``); the
+    token itself is never stored. Null for conversations from before tokens."""
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     last_activity_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -305,7 +308,15 @@ class StaffUser(Base):
     password_hash: Mapped[str] = mapped_column(String(255))
     """argon2id (``api.staff.passwords``)."""
     totp_secret: Mapped[str | None] = mapped_column(String(64))
-    """Base32 secret of the optional second factor (null: not enabled)."""
+    """Base32 secret of the second factor (null: not set up; ``MESO_STAFF_REQUIRE_TOTP``
+    says who must set it up)."""
+    totp_last_step: Mapped[int | None] = mapped_column(Integer)
+    """The time step (unix time // 30) of the last code accepted: that code and every
+    earlier one are refused (no replay)."""
+    totp_failures: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    """Wrong codes in a row, over all sign-ins of the account (reset by a right one)."""
+    totp_locked_until: Mapped[datetime | None] = mapped_column()
+    """No code is checked before this time (after too many wrong ones)."""
     is_active: Mapped[bool] = mapped_column(default=True, server_default=true())
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column()
@@ -329,9 +340,14 @@ class StaffSession(Base):
     mfa_pending: Mapped[bool] = mapped_column(default=False, server_default=false())
     """The password was right but the TOTP code is still to be given."""
     mfa_failures: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
-    """Wrong TOTP codes given in this session (the session is deleted at the limit)."""
+    """Wrong passwords or codes given to re-authenticate in this session (it is deleted at
+    the limit). Wrong codes at sign-in count on the account (``StaffUser.totp_failures``)."""
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    """Sign-in: the session ends ``MESO_STAFF_SESSION_MAX_HOURS`` after it, active or not."""
     last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    authenticated_at: Mapped[datetime | None] = mapped_column()
+    """When the password or a code was last given in this session (null: at
+    ``created_at``); exports with personal details and erasure need it recent."""
 
     user: Mapped[StaffUser] = relationship(lazy="joined")
 
@@ -342,9 +358,15 @@ class AuditEntry(Base):
     ``actor_id`` has no foreign key, so the line outlives the account; ``detail`` holds ids,
     counts, action names and filter values only, never message text or personal details.
     Nothing in the console edits or deletes these rows.
+
+    The rows form a hash chain (``api.staff.audit``): ``entry_hash`` is the SHA-256 of the
+    entry's fields and ``prev_hash``, the hash of the entry before it (by ``id``), so
+    ``python -m api.cli audit-verify`` finds a row altered, deleted or inserted. Null only
+    in a row written outside the API (which the check reports).
     """
 
     __tablename__ = "audit_log"
+    __table_args__ = (Index("uq_audit_log_prev_hash", "prev_hash", unique=True),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
@@ -354,3 +376,10 @@ class AuditEntry(Base):
     target_type: Mapped[str | None] = mapped_column(String(32))
     target_id: Mapped[str | None] = mapped_column(String(128))
     detail: Mapped[dict[str, Any]] = mapped_column(default=dict, server_default=text("'{}'"))
+    client_address: Mapped[str | None] = mapped_column(String(64))
+    """The address of the client whose request made the entry, as the API sees it (after
+    ``MESO_TRUSTED_PROXIES``); null for commands and background tasks."""
+    prev_hash: Mapped[str | None] = mapped_column(String(64))
+    """``entry_hash`` of the entry before this one (64 zeros for the first)."""
+    entry_hash: Mapped[str | None] = mapped_column(String(64))
+    """SHA-256 (hex) of this entry's canonical JSON, ``prev_hash`` included."""

@@ -242,8 +242,15 @@ class RasaClient:
         body: dict[str, Any] = {"sender": sender, "message": text, "command": command}
         if message_id is not None:
             body["message_id"] = message_id
+        # The channel refuses callers without Rasa's token (in a header: never in a URL).
+        headers = {channel.AUTH_HEADER: channel.auth_value(self._token)} if self._token else None
         response = await self._request(
-            "rasa webhook", "POST", self._rasa_url + WEBHOOK_PATH, self._timeout, json=body
+            "rasa webhook",
+            "POST",
+            self._rasa_url + WEBHOOK_PATH,
+            self._timeout,
+            json=body,
+            headers=headers,
         )
         try:
             reply = RasaReply.model_validate_json(

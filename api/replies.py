@@ -15,11 +15,6 @@ from api.rasa_client import RasaMessage
 from contract.levels import RedFlagLevel, most_severe
 
 
-def summary_url(conversation_id: str) -> str:
-    """The relative URL of a conversation's printable summary."""
-    return f"/api/v1/conversations/{conversation_id}/summary"
-
-
 def to_public(
     message: RasaMessage, *, red_flag: RedFlagLevel | None = None, summary_url: str | None = None
 ) -> schemas.Message:

@@ -11,7 +11,13 @@
   the app's lifespan).
 
 Rasa's events are deleted first: if that fails, the row stays and the next run tries again.
-Logs carry counts and short ids only.
+Logs carry counts and short ids only; a purge run that erased something is audited with its
+counts (actor "system").
+
+Nothing erased stays in the database files: both databases' connections run with SQLite's
+``secure_delete`` (deleted content is overwritten with zeros), and once an erasure has
+committed, :func:`api.db.checkpoint` copies the WAL into the file and truncates it
+(:meth:`TrackerStore.erase` does the same for Rasa's database).
 """
 
 from __future__ import annotations
@@ -24,10 +30,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import ColumnElement, delete, exists, null, select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
+from api.db import checkpoint
 from api.locks import KeyedLocks
 from api.models import CallbackRequest, Conversation, utcnow
+from api.staff.audit import audit
 from api.tracker_store import TrackerStore
 
 logger = logging.getLogger(__name__)
@@ -41,16 +49,27 @@ class PurgeResult:
     """Conversations kept for their callback requests or record, their transcript erased."""
 
 
+async def checkpoint_session(session: AsyncSession) -> None:
+    """:func:`api.db.checkpoint` on the database of ``session`` (after its commit)."""
+    bind = session.bind
+    if isinstance(bind, AsyncConnection):
+        bind = bind.engine
+    if isinstance(bind, AsyncEngine):
+        await checkpoint(bind)
+
+
 async def erase_conversation(
     session: AsyncSession, tracker: TrackerStore, conversation_id: str
 ) -> bool:
     """Erase one conversation everywhere and commit; False if there was no such row.
 
-    Rasa's events are erased even then (nothing may be left of the id).
+    Rasa's events are erased even then (nothing may be left of the id). After the commit,
+    both databases are checkpointed: no copy of the erased rows is left in their files.
     """
     await tracker.erase(conversation_id)
     result = await session.execute(delete(Conversation).where(Conversation.id == conversation_id))
     await session.commit()
+    await checkpoint_session(session)
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
@@ -112,9 +131,17 @@ async def purge_unconsented(
                 conversation.summary_at = None
                 conversation.expired_at = now
                 await session.commit()
+                await checkpoint_session(session)
                 result.expired += 1
             elif await erase_conversation(session, tracker, conversation_id):
                 result.deleted += 1
+    if result.deleted or result.expired:
+        audit(
+            session, None, "purge_unconsented", "conversation", None,
+            deleted=result.deleted, expired=result.expired,
+            idle_minutes=int(idle.total_seconds() // 60),
+        )
+        await session.commit()
     return result
 
 

@@ -10,12 +10,23 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool
 
+from api import text_hygiene
 from contract.levels import RedFlagLevel
 
 Rating = Literal["up", "down"]
 """A patient's rating of one of the assistant's answers."""
 
 CLIENT_ID_PATTERN = r"^[A-Za-z0-9_-]{8,64}$"
+
+EMPTY_MESSAGE_DETAIL = "The message is empty. Please type a question."
+
+PatientText = Annotated[
+    str, AfterValidator(text_hygiene.patient_text(EMPTY_MESSAGE_DETAIL))
+]
+"""A message a patient types: no control character or unpaired surrogate (422), CRLF made
+LF, and at least one visible character (else the empty-message 422); see ``api.text_hygiene``."""
+CleanStr = Annotated[str, AfterValidator(text_hygiene.clean)]
+"""Any other string a client sends: no control character or unpaired surrogate (422)."""
 
 UNAVAILABLE_DETAIL = (
     "The assistant is not available right now. Please try again in a minute, "
@@ -159,8 +170,13 @@ class ConversationIn(BaseModel):
 
 class ConversationCreated(BaseModel):
     conversation_id: str = Field(
-        description="Secret id of the new conversation (at least 43 URL-safe characters). "
-        "Keep it in memory only; it is needed to send messages."
+        description="Id of the new conversation (at least 43 URL-safe characters); it goes "
+        "in the paths of later calls but opens nothing by itself."
+    )
+    token: str = Field(
+        description="The conversation's secret, returned only here: every later call on "
+        "this conversation sends it as `Authorization: Bearer <token>` (never in a URL). "
+        "Keep it in memory or session storage only."
     )
     consent: bool = Field(description="Whether the transcript is kept (as asked).")
     messages: list[Message] = Field(description="The assistant's opening messages.")
@@ -176,10 +192,12 @@ class MessageIn(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    text: str = Field(
+    text: PatientText = Field(
         strict=True,
         description="The patient's words, or the `payload` of a button the assistant offered. "
-        "Must not be empty; at most MESO_MAX_TEXT_CHARS characters after stripping.",
+        "Must have a visible character (not only spaces or invisible characters); no control "
+        "character but newline and tab (CRLF is read as a newline), no unpaired surrogate; "
+        "at most MESO_MAX_TEXT_CHARS characters after stripping.",
         examples=["How much does it cost?"],
     )
     client_id: str | None = Field(
@@ -214,7 +232,7 @@ class FeedbackIn(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    message_id: str = Field(
+    message_id: CleanStr = Field(
         strict=True, max_length=32, description="The `id` of an assistant message."
     )
     rating: Rating | None = Field(description="Null withdraws an earlier rating.")

@@ -5,8 +5,9 @@ Every path default is derived from this file's location, never from the working 
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
@@ -119,6 +120,23 @@ class Settings(BaseSettings):
     purge_interval_seconds: float = Field(
         default=60.0, gt=0, description="Seconds between two runs of that deletion."
     )
+    resume_hours: float = Field(
+        default=24.0,
+        gt=0,
+        description="The public API stops serving a conversation (history, summary, new "
+        "messages) after this many hours without activity; staff still see it.",
+    )
+    summary_link_minutes: float = Field(
+        default=60.0,
+        gt=0,
+        description="A printable summary link (signed, carrying no secret) works this long.",
+    )
+    link_secret: SecretStr = Field(
+        default=SecretStr(""),
+        description="Key that signs summary links (at least 32 characters; the same on every "
+        "API worker). Empty: a random key made at start-up, so links stop working when the "
+        "API restarts and are not shared between workers.",
+    )
     widget_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="Origins (scheme://host[:port]) of the pages allowed to call /api/ from a "
@@ -131,7 +149,35 @@ class Settings(BaseSettings):
         default=True, description="Staff session cookie over HTTPS only (false: plain-http dev)."
     )
     login_attempts_per_minute: NonNegativeInt = Field(
-        default=5, description="Staff logins per minute per client IP and per username; 0: off."
+        default=5,
+        description="Staff logins per minute per client IP (and per trusted browser); 0: off.",
+    )
+    staff_require_totp: Literal["admins", "all"] = Field(
+        default="admins",
+        description="Who must use the TOTP second factor: admins, or all staff. Someone who "
+        "must but has not set it up is taken to set it up right after the password.",
+    )
+    staff_session_max_hours: float = Field(
+        default=12.0,
+        gt=0,
+        description="A staff session ends this many hours after sign-in, active or not.",
+    )
+    staff_reauth_minutes: float = Field(
+        default=15.0,
+        gt=0,
+        description="Exports with personal details and erasure ask for the password or a code "
+        "again when the last one was given longer ago than this.",
+    )
+    staff_lockout_failures: int = Field(
+        default=5,
+        ge=1,
+        description="Wrong passwords for one account (from browsers not trusted for it) before "
+        "each further attempt must wait; the wait doubles from 15 seconds.",
+    )
+    staff_lockout_max_seconds: int = Field(
+        default=300,
+        ge=1,
+        description="The longest such wait, and the longest wait for wrong second-factor codes.",
     )
     retention_days: NonNegativeInt = Field(
         default=365, description="`api.cli retention` erases conversations idle longer; 0: never."
@@ -142,6 +188,25 @@ class Settings(BaseSettings):
         description="Conversation tests holding this key (header X-Meso-Test-Key) get what "
         "the assistant understood of each turn (intent, confidence, actions, responses, "
         "slots) with the replies; empty: nobody does. Set it on staging, not in production.",
+    )
+
+    public_url: str = Field(
+        default="",
+        description="The API's public base URL as browsers reach it (https://assistant."
+        "example-clinic.com); when it is https, every response carries Strict-Transport-"
+        "Security. Empty: unknown (no HSTS).",
+    )
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="IP addresses or networks (CIDR) of the reverse proxies in front of the "
+        "API, comma-separated in the environment. Only a request from one of them has its "
+        "X-Forwarded-For (the client address rate limits use) and X-Forwarded-Proto "
+        "believed; empty: nobody's.",
+    )
+    api_docs: bool = Field(
+        default=False,
+        description="Serve the interactive API documentation (/docs) and the OpenAPI "
+        "document (/openapi.json); off in production (`make run` turns it on).",
     )
 
     log_level: str = Field(default="INFO", description="Level of the api.* loggers.")
@@ -162,6 +227,13 @@ class Settings(BaseSettings):
     @classmethod
     def _async_driver(cls, value: str) -> str:
         return normalise_database_url(value)
+
+    @field_validator("link_secret")
+    @classmethod
+    def _long_enough(cls, value: SecretStr) -> SecretStr:
+        if value.get_secret_value() and len(value.get_secret_value()) < 32:
+            raise ValueError("must be at least 32 characters (or empty for a random key)")
+        return value
 
     @field_validator("widget_origins", mode="before")
     @classmethod
@@ -190,6 +262,42 @@ class Settings(BaseSettings):
                 )
             origins.append(f"{parts.scheme}://{parts.netloc.lower()}")
         return list(dict.fromkeys(origins))
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _split_proxies(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        networks: list[str] = []
+        for item in value:
+            try:
+                networks.append(str(ipaddress.ip_network(item, strict=False)))
+            except ValueError:
+                raise ValueError(
+                    f"{item!r} is not an IP address or network: write e.g. 10.0.0.5, "
+                    "10.0.0.0/24 or ::1, comma-separated"
+                ) from None
+        return list(dict.fromkeys(networks))
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, value: str) -> str:
+        value = value.strip().rstrip("/")
+        if value:
+            parts = urlsplit(value)
+            if parts.scheme not in {"http", "https"} or not parts.hostname:
+                raise ValueError("must be an http:// or https:// URL, e.g. https://assistant.example.com")
+        return value
+
+    @property
+    def hsts(self) -> bool:
+        """Whether responses carry Strict-Transport-Security (the public URL is https)."""
+        return self.public_url.lower().startswith("https://")
 
     @field_validator("rasa_url", "action_server_url")
     @classmethod

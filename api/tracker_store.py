@@ -10,10 +10,10 @@ once Rasa has opened it): until then there is nothing to erase.
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, inspect, text
+from sqlalchemy import Connection, event, inspect, text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from api.db import SQLITE_BUSY_TIMEOUT_MS, sqlite_file
+from api.db import SQLITE_BUSY_TIMEOUT_MS, checkpoint, sqlite_file, sqlite_secure_delete
 from api.settings import normalise_database_url
 
 EVENTS_TABLE = "events"
@@ -35,7 +35,9 @@ class TrackerStore:
     """Deletes conversations' events from Rasa's tracker database (``MESO_TRACKER_URL``).
 
     Its own small engine, so Rasa's database is never migrated or reconfigured by the API
-    (for SQLite: no WAL switch, just a busy timeout while Rasa writes).
+    (for SQLite: no WAL switch, just a busy timeout while Rasa writes, and ``secure_delete``
+    on the API's own connections, so the deleted events are overwritten with zeros; after
+    the delete a WAL checkpoint empties the ``-wal`` file if Rasa uses WAL mode).
     """
 
     def __init__(self, url: str) -> None:
@@ -45,6 +47,8 @@ class TrackerStore:
         self._engine: AsyncEngine = create_async_engine(
             url, connect_args=connect_args, pool_pre_ping=True
         )
+        if self._engine.dialect.name == "sqlite":
+            event.listen(self._engine.sync_engine, "connect", sqlite_secure_delete)
 
     async def erase(self, sender_id: str) -> int:
         """Delete every event of conversation ``sender_id``; return how many there were."""
@@ -57,7 +61,9 @@ class TrackerStore:
                 text(f"DELETE FROM {EVENTS_TABLE} WHERE sender_id = :sender_id"),
                 {"sender_id": sender_id},
             )
-            return int(result.rowcount or 0)
+            deleted = int(result.rowcount or 0)
+        await checkpoint(self._engine)  # committed: now empty the WAL of older copies
+        return deleted
 
     async def check(self) -> None:
         """Raise unless the database answers and holds Rasa's events table.

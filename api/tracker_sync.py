@@ -72,7 +72,9 @@ def find_turn(events: list[dict[str, Any]], turn_id: str, conversation: str) -> 
     return turn
 
 
-async def _answered_turn(session: AsyncSession, patient: Message) -> list[dict[str, Any]]:
+async def _answered_turn(
+    session: AsyncSession, patient: Message, summary_link: str
+) -> list[dict[str, Any]]:
     """The events of a turn the safety net answered, as Rasa would have logged them."""
     user = {
         "event": "user",
@@ -86,7 +88,7 @@ async def _answered_turn(session: AsyncSession, patient: Message) -> list[dict[s
         "input_channel": channel.NAME,
     }
     events: list[dict[str, Any]] = [user, {"event": "action", "name": RED_FLAG_REPLY}]
-    for index, reply in enumerate(await crud.stored_replies(session, patient)):
+    for index, reply in enumerate(await crud.stored_replies(session, patient, summary_link=summary_link)):
         custom = {"red_flag": {"level": patient.red_flag, "flags": patient.red_flag_names or []}}
         data: dict[str, Any] = {"buttons": [b.model_dump() for b in reply.buttons] or None}
         if index == 0 and patient.red_flag:
@@ -96,8 +98,12 @@ async def _answered_turn(session: AsyncSession, patient: Message) -> list[dict[s
     return events
 
 
-async def settle(session: AsyncSession, rasa: RasaClient, conversation: Conversation) -> int:
+async def settle(
+    session: AsyncSession, rasa: RasaClient, conversation: Conversation, *, summary_link: str
+) -> int:
     """Settle the conversation's marked messages against Rasa's tracker; how many were.
+
+    ``summary_link`` is the summary's current link, for replies that offered it.
 
     Reads the tracker only when a message is marked. When Rasa cannot be asked, the marks
     stay for the next contact and the caller goes on as usual.
@@ -115,14 +121,16 @@ async def settle(session: AsyncSession, rasa: RasaClient, conversation: Conversa
         turn = find_turn(events, message_id(patient), name)
         if turn is None and patient.status == "answered":
             try:
-                await rasa.append_events(conversation.id, await _answered_turn(session, patient))
+                await rasa.append_events(conversation.id, await _answered_turn(session, patient, summary_link))
             except AssistantUnavailable:
                 continue
             logger.info("conversation %s: the safety net's turn added to Rasa's tracker", name)
         elif turn is not None and patient.status == "unanswered" and turn.replies:
             reply = RasaReply(messages=turn.replies, nlu=turn.nlu)
             crud.record_understanding(patient, reply.nlu)
-            await crud.store_replies(session, conversation, reply, patient)
+            await crud.store_replies(
+                session, conversation, reply, patient, summary_link=summary_link
+            )
             logger.info("conversation %s: Rasa's late reply stored", name)
         patient.tracker_pending = False
         settled += 1

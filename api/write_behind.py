@@ -25,6 +25,7 @@ from api import crud
 from api.locks import KeyedLocks
 from api.models import short_id, utcnow
 from api.rasa_client import RasaReply
+from api.signed_links import SummaryLinks
 
 logger = logging.getLogger(__name__)
 
@@ -46,8 +47,9 @@ class Turn:
 class WriteBehind:
     """The turns waiting for the database, written in the order they came."""
 
-    def __init__(self) -> None:
+    def __init__(self, summary_links: SummaryLinks) -> None:
         self._turns: list[Turn] = []
+        self._links = summary_links
 
     def __len__(self) -> int:
         return len(self._turns)
@@ -65,7 +67,7 @@ class WriteBehind:
             turn = self._turns[0]
             try:
                 async with locks.hold(turn.conversation_id), sessionmaker() as session:
-                    await _write(session, turn)
+                    await _write(session, turn, self._links)
                     await session.commit()
             except DBAPIError as exc:
                 logger.warning("write-behind: the database still refuses writes (%s)", type(exc).__name__)
@@ -86,7 +88,7 @@ class WriteBehind:
                 logger.error("write-behind: %d turns were still waiting at shutdown", len(self._turns))
 
 
-async def _write(session: AsyncSession, turn: Turn) -> None:
+async def _write(session: AsyncSession, turn: Turn, links: SummaryLinks) -> None:
     conversation = await crud.get_conversation_for_update(session, turn.conversation_id)
     if conversation is None:  # erased meanwhile: nothing to keep
         return
@@ -102,5 +104,8 @@ async def _write(session: AsyncSession, turn: Turn) -> None:
     if turn.reply is not None:
         if patient is not None:
             crud.record_understanding(patient, turn.reply.nlu)
-        await crud.store_replies(session, conversation, turn.reply, patient)
+        await crud.store_replies(
+            session, conversation, turn.reply, patient,
+            summary_link=links.url(conversation.id, turn.at),
+        )
     conversation.last_activity_at = turn.at

@@ -21,7 +21,6 @@ import os
 import random
 import secrets
 import sqlite3
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -29,6 +28,9 @@ from typing import Any, Awaitable, Callable
 
 import httpx
 import yaml
+
+from api.patient_auth import PatientKeys
+from contract.channel import AUTH_HEADER, auth_value
 
 ROOT = Path(__file__).resolve().parent.parent
 QUESTIONS = ROOT / "eval" / "questions.yml"
@@ -93,10 +95,13 @@ async def _rasa_patient(client: httpx.AsyncClient, script: list[str], load: Load
 
 
 async def _run(base_url: str, scripts: list[list[str]],
-               patient: Callable[[httpx.AsyncClient, list[str], Load, list[str]], Awaitable[None]]) -> tuple[Load, float, list[str]]:
+               patient: Callable[[httpx.AsyncClient, list[str], Load, list[str]], Awaitable[None]],
+               headers: dict[str, str] | None = None) -> tuple[Load, float, list[str]]:
     load, ids = Load(), []
     limits = httpx.Limits(max_connections=len(scripts) + 5, max_keepalive_connections=len(scripts) + 5)
-    async with httpx.AsyncClient(base_url=base_url, timeout=30, limits=limits) as client:
+    async with httpx.AsyncClient(
+        base_url=base_url, timeout=30, limits=limits, headers=headers, auth=PatientKeys()
+    ) as client:
         started = time.perf_counter()
         await asyncio.gather(*(patient(client, s, load, ids) for s in scripts))
         elapsed = time.perf_counter() - started
@@ -176,7 +181,9 @@ def main(argv: list[str] | None = None) -> int:
         via_api, api_s, ids = asyncio.run(_run(api_url, scripts, _api_patient))
         stored = _stored(db_path, ids)
         rss = _rss_mb(pids)
-        direct, rasa_s, _ = asyncio.run(_run(rasa_url, scripts, _rasa_patient))
+        # The meso channel, as the API calls it: with Rasa's token (it refuses anyone else).
+        channel_auth = {AUTH_HEADER: auth_value(env["MESO_RASA_TOKEN"])}
+        direct, rasa_s, _ = asyncio.run(_run(rasa_url, scripts, _rasa_patient, channel_auth))
 
     api, rasa = _summary(via_api, api_s), _summary(direct, rasa_s)
     report = {

@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 
+from api.patient_auth import bearer
 from api.schemas import TEST_KEY_HEADER
 from convtest.checks import Check, Reply, check_step, forbidden, judge
 from convtest.draft import DraftTurn
@@ -108,12 +109,14 @@ class Conversation:
         if target.test_key:
             self.headers[TEST_KEY_HEADER] = target.test_key
         self.conversation_id = ""
+        self.token = ""
         self.waited = 0.0
 
     async def _post(self, path: str, body: dict[str, Any], expected: int) -> dict[str, Any]:
+        headers = {**self.headers, **(bearer(self.token) if self.token else {})}
         while True:
             try:
-                response = await self.http.post(path, json=body, headers=self.headers)
+                response = await self.http.post(path, json=body, headers=headers)
             except httpx.HTTPError as exc:
                 raise _Unavailable(f"no answer from the API ({type(exc).__name__})") from None
             if response.status_code == 429 and self.waited < MAX_RETRY_WAIT:
@@ -135,6 +138,7 @@ class Conversation:
     async def start(self, consent: bool) -> Reply:
         body = await self._post("/api/v1/conversations", {"consent": consent}, 201)
         self.conversation_id = body["conversation_id"]
+        self.token = body["token"]
         return Reply(messages=body.get("messages") or [], understanding=body.get("understanding"))
 
     async def send(self, text: str) -> Reply:

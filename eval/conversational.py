@@ -39,6 +39,7 @@ import httpx
 import yaml
 
 from contract.levels import LEVELS, most_severe
+from api.patient_auth import PatientKeys
 from api.schemas import TEST_KEY_HEADER
 from eval.stack import api_stack
 
@@ -262,7 +263,9 @@ def main(argv: list[str] | None = None) -> int:
     cases = load_cases(args.set)
     languages = language_patterns()
     started = time.monotonic()
-    with api_stack(args.url, args.test_key_env) as env, httpx.Client(base_url=env["MESO_API_URL"], timeout=30) as client:
+    with api_stack(args.url, args.test_key_env) as env, httpx.Client(
+        base_url=env["MESO_API_URL"], timeout=30, auth=PatientKeys()
+    ) as client:
         headers = {TEST_KEY_HEADER: env["MESO_TEST_KEY"]} if env.get("MESO_TEST_KEY") else {}
         outcomes = [run_case(client, case, headers, languages) for case in cases]
     report = summarise(outcomes)

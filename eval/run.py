@@ -21,6 +21,7 @@ from typing import Any
 import httpx
 import yaml
 
+from api.patient_auth import PatientKeys
 from eval.stack import api_stack
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -135,7 +136,9 @@ def main(argv: list[str] | None = None) -> int:
     data = yaml.safe_load(args.set.read_text(encoding="utf-8"))
 
     started = time.monotonic()
-    with api_stack(args.url) as env, httpx.Client(base_url=env["MESO_API_URL"], timeout=30) as client:
+    with api_stack(args.url) as env, httpx.Client(
+        base_url=env["MESO_API_URL"], timeout=30, auth=PatientKeys()
+    ) as client:
         report = evaluate(client, data, training_texts())
     report["seconds"] = round(time.monotonic() - started, 1)
     args.report.parent.mkdir(parents=True, exist_ok=True)

@@ -33,8 +33,13 @@ def service_env() -> dict[str, str]:
     api_port = env.setdefault("MESO_API_PORT", "8000")
     rasa_port = env.setdefault("MESO_RASA_PORT", "5005")
     action_port = env.setdefault("MESO_ACTION_PORT", "5055")
-    # A fresh random token per start unless the operator fixes one.
+    # Fresh random secrets per start unless the operator fixes them. They reach the three
+    # processes through the environment only, never their command lines (visible in `ps`):
+    # Rasa's token (its HTTP API and the meso channel, which the API calls) and the secret
+    # Rasa sends the action server (the endpoints file's action_endpoint headers).
     env.setdefault("MESO_RASA_TOKEN", secrets.token_urlsafe(32))
+    env.setdefault("MESO_ACTION_TOKEN", secrets.token_urlsafe(32))
+    env.setdefault("MESO_LINK_SECRET", secrets.token_urlsafe(32))  # signs summary links
     env.setdefault("MESO_RASA_URL", f"http://{HOST}:{rasa_port}")
     env.setdefault("MESO_ACTION_SERVER_URL", f"http://{HOST}:{action_port}")
     env.setdefault("MESO_ACTION_ENDPOINT", f"http://{HOST}:{action_port}/webhook")
@@ -57,6 +62,15 @@ def service_env() -> dict[str, str]:
     return env
 
 
+REST_CHANNEL_ENV = "MESO_RASA_REST_CHANNEL"
+"""Set to ``true`` to open Rasa's own ``rest`` channel too (debugging only: it checks no
+caller, takes any sender id and reads ``/intent{...}`` as a command). Off by default."""
+
+
+def rest_channel_on(env: dict[str, str]) -> bool:
+    return env.get(REST_CHANNEL_ENV, "").strip().lower() in {"1", "true", "yes", "on"}
+
+
 NLG = "bot.dialogue.nlg.ClinicResponses"
 """Rasa's response generator: the opening and red-flag replies without the action server."""
 
@@ -66,20 +80,44 @@ def write_endpoints(env: dict[str, str]) -> Path:
 
     The root's endpoints.yml is for a developer's ``rasa shell`` (action server on 5055,
     conversations in memory); a stack has its own action server port and SQL tracker store.
-    Only its owner can read it: the tracker URL may hold a database password.
+    Only its owner can read it: the tracker URL may hold a database password. The action
+    server's secret is not in it: Rasa fills ``${MESO_ACTION_TOKEN}`` from its environment.
     """
     path = Path(env["MESO_VAR_DIR"]) / "endpoints.yml"
-    path.parent.mkdir(parents=True, exist_ok=True)
     text = (
         "# Written by ops/services.py at each start of this stack; edits are overwritten.\n"
         "action_endpoint:\n"
         f"  url: {json.dumps(env['MESO_ACTION_ENDPOINT'])}\n"
+        "  headers:\n"
+        # Unquoted: Rasa expands ${...} in plain YAML scalars only.
+        "    Authorization: Bearer ${MESO_ACTION_TOKEN}\n"
         f"nlg:\n  type: {NLG}\n"
         "tracker_store:\n"
         "  type: SQL\n"
         f"  url: {json.dumps(env['MESO_TRACKER_URL'])}\n"
         "  db: meso_tracker\n"
     )
+    return _write_private(path, text)
+
+
+def write_credentials(env: dict[str, str]) -> Path:
+    """Write this stack's Rasa channels, ``credentials.yml`` in ``MESO_VAR_DIR``.
+
+    The meso channel (the API's; it checks Rasa's token from the environment), and Rasa's
+    ``rest`` channel only when ``MESO_RASA_REST_CHANNEL`` is true.
+    """
+    text = (
+        "# Written by ops/services.py at each start of this stack; edits are overwritten.\n"
+        "bot.channels.meso.MesoInput:\n"
+    )
+    if rest_channel_on(env):
+        text += f"# {REST_CHANNEL_ENV} is on: Rasa's unauthenticated rest channel is open.\nrest:\n"
+    return _write_private(Path(env["MESO_VAR_DIR"]) / "credentials.yml", text)
+
+
+def _write_private(path: Path, text: str) -> Path:
+    """Write ``text`` to ``path``, readable by its owner only."""
+    path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     os.fchmod(fd, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as out:
@@ -88,22 +126,27 @@ def write_endpoints(env: dict[str, str]) -> Path:
 
 
 def commands(env: dict[str, str]) -> list[tuple[str, list[str], str]]:
-    """(name, argv, readiness URL) for each process, in start order."""
+    """(name, argv, readiness URL) for each process, in start order.
+
+    No argv holds a secret (``/proc/<pid>/cmdline`` is readable by every user): the
+    launchers ``bot.action_server`` and ``bot.rasa_server`` read theirs from the environment.
+    """
     bot, api = BOT_VENV / "bin", API_VENV / "bin"
     rasa_args = [
-        str(bot / "rasa"), "run", "--model", env["MESO_RASA_MODEL"],
-        "--endpoints", env["MESO_RASA_ENDPOINTS"], "--credentials", str(ROOT / "credentials.yml"),
+        str(bot / "python"), "-m", "bot.rasa_server", "--model", env["MESO_RASA_MODEL"],
+        "--endpoints", env["MESO_RASA_ENDPOINTS"],
+        "--credentials", str(Path(env["MESO_VAR_DIR"]) / "credentials.yml"),
         "--interface", HOST, "--port", env["MESO_RASA_PORT"], "--enable-api",
-        # One argument: a token starting with "-" would otherwise read as an option.
-        f"--auth-token={env['MESO_RASA_TOKEN']}",
     ]
     return [
-        ("action server", [str(bot / "python"), "-m", "rasa_sdk", "--actions", "actions",
+        ("action server", [str(bot / "python"), "-m", "bot.action_server", "--actions", "actions",
                            "--port", env["MESO_ACTION_PORT"]],
          f"{env['MESO_ACTION_SERVER_URL']}/health"),
         ("rasa", rasa_args, f"{env['MESO_RASA_URL']}/status?token={env['MESO_RASA_TOKEN']}"),
+        # --no-proxy-headers: the app itself decides whose X-Forwarded-* count
+        # (MESO_TRUSTED_PROXIES), not uvicorn's implicit trust of 127.0.0.1.
         ("api", [str(api / "python"), "-m", "uvicorn", "api.main:app", "--host", HOST,
-                 "--port", env["MESO_API_PORT"], "--no-access-log"],
+                 "--port", env["MESO_API_PORT"], "--no-access-log", "--no-proxy-headers"],
          f"{env['MESO_API_URL']}/readyz"),
     ]
 
@@ -156,6 +199,7 @@ class Services:
         name, argv, ready_url = commands(self.env)[index]
         if name == "rasa":
             write_endpoints(self.env)
+            write_credentials(self.env)
         log = open(logs / f"{name.replace(' ', '-')}.log", "ab")
         proc = subprocess.Popen(argv, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
                                 start_new_session=True)
@@ -163,6 +207,8 @@ class Services:
             self.procs[index] = (name, proc)
         else:
             self.procs.append((name, proc))
+        # The process group leaders, for tests and the benchmark (kept current on restarts).
+        self.env["_MESO_PIDS"] = ",".join(str(p.pid) for _, p in self.procs)
         deadline = time.monotonic() + START_TIMEOUT
         while not _answers(ready_url):
             if proc.poll() is not None:

@@ -49,7 +49,6 @@ def private_services(**overrides: str) -> Iterator[Services]:
     services = Services(env)
     try:
         services.start()
-        env["_MESO_PIDS"] = ",".join(str(p.pid) for _, p in services.procs)
         yield services
     finally:
         services.stop()
@@ -69,18 +68,11 @@ def _stack_env(var: Path, overrides: dict[str, str]) -> dict[str, str]:
             "MESO_TEST_KEY": secrets.token_urlsafe(24),
             **overrides,
         })
-        for key in ("MESO_RASA_URL", "MESO_ACTION_SERVER_URL", "MESO_ACTION_ENDPOINT", "MESO_RASA_TOKEN"):
+        for key in ("MESO_RASA_URL", "MESO_ACTION_SERVER_URL", "MESO_ACTION_ENDPOINT", "MESO_RASA_TOKEN",
+                    "MESO_ACTION_TOKEN", "MESO_RASA_REST_CHANNEL"):
             if key not in overrides:
                 os.environ.pop(key, None)
         return service_env()
     finally:
         os.environ.clear()
         os.environ.update(saved)
-
-
-def stop_process(env: dict[str, str], index: int) -> None:
-    """Stop one of the stack's processes (0 action server, 1 Rasa, 2 API) to test failures."""
-    import signal
-
-    pid = int(env["_MESO_PIDS"].split(",")[index])
-    os.killpg(pid, signal.SIGTERM)

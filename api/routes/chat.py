@@ -10,21 +10,22 @@ Message text is never logged.
 from __future__ import annotations
 
 import logging
-import re
 import secrets
 import time
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Path, Request, status
+from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api import crud, history, tracker_sync, understanding
+from api import conversation_auth, crud, history, text_hygiene, tracker_sync, understanding
 from contract import commands
 from api.deps import RuntimeDep, SessionDep
+from api.staff.erasure import erase
+from api.routes.access import PatientConversation, not_found
 from api.models import Conversation, Message, short_id, utcnow
 from api.rasa_client import AssistantUnavailable, RasaNlu
-from api.replies import batch_red_flag, present, summary_url
+from api.replies import batch_red_flag, present
 from api.schemas import (
     UNAVAILABLE_DETAIL,
     Button,
@@ -41,9 +42,6 @@ logger = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/api/v1/conversations", tags=["chat"])
 
-CONVERSATION_ID_PATTERN = r"^[A-Za-z0-9_-]{43,128}$"
-_CONVERSATION_ID = re.compile(CONVERSATION_ID_PATTERN)
-NOT_FOUND_DETAIL = "This conversation does not exist. Please reload the page to start a new one."
 CLIENT_ID_REUSED_DETAIL = (
     "This client_id was already used for a different message. Send it with a new client_id."
 )
@@ -71,21 +69,12 @@ start_command = commands.start_command
 transcript is kept (``contract.commands``)."""
 
 
-def is_conversation_id(text: str) -> bool:
-    """True when ``text`` has the shape of a conversation id (whether or not it exists)."""
-    return _CONVERSATION_ID.fullmatch(text) is not None
-
-
 def too_many(retry_after: int, what: str = "messages") -> HTTPException:
     return HTTPException(
         status.HTTP_429_TOO_MANY_REQUESTS,
         detail=f"Too many {what}. Please wait {retry_after} seconds and try again.",
         headers={"Retry-After": str(retry_after)},
     )
-
-
-def not_found(detail: str = NOT_FOUND_DETAIL) -> HTTPException:
-    return HTTPException(status.HTTP_404_NOT_FOUND, detail=detail)
 
 
 def _unavailable(runtime: RuntimeDep) -> HTTPException:
@@ -103,11 +92,12 @@ def _client_hints(request: Request) -> dict[str, str | None]:
     """What staff may find useful about the client: browser, language, embedding site."""
     headers = request.headers
     language = headers.get("accept-language", "").split(",")[0].split(";")[0].strip()
-    return {
-        "user_agent": headers.get("user-agent", "")[:512] or None,
-        "language": language[:35] or None,
-        "origin": headers.get("origin", "")[:255] or None,
+    hints = {
+        "user_agent": headers.get("user-agent", "")[:512],
+        "language": language[:35],
+        "origin": headers.get("origin", "")[:255],
     }
+    return {name: text_hygiene.without_refused(value) or None for name, value in hints.items()}
 
 
 @router.post(
@@ -127,12 +117,14 @@ async def create_conversation(
     runtime: RuntimeDep,
     body: ConversationIn | None = None,
 ) -> ConversationCreated:
-    """Create a conversation with a new secret id and return the assistant's opening messages.
+    """Create a conversation and return its id, its token and the assistant's opening messages.
 
     The body is optional: `{"consent": true}` keeps the transcript for the clinic's staff;
     without it (or without a body) no message is stored, and the conversation is deleted
     after MESO_TRANSCRIPT_IDLE_MINUTES without a message. The opening messages say which.
-    The id is made here (256 random bits); ids from clients are never accepted.
+    The id and the token are made here (256 random bits each); ids from clients are never
+    accepted. The token is returned only here: send it as `Authorization: Bearer <token>` on
+    every later call on this conversation; the id alone opens nothing.
     """
     consent = body is not None and body.consent
     retry_after = runtime.conversation_limiter.hit(client_key(request))
@@ -141,8 +133,13 @@ async def create_conversation(
 
     started = time.perf_counter()
     conversation_id = secrets.token_urlsafe(32)
+    token = conversation_auth.new_token()
     conversation = await crud.create_conversation(
-        session, conversation_id, consent=consent, **_client_hints(request)
+        session,
+        conversation_id,
+        token_hash=conversation_auth.token_hash(token),
+        consent=consent,
+        **_client_hints(request),
     )
     await session.commit()
 
@@ -157,7 +154,9 @@ async def create_conversation(
                 exc,
             )
             reply = runtime.safety_net.opening(consent)
-        messages = await crud.store_replies(session, conversation, reply)
+        messages = await crud.store_replies(
+            session, conversation, reply, summary_link=_summary_link(runtime, conversation_id)
+        )
         await session.commit()
         understood = await _understanding(request, runtime, conversation_id, reply.nlu)
 
@@ -170,6 +169,7 @@ async def create_conversation(
     )
     return ConversationCreated(
         conversation_id=conversation_id,
+        token=token,
         consent=consent,
         messages=messages,
         understanding=understood,
@@ -198,7 +198,7 @@ async def send_message(
     body: MessageIn,
     session: SessionDep,
     runtime: RuntimeDep,
-    conversation_id: str = Path(description="The id returned when the conversation was created."),
+    opened: PatientConversation,
 ) -> Replies:
     """Send the patient's message (or a button's payload) and return the assistant's replies.
 
@@ -209,8 +209,8 @@ async def send_message(
     not stored twice: an answered message gets its stored replies again, an unanswered one
     is sent to the assistant again.
     """
-    if not is_conversation_id(conversation_id):
-        raise not_found()
+    conversation_id = opened.id
+    await session.rollback()  # end the read-only transaction before waiting for the lock
     text = body.text.strip()
     if not text:
         raise HTTPException(
@@ -224,10 +224,6 @@ async def send_message(
             detail=f"The message is too long ({len(text)} characters). "
             f"Please keep it to {limit} characters or fewer.",
         )
-    exists = await crud.conversation_exists(session, conversation_id)
-    await session.rollback()  # end the read-only transaction before waiting for the lock
-    if not exists:
-        raise not_found()
     retry_after = runtime.message_limiter.hit(conversation_id)
     if retry_after is not None:
         raise too_many(retry_after)
@@ -283,7 +279,10 @@ async def send_message(
 
         if patient is not None:
             crud.record_understanding(patient, reply.nlu)
-        messages = await crud.store_replies(session, conversation, reply, patient)
+        messages = await crud.store_replies(
+            session, conversation, reply, patient,
+            summary_link=_summary_link(runtime, conversation_id),
+        )
         await session.commit()
         understood = await _understanding(request, runtime, conversation_id, reply.nlu)
 
@@ -297,6 +296,11 @@ async def send_message(
         (time.perf_counter() - started) * 1000,
     )
     return Replies(messages=messages, understanding=understood)
+
+
+def _summary_link(runtime: RuntimeDep, conversation_id: str) -> str:
+    """A fresh signed link to the conversation's printable summary (``api.signed_links``)."""
+    return runtime.summary_links.url(conversation_id, utcnow())
 
 
 def _without_database(
@@ -326,7 +330,8 @@ async def _store_turn(
     if conversation.transcript_consent:
         # A turn the bot failed earlier may have been answered since: settle it first,
         # so a retry gets that answer and the new message comes after it.
-        if await tracker_sync.settle(session, runtime.rasa, conversation):
+        link = _summary_link(runtime, conversation.id)
+        if await tracker_sync.settle(session, runtime.rasa, conversation, summary_link=link):
             await session.commit()
         earlier = await _earlier_attempt(session, conversation_id, body)
         if earlier is not None and earlier.status == "answered":
@@ -335,7 +340,9 @@ async def _store_turn(
                 short_id(conversation_id),
                 earlier.seq,
             )
-            return Replies(messages=await crud.stored_replies(session, earlier))
+            return Replies(
+                messages=await crud.stored_replies(session, earlier, summary_link=link)
+            )
         offered = await crud.last_offered_buttons(session, conversation_id)
         title = history.press_title(text, offered)
         patient = await _store_patient_message(session, conversation, body, title, earlier)
@@ -406,6 +413,42 @@ async def _tracker_buttons(runtime: RuntimeDep, conversation_id: str, text: str)
     return history.offered_buttons(events, short_id(conversation_id))
 
 
+PATIENT_ACTOR = "patient"
+"""The audit log's actor name for a patient who deleted their own conversation."""
+
+
+@router.delete(
+    "/{conversation_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
+    summary="Delete this conversation",
+    responses={
+        404: error_response("Malformed, unknown or expired conversation id, or no valid token."),
+        422: NOT_EXPECTED_422,
+        429: RATE_LIMITED,
+    },
+)
+async def delete_conversation(
+    session: SessionDep, runtime: RuntimeDep, conversation: PatientConversation
+) -> Response:
+    """Erase the conversation everywhere, as the clinic's erasure does: its messages, the
+    assistant's working copy, callback requests, the saved checklist and summary, staff notes
+    and tags. The audit log keeps only that the patient erased it, with counts. The token
+    opens nothing afterwards."""
+    conversation_id = conversation.id
+    await session.rollback()
+    retry_after = runtime.message_limiter.hit(conversation_id)
+    if retry_after is not None:
+        raise too_many(retry_after, "requests")
+    counts = await erase(
+        session, runtime.tracker, conversation_id, PATIENT_ACTOR, locks=runtime.locks
+    )
+    if counts is None:  # erased meanwhile
+        raise not_found()
+    logger.info("conversation %s erased by the patient", short_id(conversation_id))
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
 HISTORY_ERRORS: dict[int | str, dict[str, Any]] = {
     404: error_response("Malformed, unknown or expired conversation id."),
     422: NOT_EXPECTED_422,
@@ -414,15 +457,23 @@ HISTORY_ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
+def _history_limit(request: Request, runtime: RuntimeDep) -> None:
+    """Count the request against its client's history limit (before the token is checked:
+    guesses count too)."""
+    retry_after = runtime.history_limiter.hit(client_key(request))
+    if retry_after is not None:
+        raise too_many(retry_after, "requests")
+
+
 @router.get(
     "/{conversation_id}/messages", response_model=History, responses=HISTORY_ERRORS,
     summary="Read the conversation so far",
 )
 async def read_history(
-    request: Request,
     session: SessionDep,
     runtime: RuntimeDep,
-    conversation_id: str = Path(description="The id returned when the conversation was created."),
+    _limit: Annotated[None, Depends(_history_limit)],
+    conversation: PatientConversation,
 ) -> History:
     """The whole conversation so far, in order, opening messages included, to redraw the
     chat after a page reload. A patient's button press shows the button's title.
@@ -431,15 +482,8 @@ async def read_history(
     `id` and `feedback`); without, from the assistant's working copy, its only copy (no ids).
     Rate-limited per client address.
     """
-    retry_after = runtime.history_limiter.hit(client_key(request))
-    if retry_after is not None:
-        raise too_many(retry_after, "requests")
-    if not is_conversation_id(conversation_id):
-        raise not_found()
-    conversation = await crud.get_conversation(session, conversation_id)
-    if conversation is None:
-        raise not_found()
-    link = summary_url(conversation_id)
+    conversation_id = conversation.id
+    link = _summary_link(runtime, conversation_id)
     if conversation.transcript_consent:
         if await crud.pending_patient_messages(session, conversation_id):
             await session.rollback()
@@ -447,7 +491,7 @@ async def read_history(
                 conversation = await crud.get_conversation_for_update(session, conversation_id)
                 if conversation is None:
                     raise not_found()
-                await tracker_sync.settle(session, runtime.rasa, conversation)
+                await tracker_sync.settle(session, runtime.rasa, conversation, summary_link=link)
                 await session.commit()
         rows = await crud.stored_messages(session, conversation_id)
         return History(consent=True, messages=history.from_rows(rows, summary_link=link))

@@ -8,11 +8,12 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from fastapi import APIRouter, Path, Response, status
+from fastapi import APIRouter, Response, status
 
 from api import crud
 from api.deps import RuntimeDep, SessionDep
 from api.routes import chat
+from api.routes.access import PatientConversation, not_found
 from api.schemas import FeedbackIn
 
 logger = logging.getLogger(__name__)
@@ -41,23 +42,19 @@ async def rate_answer(
     body: FeedbackIn,
     session: SessionDep,
     runtime: RuntimeDep,
-    conversation_id: str = Path(description="The id returned when the conversation was created."),
+    conversation: PatientConversation,
 ) -> Response:
     """Store the patient's rating (`up` or `down`) of an assistant message for the clinic's
     staff; `null` withdraws it. Rating again replaces the earlier rating. Counts towards the
     conversation's message rate limit."""
-    if not chat.is_conversation_id(conversation_id):
-        raise chat.not_found()
-    conversation = await crud.get_conversation(session, conversation_id)
-    if conversation is None:
-        raise chat.not_found()
+    conversation_id = conversation.id
     if not conversation.transcript_consent:
-        raise chat.not_found(NOT_KEPT_DETAIL)
+        raise not_found(NOT_KEPT_DETAIL)
     retry_after = runtime.message_limiter.hit(conversation_id)
     if retry_after is not None:
         raise chat.too_many(retry_after, "requests")
     if not await crud.set_feedback(session, conversation_id, body.message_id, body.rating):
-        raise chat.not_found(UNKNOWN_MESSAGE_DETAIL)
+        raise not_found(UNKNOWN_MESSAGE_DETAIL)
     await session.commit()
     logger.info(
         "conversation %s feedback on seq=%s: %s",

@@ -159,8 +159,11 @@ async def set_password(
 
 
 async def reset_totp(db: AsyncSession, user: StaffUser, actor: Actor) -> None:
-    """Turn the second factor off (an admin helping someone who lost their device)."""
+    """Turn the second factor off (an admin helping someone who lost their device). Where
+    one is required they set a new one up right after their next password."""
     if user.totp_secret is None:
         return
     user.totp_secret = None
+    user.totp_failures = 0
+    user.totp_locked_until = None
     audit(db, actor, "user_totp_reset", TARGET, str(user.id))

@@ -1,9 +1,20 @@
 """Who may see a staff page: the FastAPI dependencies every staff route uses.
 
-* ``StaffDep``: any active member of staff with a live session (second factor given).
+* ``StaffDep``: any active member of staff with a live session (second factor given). Someone
+  who must use a second factor (``MESO_STAFF_REQUIRE_TOTP``: admins, or all) but has not set
+  one up is sent to set it up (``/staff/account/totp``) from every page.
+* ``SignedInDep``: the same without that last condition (the set-up pages and logout).
 * ``AdminDep``: an admin; anyone else gets a 403 page.
 * ``CsrfDep``: a POST form's ``csrf_token`` field must equal the session's, and an Origin
   header, when sent, must be this site's; else a 403 page.
+* ``RecentAuth``: the password or a code was given in this session within
+  ``MESO_STAFF_REAUTH_MINUTES``; else a 303 to ``/staff/reauth``, which comes back (a GET
+  to the same URL; after a POST, a GET of the same path, i.e. its confirmation page).
+  ``RecentAuthDep`` always asks; ``PersonalDetailsAuthDep`` only when an admin asks for an
+  export with personal details (``?personal=1``).
+
+A session ends after ``MESO_STAFF_IDLE_MINUTES`` idle or ``MESO_STAFF_SESSION_MAX_HOURS``
+after sign-in.
 
 Without a live session a GET is redirected (303) to ``/staff/login?next=<path>`` and a POST
 to ``/staff/login``; nothing of the page is rendered. The dependencies answer by raising
@@ -18,16 +29,19 @@ from __future__ import annotations
 
 import secrets
 import time
-from datetime import timedelta
+from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 from urllib.parse import urlencode, urlsplit
 
 from fastapi import Depends, Request, Response
 from fastapi.responses import RedirectResponse
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.deps import RuntimeDep, SessionDep
 from api.models import StaffSession, StaffUser, utcnow
 from api.settings import Settings
+from api.staff import totp
 from api.staff.errors import StaffResponse
 from api.staff.sessions import find_session
 from api.staff.templating import STAFF_PATH, error_page
@@ -35,6 +49,9 @@ from api.staff.templating import STAFF_PATH, error_page
 COOKIE_NAME = "meso_staff"
 LOGIN_PATH = "/staff/login"
 TOTP_PATH = "/staff/login/totp"
+ENROL_PATH = "/staff/account/totp"
+"""Setting up the second factor (where someone who must have one is sent until they do)."""
+REAUTH_PATH = "/staff/reauth"
 LOGIN_COOKIE = "meso_staff_login"
 """The login form's pre-session CSRF token (``<issued unix time>.<random>``)."""
 LOGIN_TOKEN_SECONDS = 2 * 3600
@@ -56,6 +73,7 @@ def safe_next(value: str | None) -> str:
         value
         and value.startswith(STAFF_PATH)
         and not value.startswith(LOGIN_PATH)
+        and not value.startswith(REAUTH_PATH)
         and "\\" not in value
         and not any(ch in value for ch in "\r\n")
         and (len(value) == len(STAFF_PATH) or value[len(STAFF_PATH)] in "/?")
@@ -82,12 +100,16 @@ def clear_session_cookie(response: Response, settings: Settings) -> None:
     response.delete_cookie(COOKIE_NAME, **_cookie_flags(settings))
 
 
+def here(request: Request) -> str:
+    """The request's path and query (where to come back to)."""
+    return request.url.path + (f"?{request.url.query}" if request.url.query else "")
+
+
 def login_redirect(request: Request, settings: Settings) -> RedirectResponse:
     """303 to the login page; a GET comes back to its page after login."""
     url = LOGIN_PATH
     if request.method == "GET":
-        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-        url += "?" + urlencode({"next": target})
+        url += "?" + urlencode({"next": here(request)})
     response = RedirectResponse(url, status_code=303)
     if COOKIE_NAME in request.cookies:
         clear_session_cookie(response, settings)
@@ -118,17 +140,25 @@ async def form_field(request: Request, name: str) -> str:
     return value if isinstance(value, str) else ""
 
 
+async def live_session(
+    db: AsyncSession, token: str | None, settings: Settings
+) -> StaffSession | None:
+    """The live session of a cookie token (idle and absolute limits applied), or None."""
+    return await find_session(
+        db,
+        token,
+        now=utcnow(),
+        idle=timedelta(minutes=settings.staff_idle_minutes),
+        lifetime=timedelta(hours=settings.staff_session_max_hours),
+    )
+
+
 async def staff_session(
     request: Request, db: SessionDep, runtime: RuntimeDep
 ) -> StaffSession:
     """The request's live session (its second factor may still be pending), or a redirect."""
     settings = runtime.settings
-    row = await find_session(
-        db,
-        request.cookies.get(COOKIE_NAME),
-        now=utcnow(),
-        idle=timedelta(minutes=settings.staff_idle_minutes),
-    )
+    row = await live_session(db, request.cookies.get(COOKIE_NAME), settings)
     if row is None:
         raise StaffResponse(login_redirect(request, settings))
     await db.commit()  # last_seen_at
@@ -141,11 +171,37 @@ async def staff_session(
 StaffSessionDep = Annotated[StaffSession, Depends(staff_session)]
 
 
-async def require_staff(request: Request, row: StaffSessionDep) -> StaffUser:
-    """Any active member of staff who has signed in completely."""
+async def require_signed_in(request: Request, row: StaffSessionDep) -> StaffUser:
+    """Password and (when the account has one) code given; the second factor may still be
+    to set up."""
     if row.mfa_pending:
         raise StaffResponse(RedirectResponse(TOTP_PATH, status_code=303))
     return row.user
+
+
+SignedInDep = Annotated[StaffUser, Depends(require_signed_in)]
+
+
+def must_enrol(user: StaffUser, settings: Settings) -> bool:
+    """Whether ``user`` must set up a second factor before anything else."""
+    return user.totp_secret is None and totp.required(user, settings)
+
+
+def enrol_redirect(request: Request) -> RedirectResponse:
+    url = ENROL_PATH
+    if request.method == "GET":
+        url += "?" + urlencode({"next": here(request)})
+    return RedirectResponse(url, status_code=303)
+
+
+async def require_staff(
+    request: Request, runtime: RuntimeDep, user: SignedInDep
+) -> StaffUser:
+    """Any active member of staff who has signed in completely, with a second factor where
+    one is required."""
+    if must_enrol(user, runtime.settings):
+        raise StaffResponse(enrol_redirect(request))
+    return user
 
 
 StaffDep = Annotated[StaffUser, Depends(require_staff)]
@@ -177,6 +233,56 @@ async def verify_csrf(request: Request, row: StaffSessionDep) -> None:
 
 
 CsrfDep = Annotated[None, Depends(verify_csrf)]
+
+
+PERSONAL_PARAM = "personal"
+"""The exports' query parameter asking for personal details (``api.routes.staff.export``)."""
+_YES = frozenset({"1", "on", "true", "yes"})
+
+
+def reauth_due(row: StaffSession, settings: Settings, now: datetime) -> bool:
+    """Whether the session's last password or code is older than ``MESO_STAFF_REAUTH_MINUTES``."""
+    last = row.authenticated_at or row.created_at
+    return last <= now - timedelta(minutes=settings.staff_reauth_minutes)
+
+
+def reauth_redirect(request: Request) -> RedirectResponse:
+    """303 to the re-authentication page, which comes back to this GET (or, after a POST,
+    to a GET of the same path)."""
+    back = here(request) if request.method == "GET" else request.url.path
+    return RedirectResponse(f"{REAUTH_PATH}?{urlencode({'next': back})}", status_code=303)
+
+
+class RecentAuth:
+    """A dependency: the member of staff, who gave their password or a code in this session
+    within ``MESO_STAFF_REAUTH_MINUTES``; else a redirect to ``/staff/reauth``.
+
+    ``when(request, user)``: ask only when it says so (None: always). Put it after
+    ``AdminDep`` and ``CsrfDep`` in a route's parameters, so those refuse first.
+    """
+
+    def __init__(self, when: Callable[[Request, StaffUser], bool] | None = None) -> None:
+        self.when = when
+
+    async def __call__(
+        self, request: Request, runtime: RuntimeDep, row: StaffSessionDep, user: StaffDep
+    ) -> StaffUser:
+        if self.when is not None and not self.when(request, user):
+            return user
+        if reauth_due(row, runtime.settings, utcnow()):
+            raise StaffResponse(reauth_redirect(request))
+        return user
+
+
+def asks_for_personal_details(request: Request, user: StaffUser) -> bool:
+    """An admin asking for an export with personal details (a reviewer is refused anyway,
+    by the export itself)."""
+    value = request.query_params.get(PERSONAL_PARAM, "").strip().lower()
+    return user.is_admin and value in _YES
+
+
+RecentAuthDep = Annotated[StaffUser, Depends(RecentAuth())]
+PersonalDetailsAuthDep = Annotated[StaffUser, Depends(RecentAuth(asks_for_personal_details))]
 
 
 def login_token(request: Request) -> str:

@@ -49,7 +49,7 @@ async def erase(
     session: AsyncSession,
     tracker: TrackerStore,
     conversation_id: str,
-    actor: StaffUser | None,
+    actor: StaffUser | str | None,
     *,
     locks: KeyedLocks | None = None,
 ) -> dict[str, int] | None:

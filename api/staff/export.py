@@ -5,7 +5,13 @@ Rasa test story built from the conversation's tracker events and a conversation 
 Personal details (email addresses, phone numbers, the names and contacts of callback
 requests) are masked by :mod:`api.staff.personal` unless ``personal`` is True; whether the
 exporter may ask for that is the route's decision. CSV cells that a spreadsheet would read
-as a formula are neutralised (OWASP "CSV injection").
+as a formula are neutralised (OWASP "CSV injection"). In every format, bidirectional and
+control characters are shown as markers such as ``[U+202E]`` (``api.text_hygiene.shown``).
+
+What of a conversation is exported follows :mod:`api.staff.visibility`: without transcript
+consent no message and no client hint is exported (only the callback requests, the record
+and the staff's own data), and no story or conversation test is made (the routes refuse
+before Rasa's tracker is read).
 """
 
 from __future__ import annotations
@@ -26,8 +32,10 @@ from sqlalchemy.orm import selectinload
 
 from api.history import stored_reply
 from api.models import CallbackRequest, Conversation, Message, short_id
-from api.replies import summary_url
+from api.signed_links import SUMMARY_PATH
+from api.text_hygiene import shown, shown_value
 from api.staff.personal import mask_email, mask_name, mask_phone, mask_text, mask_value
+from api.staff.visibility import shown_hint, shown_messages
 from convtest import draft
 
 FORMULA_STARTS = frozenset("=+-@\t\r\uff1d\uff0b\uff0d\uff20")
@@ -100,10 +108,11 @@ def message_row(message: Message, personal: bool, names: Sequence[str] = ()) -> 
 
 
 def csv_rows(conversations: Iterable[Conversation], personal: bool) -> Iterator[list[str]]:
-    """Every message of ``conversations`` (messages and callback requests loaded) as a CSV row."""
+    """Every message of ``conversations`` (messages and callback requests loaded) that staff
+    may see as a CSV row."""
     for conversation in conversations:
         names = known_names(conversation)
-        for message in conversation.messages:
+        for message in shown_messages(conversation):
             yield message_row(message, personal, names)
 
 
@@ -114,7 +123,7 @@ def to_csv(rows: Iterable[Sequence[str]]) -> tuple[str, int]:
     writer.writerow(CSV_COLUMNS)
     count = 0
     for row in rows:
-        writer.writerow([neutralise(cell) for cell in row])
+        writer.writerow([neutralise(shown(cell)) for cell in row])
         count += 1
     return buffer.getvalue(), count
 
@@ -160,15 +169,16 @@ def message_json(message: Message, personal: bool, names: Sequence[str]) -> dict
 
 def conversation_json(conversation: Conversation, personal: bool) -> dict[str, Any]:
     """Everything staff see of ``conversation`` (messages, callback requests, tags and notes
-    loaded), with personal details masked unless ``personal``."""
+    loaded; the messages and client hints only with transcript consent), with personal
+    details masked unless ``personal``."""
     names = known_names(conversation)
     return {
         "id": conversation.id,
         "created_at": iso_utc(conversation.created_at),
         "last_activity_at": iso_utc(conversation.last_activity_at),
         "transcript_consent": conversation.transcript_consent,
-        "language": conversation.language,
-        "origin": conversation.origin,
+        "language": shown_hint(conversation, conversation.language),
+        "origin": shown_hint(conversation, conversation.origin),
         "red_flag_level": conversation.red_flag_level,
         "red_flag_at": iso_utc(conversation.red_flag_at) or None,
         "reviewed_at": iso_utc(conversation.reviewed_at) or None,
@@ -185,7 +195,7 @@ def conversation_json(conversation: Conversation, personal: bool) -> dict[str, A
         ],
         "record": conversation.record if personal else mask_value(conversation.record, names),
         "callback_requests": [callback_json(r, personal) for r in conversation.callback_requests],
-        "messages": [message_json(m, personal, names) for m in conversation.messages],
+        "messages": [message_json(m, personal, names) for m in shown_messages(conversation)],
     }
 
 
@@ -374,7 +384,7 @@ def story_yaml(stories: Sequence[Story]) -> str:
         "stories": [{"story": story.name, "steps": story.steps} for story in stories],
     }
     return yaml.dump(
-        document,
+        shown_value(document),
         Dumper=_StoryDumper,
         sort_keys=False,
         allow_unicode=True,
@@ -419,13 +429,15 @@ def draft_turns(rows: Sequence[Message], mask: Mask, summary_link: str) -> list[
 def conversation_test(conversation: Conversation, personal: bool, day: date) -> tuple[str, int]:
     """A conversation test file (for ``tests/conversations/``) replaying the patient's side of
     ``conversation`` (messages and callback requests loaded) and asserting what the assistant
-    answered, and its number of steps (0: no patient message is stored, nothing to export)."""
+    answered, and its number of steps (0: no patient message is stored or staff may not see
+    the transcript, nothing to export)."""
     names = known_names(conversation)
 
     def mask(value: Any) -> Any:
         return value if personal else mask_value(value, names)
 
-    turns = draft_turns(conversation.messages, mask, summary_url(conversation.id))
+    # Only whether a message offered the summary counts in a draft, not its link.
+    turns = draft_turns(shown_messages(conversation), mask, SUMMARY_PATH)
     if not turns:
         return "", 0
     short = short_id(conversation.id)
@@ -447,4 +459,4 @@ def conversation_test(conversation: Conversation, personal: bool, day: date) -> 
         "does not.\n"
         f"{details}"
     )
-    return draft.dump(draft.document([case]), header), len(turns)
+    return draft.dump(shown_value(draft.document([case])), header), len(turns)

@@ -9,9 +9,10 @@
 * :func:`inbox_page` runs it for one page and gathers each row's facts (counts, topics, tags)
   with one query per kind for the whole page.
 
-A conversation without transcript consent has no messages; it is listed only when it holds
-something the patient agreed to keep on its own (a callback request or a decision-support
-record).
+What staff may see follows :mod:`api.staff.visibility`: a conversation without transcript
+consent is listed only when it holds something the patient agreed to keep on its own (a
+callback request or a decision-support record), and its messages (if any row were there)
+are never searched, counted or shown.
 """
 
 from __future__ import annotations
@@ -26,10 +27,8 @@ from typing import Any, Literal
 from sqlalchemy import (
     ColumnElement,
     Select,
-    Text,
     and_,
     case,
-    cast,
     exists,
     func,
     literal,
@@ -40,6 +39,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.models import CallbackRequest, Conversation, ConversationTag, Message
+from api.staff.visibility import LISTED, MESSAGE_SHOWN
 from contract.levels import LEVELS
 
 PAGE_SIZE = 50
@@ -262,16 +262,11 @@ def like_pattern(text: str) -> str:
 
 
 def _has_message(*conditions: ColumnElement[bool]) -> ColumnElement[bool]:
-    return exists().where(Message.conversation_id == Conversation.id, *conditions)
+    return exists().where(Message.conversation_id == Conversation.id, MESSAGE_SHOWN, *conditions)
 
 
 def _has_callback(*conditions: ColumnElement[bool]) -> ColumnElement[bool]:
     return exists().where(CallbackRequest.conversation_id == Conversation.id, *conditions)
-
-
-_HAS_RECORD = func.coalesce(cast(Conversation.record, Text), "{}").not_in(["{}", "null"])
-_LISTED = or_(Conversation.transcript_consent.is_(True), _has_callback(), _HAS_RECORD)
-"""Without transcript consent, only conversations holding a callback request or a record."""
 
 
 def _start_of(day: date) -> datetime:
@@ -279,7 +274,7 @@ def _start_of(day: date) -> datetime:
 
 
 def _conditions(filters: InboxFilters) -> list[ColumnElement[bool]]:
-    where: list[ColumnElement[bool]] = [_LISTED]
+    where: list[ColumnElement[bool]] = [LISTED]
     if filters.q is not None:
         pattern = like_pattern(filters.q)
         where.append(
@@ -408,7 +403,7 @@ async def _row_facts(
     ids = [c.id for c in conversations]
     if not ids:
         return []
-    mine = Message.conversation_id.in_(ids)
+    mine = and_(Message.conversation_id.in_(ids), MESSAGE_SHOWN)
     patient = await _counts(
         session,
         select(Message.conversation_id, func.count())
@@ -481,7 +476,7 @@ async def known_topics(session: AsyncSession) -> list[str]:
     """Every topic an assistant answer has had, for the topic filter."""
     rows = await session.scalars(
         select(Message.topic)
-        .where(Message.role == "assistant", Message.topic.is_not(None))
+        .where(Message.role == "assistant", Message.topic.is_not(None), MESSAGE_SHOWN)
         .distinct()
         .order_by(Message.topic)
     )

@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from api.models import CallbackRequest, Message
 from api.staff.inbox_query import FALLBACK_INTENT, LOW_CONFIDENCE
 from api.staff.personal import mask_text
+from api.staff.visibility import MESSAGE_SHOWN
 
 SIMILARITY = 0.5
 """The Jaccard similarity of word sets from which two questions count as the same."""
@@ -257,7 +258,9 @@ async def unanswered_questions(
 ) -> list[Question]:
     """Patient messages that fell back or were understood with confidence below the inbox's
     low-confidence threshold, sent between ``date_from`` and ``date_to`` (UTC days,
-    inclusive). Button presses (commands starting with ``/``) are left out."""
+    inclusive). Button presses (commands starting with ``/``) are left out, and so is every
+    message staff may not see (:data:`~api.staff.visibility.MESSAGE_SHOWN`: a conversation
+    without transcript consent never feeds this page)."""
     statement = select(
         Message.conversation_id, Message.seq, Message.text, Message.created_at
     ).where(
@@ -265,6 +268,7 @@ async def unanswered_questions(
         or_(Message.intent == FALLBACK_INTENT, Message.intent_confidence < LOW_CONFIDENCE),
         Message.text != "",
         Message.text.not_like("/%"),
+        MESSAGE_SHOWN,
     )
     if date_from is not None:
         statement = statement.where(Message.created_at >= _start_of(date_from))

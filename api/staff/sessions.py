@@ -1,8 +1,9 @@
 """Staff sessions: a random token in the browser's cookie, only its SHA-256 in the database.
 
-A new token is issued at every sign-in (and again once the second factor is given), so a
-token known before sign-in is worthless after it. A session ends at logout, after
-``MESO_STAFF_IDLE_MINUTES`` without a request, or when its account is deactivated.
+A new token is issued at every sign-in (and again once the second factor is given or set
+up), so a token known before sign-in is worthless after it. A session ends at logout, after
+``MESO_STAFF_IDLE_MINUTES`` without a request, ``MESO_STAFF_SESSION_MAX_HOURS`` after
+sign-in however active it is, or when its account is deactivated.
 """
 
 from __future__ import annotations
@@ -25,37 +26,54 @@ def session_id(token: str) -> str:
 
 
 def start_session(
-    session: AsyncSession, user: StaffUser, *, now: datetime, mfa_pending: bool = False
+    session: AsyncSession,
+    user: StaffUser,
+    *,
+    now: datetime,
+    mfa_pending: bool = False,
+    csrf_token: str | None = None,
 ) -> str:
-    """Add a new session for ``user`` (not committed) and return its cookie token."""
+    """Add a new session for ``user`` (not committed) and return its cookie token.
+
+    ``csrf_token``: keep the one of the session this one replaces (forms already open in
+    other tabs stay usable); by default a new one.
+    """
     token = secrets.token_urlsafe(TOKEN_BYTES)
     session.add(
         StaffSession(
             id=session_id(token),
             user_id=user.id,
-            csrf_token=secrets.token_urlsafe(TOKEN_BYTES),
+            csrf_token=csrf_token or secrets.token_urlsafe(TOKEN_BYTES),
             mfa_pending=mfa_pending,
             created_at=now,
             last_seen_at=now,
+            authenticated_at=now,
         )
     )
     return token
 
 
 async def find_session(
-    session: AsyncSession, token: str | None, *, now: datetime, idle: timedelta
+    session: AsyncSession,
+    token: str | None,
+    *,
+    now: datetime,
+    idle: timedelta,
+    lifetime: timedelta | None = None,
 ) -> StaffSession | None:
     """The live session of ``token``, its ``last_seen_at`` moved to ``now`` (not committed).
 
-    None for no token, an unknown one, an idle-expired one or an inactive account; an
-    expired session's row is deleted (and that deletion committed).
+    None for no token, an unknown one, an idle-expired one, one started ``lifetime`` or
+    longer ago, or an inactive account; an expired session's row is deleted (and that
+    deletion committed).
     """
     if not token or len(token) > 256:
         return None
     row = await session.scalar(select(StaffSession).where(StaffSession.id == session_id(token)))
     if row is None:
         return None
-    if row.last_seen_at <= now - idle or not row.user.is_active:
+    too_old = lifetime is not None and row.created_at <= now - lifetime
+    if row.last_seen_at <= now - idle or too_old or not row.user.is_active:
         await session.delete(row)
         await session.commit()
         return None

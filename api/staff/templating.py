@@ -6,6 +6,10 @@ None), ``csrf_token``, ``flash`` (a one-time message or None), ``app_name`` and 
 ``csrf_field()`` is callable everywhere (and a macro of the same name is in
 ``staff/forms.html``).
 
+Everything a template prints (``{{ ... }}``) goes through :func:`shown` first: bidirectional
+controls and control characters in patients' text appear as markers such as ``[U+202E]``
+(``api.text_hygiene``), so they can neither reorder nor hide what staff read.
+
 A one-time message survives one redirect in a cookie: ``redirect(url, flash="Saved.")``.
 """
 
@@ -21,6 +25,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup, escape
 
+from api import text_hygiene
 from api.models import StaffUser
 from api.settings import PACKAGE_DIR
 
@@ -37,6 +42,16 @@ def format_time(value: datetime | None) -> str:
     return f"{value.day} {value:%b %Y, %H:%M} UTC"
 
 
+def shown(value: Any) -> Any:
+    """Jinja's ``finalize``: a string (escaped text or Markup) with its bidirectional and
+    control characters shown as markers; any other value as it is."""
+    if isinstance(value, Markup):
+        return Markup(text_hygiene.shown(str(value)))  # markers hold no HTML character
+    if isinstance(value, str):
+        return text_hygiene.shown(value)
+    return value
+
+
 @cache
 def environment() -> Environment:
     """The staff pages' Jinja2 environment, created on first use."""
@@ -46,6 +61,7 @@ def environment() -> Environment:
         undefined=StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
+        finalize=shown,
     )
     env.filters["time"] = format_time
     return env

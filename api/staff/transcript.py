@@ -3,7 +3,8 @@
 The view objects hold plain strings and numbers; the templates escape every one of them
 (nothing here is ever marked safe). Each action changes the row and adds its audit entry;
 the caller commits both together. The audit log gets ids, counts and action names only:
-a note's length, never its text.
+a note's length, never its text. What of a conversation is shown follows
+:mod:`api.staff.visibility` (without transcript consent: no turns, no client hints).
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ from api.models import (
     utcnow,
 )
 from api.pages import web_url
-from api.replies import summary_url
 from api.staff.audit import audit
 from api.staff.inbox_query import (
     FALLBACK_INTENT,
@@ -32,6 +32,7 @@ from api.staff.inbox_query import (
     level_label,
     normalise_tag,
 )
+from api.staff.visibility import shown_hint, shown_messages
 
 NOTE_MAX_CHARS = 2000
 
@@ -113,7 +114,19 @@ class TranscriptView:
     def summary_url(self) -> str | None:
         if self.conversation.summary is None:
             return None
-        return summary_url(self.conversation.id)
+        return f"/staff/conversations/{self.conversation.id}/summary"  # routes.staff.summary
+
+    @property
+    def language(self) -> str | None:
+        return shown_hint(self.conversation, self.conversation.language)
+
+    @property
+    def origin(self) -> str | None:
+        return shown_hint(self.conversation, self.conversation.origin)
+
+    @property
+    def user_agent(self) -> str | None:
+        return shown_hint(self.conversation, self.conversation.user_agent)
 
 
 def _number(value: float | None) -> str | None:
@@ -211,7 +224,8 @@ def record_items(data: Any) -> list[RecordItem]:
 
 
 async def load_transcript(session: AsyncSession, conversation_id: str) -> TranscriptView | None:
-    """Everything staff see of one conversation; None for an unknown id."""
+    """Everything staff see of one conversation (its turns only with transcript consent);
+    None for an unknown id."""
     conversation = await session.get(Conversation, conversation_id)
     if conversation is None:
         return None
@@ -235,7 +249,7 @@ async def load_transcript(session: AsyncSession, conversation_id: str) -> Transc
     )
     return TranscriptView(
         conversation=conversation,
-        turns=[turn_view(row) for row in rows],
+        turns=[turn_view(row) for row in shown_messages(conversation, rows)],
         tags=list(tags),
         notes=list(notes),
         callbacks=list(callbacks),

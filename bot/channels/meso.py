@@ -13,15 +13,19 @@ Like Rasa's REST channel, plus two things the API needs:
   so the API can store it with the transcript without a second request. The message is
   parsed once, here, and the parse is handed to the processor.
 
-Like Rasa's own webhooks this does no authentication: Rasa listens on loopback only and
-the API alone creates conversation ids.
+Unlike Rasa's own webhooks it authenticates its caller: a call without ``Authorization:
+Bearer <token>`` gets 401 before anything is parsed (compared in constant time). The token
+is Rasa's own (``MESO_RASA_TOKEN``, which the API holds; ``token:`` in the credentials file
+overrides it); with none configured every call is refused. The channel's ``GET`` health
+route stays open.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any, Awaitable, Callable
+import os
+from typing import Any, Awaitable, Callable, Dict, Optional, Text
 
 from rasa.core.channels.channel import CollectingOutputChannel, InputChannel, UserMessage
 from sanic import Blueprint, response
@@ -78,10 +82,24 @@ def _nlu_summary(parse_data: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+TOKEN_ENV = "MESO_RASA_TOKEN"
+"""Where the channel finds its callers' token when the credentials file names none."""
+
+
 class MesoInput(InputChannel):
+    def __init__(self, token: Optional[str] = None) -> None:
+        self.token = token if token is not None else os.environ.get(TOKEN_ENV, "")
+        if not self.token:
+            logger.error("meso channel: no token (%s): every call will be refused", TOKEN_ENV)
+
     @classmethod
     def name(cls) -> str:
         return channel.NAME
+
+    @classmethod
+    def from_credentials(cls, credentials: Optional[Dict[Text, Any]]) -> InputChannel:
+        token = (credentials or {}).get("token")
+        return cls(str(token) if token else None)
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         hook = Blueprint("meso_webhook", __name__)
@@ -92,6 +110,10 @@ class MesoInput(InputChannel):
 
         @hook.route("/webhook", methods=["POST"])
         async def receive(request: Request) -> HTTPResponse:
+            if not channel.authorised(request.headers.get(channel.AUTH_HEADER), self.token):
+                logger.warning("meso channel: call refused (no valid token)")
+                return response.json({"detail": "unauthorised"}, status=401,
+                                     headers={"WWW-Authenticate": "Bearer"})
             body = request.json if isinstance(request.json, dict) else None
             if body is None:
                 return response.json({"detail": "expected a JSON object"}, status=400)

@@ -24,6 +24,8 @@ import httpx
 from fastapi import FastAPI
 
 from api.main import create_app
+from api.patient_auth import PatientKeys
+from api.signed_links import SUMMARY_PATH
 from api.settings import Settings
 from contract import commands, payloads
 
@@ -267,6 +269,12 @@ class Harness:
             "SELECT * FROM messages WHERE conversation_id = ? ORDER BY seq", conversation_id
         )
 
+    def token(self, conversation_id: str) -> str:
+        """The bearer token the client holds for a conversation it created."""
+        auth = self.client.auth
+        assert isinstance(auth, PatientKeys)
+        return auth.tokens[conversation_id]
+
     async def new_conversation(self, consent: bool = True) -> str:
         """Start a conversation (by default with transcript consent) and return its id."""
         response = await self.client.post("/api/v1/conversations", json={"consent": consent})
@@ -280,7 +288,9 @@ async def running_app(settings: Settings, rasa: FakeRasa, db_path: Path) -> Asyn
     app = create_app(settings, rasa_transport=httpx.MockTransport(rasa.handler))
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 50000))
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://testserver", auth=PatientKeys()
+        ) as client:
             yield Harness(client=client, app=app, rasa=rasa, db_path=db_path)
 
 
@@ -327,3 +337,17 @@ def tracker_counts(path: Path) -> dict[str, int]:
     finally:
         connection.close()
     return dict(rows)
+
+
+class SummaryLinkTo:
+    """Equal to any signed link to one conversation's summary page (links carry their
+    expiry, so two made a second apart differ)."""
+
+    def __init__(self, conversation_id: str) -> None:
+        self.prefix = f"{SUMMARY_PATH}/{conversation_id}."
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, str) and other.startswith(self.prefix)
+
+    def __repr__(self) -> str:
+        return f"<a summary link starting {self.prefix}>"

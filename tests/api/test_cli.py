@@ -224,3 +224,77 @@ def test_the_module_runs_from_any_directory_with_the_environment(tmp_path: Path)
     assert PASSWORD not in result.stdout + result.stderr
     [user] = rows(database, "SELECT username, role FROM staff_users")
     assert tuple(user) == ("first", "admin")
+
+
+def test_audit_verify_passes_an_intact_log_and_names_an_altered_entry(
+    run: Callable[..., tuple[int, str]], db_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status, output = run(["audit-verify"])
+    assert (status, output.strip()) == (0, "The audit log is empty.")
+    for name in ("ana", "ben", "cara"):
+        assert create(run, name) == 0
+    status, output = run(["audit-verify"])
+    [*_, last] = rows(db_path, "SELECT id, entry_hash FROM audit_log ORDER BY id")
+    assert status == 0 and "intact: 3 entries" in output
+    head = f"{last['id']}:{last['entry_hash']}"
+    assert output.strip().endswith(head)
+    assert run(["audit-verify", "--expect", head])[0] == 0
+
+    altered = rows(db_path, "SELECT id FROM audit_log ORDER BY id")[1]["id"]
+    connection = sqlite3.connect(db_path)
+    try:
+        connection.execute(
+            "UPDATE audit_log SET detail = '{\"username\": \"mallory\", \"role\": \"admin\"}' "
+            "WHERE id = ?",
+            (altered,),
+        )
+        connection.commit()
+    finally:
+        connection.close()
+    capsys.readouterr()
+    status, output = run(["audit-verify"])
+    assert status == 1 and output == ""
+    error = capsys.readouterr().err
+    assert f"broken at entry {altered}: it was altered" in error
+
+
+def test_audit_verify_names_the_entry_after_a_deleted_one(
+    run: Callable[..., tuple[int, str]], db_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for name in ("ana", "ben", "cara"):
+        create(run, name)
+    first, second, third = (r["id"] for r in rows(db_path, "SELECT id FROM audit_log"))
+    connection = sqlite3.connect(db_path)
+    try:
+        connection.execute("DELETE FROM audit_log WHERE id = ?", (second,))
+        connection.commit()
+    finally:
+        connection.close()
+    capsys.readouterr()
+    assert run(["audit-verify"])[0] == 1
+    assert f"broken at entry {third}: it does not follow entry {first}" in capsys.readouterr().err
+
+
+def test_audit_verify_refuses_a_malformed_head(run: Callable[..., tuple[int, str]]) -> None:
+    with pytest.raises(SystemExit) as exit_status:
+        run(["audit-verify", "--expect", "12:not-a-hash"])
+    assert exit_status.value.code == 2
+
+
+def test_reset_totp_turns_the_second_step_off(
+    run: Callable[..., tuple[int, str]], db_path: Path
+) -> None:
+    """For someone who lost their device, the last admin too (they set up a new one at login)."""
+    assert create(run) == 0
+    with sqlite3.connect(db_path) as db:
+        db.execute("UPDATE staff_users SET totp_secret = 'JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP'")
+    db.close()
+    status, output = run(["reset-totp", "ANA"])
+    assert status == 0 and "off for ana" in output
+    [row] = rows(db_path, "SELECT totp_secret FROM staff_users")
+    assert row["totp_secret"] is None
+    [entry] = rows(db_path, "SELECT actor_name FROM audit_log WHERE action = 'user_totp_reset'")
+    assert entry["actor_name"] == "system"
+    status, output = run(["reset-totp", "ana"])
+    assert status == 0 and "no two-step login" in output
+    assert run(["reset-totp", "nobody"])[0] == 1

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from api_fakes import Harness, messages_url
+from api_fakes import Harness, messages_url, SummaryLinkTo
 from sqlalchemy import text
 
 pytestmark = pytest.mark.anyio
@@ -367,7 +367,7 @@ async def test_a_summary_is_stored_and_its_message_links_to_it(h: Harness) -> No
 
     shown = await say(h, conversation_id, "summary please")
 
-    assert shown[0]["summary_url"] == f"/api/v1/conversations/{conversation_id}/summary"
+    assert shown[0]["summary_url"] == SummaryLinkTo(conversation_id)
     assert shown[1]["summary_url"] is None
     row = conversation(h, conversation_id)
     stored = json.loads(row["summary"])
@@ -433,7 +433,7 @@ async def test_a_data_only_message_is_processed_but_not_shown_or_stored(h: Harne
     assert [m["text"] for m in shown] == ["Please contact the clinic today.", "Anything else?"]
     assert [m["red_flag"] for m in shown] == ["same_day", "same_day"]
     # The summary's own message is not shown: the next shown message offers it.
-    assert shown[0]["summary_url"] == f"/api/v1/conversations/{conversation_id}/summary"
+    assert shown[0]["summary_url"] == SummaryLinkTo(conversation_id)
     assert shown[1]["summary_url"] is None
     stored = h.messages(conversation_id)[2:]
     assert [(m["role"], m["text"]) for m in stored] == [
@@ -460,7 +460,7 @@ async def test_a_trailing_data_only_summary_is_offered_by_the_last_shown_message
 
     assert [m["summary_url"] for m in shown] == [
         None,
-        f"/api/v1/conversations/{conversation_id}/summary",
+        SummaryLinkTo(conversation_id),
     ]
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 import pytest
-from api_fakes import PAIN_PAYLOAD, SUMMARY_DOC as SUMMARY, Harness, default_reply
+from api_fakes import PAIN_PAYLOAD, SUMMARY_DOC as SUMMARY, Harness, default_reply, SummaryLinkTo
 
 from api.models import Conversation, utcnow
 
@@ -64,7 +64,7 @@ async def test_history_redraws_the_whole_conversation(h: Harness, consent: bool)
     assert response.headers["cache-control"] == "no-store"
     body = response.json()
     assert body["consent"] is consent
-    link = f"/api/v1/conversations/{conversation_id}/summary"
+    link = SummaryLinkTo(conversation_id)
     # Typed text starting with '/' reaches Rasa as words, without the slash: only the
     # API's own record has it as typed.
     typed = "/get_summary" if consent else "get_summary"

@@ -2,24 +2,26 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
-from api_fakes import Harness
 
 pytestmark = pytest.mark.anyio
 
 CREATE = "/api/v1/conversations"
 SEND = "/api/v1/conversations/{conversation_id}/messages"
-SUMMARY = "/api/v1/conversations/{conversation_id}/summary"
+CONVERSATION = "/api/v1/conversations/{conversation_id}"
+SUMMARY = "/api/v1/summaries/{link}"
 SUMMARY_JSON = "/api/v1/conversations/{conversation_id}/summary.json"
 FEEDBACK = "/api/v1/conversations/{conversation_id}/feedback"
 WIDGET_CONFIG = "/api/v1/widget/config"
 
 
 @pytest.fixture
-async def spec(h: Harness) -> dict[str, Any]:
-    response = await h.client.get("/openapi.json")
+async def spec(start: Callable[..., Any]) -> dict[str, Any]:
+    async with start(api_docs=True) as h:  # served only with MESO_API_DOCS on
+        response = await h.client.get("/openapi.json")
     assert response.status_code == 200
     return dict(response.json())
 
@@ -31,6 +33,7 @@ def ref(schema: dict[str, Any]) -> str:
 async def test_all_v1_routes_and_probes_are_listed(spec: dict[str, Any]) -> None:
     assert set(spec["paths"]) == {
         CREATE,
+        CONVERSATION,
         SEND,
         SUMMARY,
         SUMMARY_JSON,
@@ -43,6 +46,30 @@ async def test_all_v1_routes_and_probes_are_listed(spec: dict[str, Any]) -> None
     assert "get" in spec["paths"][SEND], "the history is read at the same URL"
     assert "post" in spec["paths"][FEEDBACK] and "get" in spec["paths"][WIDGET_CONFIG]
     assert "get" in spec["paths"][SUMMARY] and "get" in spec["paths"][SUMMARY_JSON]
+    assert set(spec["paths"][CONVERSATION]) == {"delete"}
+
+
+async def test_every_call_on_a_conversation_asks_for_its_token(spec: dict[str, Any]) -> None:
+    scheme = spec["components"]["securitySchemes"]["ConversationToken"]
+    assert (scheme["type"], scheme["scheme"]) == ("http", "bearer")
+    secured = {
+        (path, method)
+        for path, operations in spec["paths"].items()
+        for method, operation in operations.items()
+        if operation.get("security") == [{"ConversationToken": []}]
+    }
+    assert secured == {
+        (SEND, "post"),
+        (SEND, "get"),
+        (CONVERSATION, "delete"),
+        (FEEDBACK, "post"),
+        (SUMMARY_JSON, "get"),
+    }
+    # The token never goes in a URL: no route takes it as a path or query parameter.
+    for operations in spec["paths"].values():
+        for operation in operations.values():
+            names = {p["name"].lower() for p in operation.get("parameters", [])}
+            assert not names & {"token", "authorization"}
 
 
 async def test_message_schema_matches_the_contract(spec: dict[str, Any]) -> None:
@@ -73,6 +100,7 @@ async def test_message_schema_matches_the_contract(spec: dict[str, Any]) -> None
     assert set(schemas["Source"]["properties"]) == {"id", "title", "url"}
     assert set(schemas["ConversationCreated"]["properties"]) == {
         "conversation_id",
+        "token",
         "consent",
         "messages",
         "understanding",

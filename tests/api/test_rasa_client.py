@@ -92,6 +92,7 @@ async def test_send_posts_the_agreed_json_and_parses_the_reply(
         "command": False,
     }
     assert "s3cret" not in str(request.url)
+    assert request.headers["authorization"] == "Bearer s3cret"  # the channel refuses others
     assert isinstance(reply, RasaReply)
     first, second, third = reply.messages
     assert first.text == "Sessions usually cost between X and Y."

@@ -226,3 +226,27 @@ async def test_an_unknown_account_action_changes_nothing(
     response = await admin_client.post(f"/staff/admin/users/{reviewer_client.user_id}/delete")
     assert response.status_code == 400
     assert snapshot(h) == before
+
+
+async def test_a_reviewer_made_admin_must_set_up_two_step_login_first(
+    h: Harness, admin_client: StaffClient, reviewer_client: StaffClient
+) -> None:
+    promoted = await admin_client.post(
+        f"/staff/admin/users/{reviewer_client.user_id}/role", {"role": "admin"}
+    )
+    assert promoted.status_code == 303
+    response = await reviewer_client.client.get("/staff/admin/users")
+    assert response.status_code == 303
+    assert response.headers["location"] == "/staff/account/totp?next=%2Fstaff%2Fadmin%2Fusers"
+
+
+async def test_an_admin_whose_second_step_is_reset_must_set_it_up_again(
+    h: Harness, admin_client: StaffClient
+) -> None:
+    async with logged_in(h, "boss", "admin") as boss:
+        assert (await boss.client.get("/staff")).status_code == 200
+        reset = await admin_client.post(f"/staff/admin/users/{boss.user_id}/totp-reset")
+        assert reset.status_code == 303
+        assert user(h, "boss")["totp_secret"] is None
+        response = await boss.client.get("/staff")
+        assert response.headers["location"] == "/staff/account/totp?next=%2Fstaff"

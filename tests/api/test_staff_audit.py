@@ -1,22 +1,30 @@
 """The audit log: every login, account change and second-factor change is recorded (ids,
-names of actions, never a password); admins read it newest first, filtered and paged; no
-route edits or deletes it."""
+names of actions, never a password) with the client's address; admins read it newest first,
+filtered and paged; no route edits or deletes it; its hash chain shows an entry altered,
+deleted or inserted in the database."""
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 import json
 import sqlite3
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pyotp
 import pytest
 from api_fakes import Harness
 from fastapi.routing import iter_route_contexts
+from sqlalchemy import create_engine, select
+from sqlalchemy.orm import Session
 from staff_fakes import PASSWORD, StaffClient, new_client, post_login
 
+from api.db import upgrade_on_connection
 from api.main import create_app
 from api.models import AuditEntry, utcnow
-from api.staff.audit import audit
+from api.staff.audit import GENESIS, ChainReport, audit, entry_hash, verify_chain
 
 pytestmark = pytest.mark.anyio
 
@@ -191,3 +199,169 @@ def test_audit_records_the_system_when_there_is_no_actor() -> None:
     entry = audit(sink, None, "retention", None, None, deleted=3)  # type: ignore[arg-type]
     assert (entry.actor_id, entry.actor_name, entry.detail) == (None, "system", {"deleted": 3})
     assert sink.added == [entry]
+
+
+# --- the client's address and the hash chain -------------------------------------------------
+
+
+async def verify(h: Harness, expect: tuple[int, str] | None = None) -> ChainReport:
+    async with h.app.state.runtime.sessionmaker() as session:
+        return await verify_chain(session, expect)
+
+
+def tamper(h: Harness, sql: str, *params: Any) -> None:
+    """Change the log behind the API's back, as someone with the database file could."""
+    with sqlite3.connect(h.db_path) as db:
+        db.execute("DROP INDEX IF EXISTS uq_audit_log_prev_hash")  # they could do that too
+        db.execute(sql, params)
+
+
+async def test_an_entry_records_the_client_address(h: Harness) -> None:
+    async with new_client(h, ip="198.51.100.7") as client:
+        assert (await post_login(client, "ghost", WRONG_PASSWORD)).status_code == 401
+    [failed] = entries(h, "login_failed")
+    assert failed["client_address"] == "198.51.100.7"
+    await add_entries(h, 1, "retention")  # not a request: no address
+    assert entries(h, "retention")[0]["client_address"] is None
+
+
+async def test_the_audit_page_shows_the_client_address(
+    h: Harness, admin_client: StaffClient
+) -> None:
+    async with new_client(h, ip="198.51.100.23") as client:
+        await post_login(client, "ghost", WRONG_PASSWORD)
+    page = await admin_client.client.get("/staff/admin/audit?action=login_failed")
+    assert page.status_code == 200
+    assert ">From<" in page.text and "198.51.100.23" in page.text
+    [viewed] = entries(h, "audit_log_viewed")
+    assert viewed["client_address"] == "203.0.113.7"  # the admin's own client
+
+
+async def test_entries_form_a_hash_chain(h: Harness) -> None:
+    await add_entries(h, 5)
+    rows = entries(h)
+    assert rows[0]["prev_hash"] == GENESIS
+    for before, entry in zip(rows, rows[1:], strict=False):
+        assert entry["prev_hash"] == before["entry_hash"]
+    assert len({r["entry_hash"] for r in rows}) == len(rows)
+    assert all(len(r["entry_hash"]) == 64 for r in rows)
+    report = await verify(h)
+    assert report.intact and report.entries == len(rows) == 5
+    assert (report.last_id, report.last_hash) == (rows[-1]["id"], rows[-1]["entry_hash"])
+
+
+async def test_the_hash_is_sha256_of_the_canonical_entry(h: Harness) -> None:
+    await add_entries(h, 1)
+    [row] = entries(h)
+    fields = {
+        "v": 1,
+        "at": datetime.fromisoformat(row["at"]).replace(tzinfo=UTC).isoformat(
+            timespec="microseconds"
+        ),
+        "actor_id": None,
+        "actor_name": "someone",
+        "action": "conversation_viewed",
+        "target_type": "conversation",
+        "target_id": "c000",
+        "client_address": None,
+        "detail": {"n": 0},
+        "prev_hash": GENESIS,
+    }
+    canonical = json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    assert row["entry_hash"] == hashlib.sha256(canonical.encode()).hexdigest()
+
+
+async def test_concurrent_writers_keep_one_chain(h: Harness) -> None:
+    async def one(n: int) -> None:
+        async with h.app.state.runtime.sessionmaker() as session:
+            audit(session, "writer", "concurrent", None, None, n=n)
+            await asyncio.sleep(0)
+            await session.commit()
+
+    await asyncio.gather(*(one(n) for n in range(20)))
+    assert len(entries(h, "concurrent")) == 20
+    report = await verify(h)
+    assert report.intact and report.entries == 20
+
+
+class TestVerify:
+    async def test_an_altered_entry_is_named(self, h: Harness) -> None:
+        await add_entries(h, 4)
+        third = entries(h)[2]["id"]
+        tamper(h, "UPDATE audit_log SET detail = '{\"n\": 99}' WHERE id = ?", third)
+        report = await verify(h)
+        assert (report.bad_id, report.entries) == (third, 2)
+        assert "altered" in report.problem
+
+    async def test_a_deleted_entry_is_found_at_the_next(self, h: Harness) -> None:
+        await add_entries(h, 4)
+        ids = [r["id"] for r in entries(h)]
+        tamper(h, "DELETE FROM audit_log WHERE id = ?", ids[1])
+        report = await verify(h)
+        assert report.bad_id == ids[2]
+        assert f"does not follow entry {ids[0]}" in report.problem
+
+    async def test_an_inserted_entry_is_named(self, h: Harness) -> None:
+        await add_entries(h, 3)
+        first, second, _ = entries(h)
+        # A forged entry with a correct hash, slotted in between (a free id, before the 2nd).
+        tamper(h, "UPDATE audit_log SET id = id + 100 WHERE id > ?", first["id"])
+        forged = AuditEntry(
+            at=utcnow(), actor_id=None, actor_name="someone", action="forged",
+            target_type=None, target_id=None, client_address=None, detail={},
+        )
+        tamper(
+            h,
+            "INSERT INTO audit_log (id, at, actor_name, action, detail, prev_hash, entry_hash) "
+            "VALUES (?, ?, 'someone', 'forged', '{}', ?, ?)",
+            first["id"] + 1,
+            forged.at.strftime("%Y-%m-%d %H:%M:%S.%f"),
+            first["entry_hash"],
+            entry_hash(forged, first["entry_hash"]),
+        )
+        report = await verify(h)
+        assert report.bad_id == first["id"] + 1 and "inserted" in report.problem
+
+    async def test_a_rewritten_chain_fails_against_a_noted_head(self, h: Harness) -> None:
+        await add_entries(h, 3)
+        noted = await verify(h)
+        assert noted.last_id is not None and noted.last_hash is not None
+        head = (noted.last_id, noted.last_hash)
+        assert (await verify(h, head)).intact
+        tamper(h, "DELETE FROM audit_log WHERE id = ?", noted.last_id)
+        cut = await verify(h, head)
+        assert cut.bad_id is None and not cut.intact and "missing" in cut.problem
+
+    async def test_a_row_written_outside_the_api_has_no_hash(self, h: Harness) -> None:
+        await add_entries(h, 1)
+        tamper(h, "INSERT INTO audit_log (at, actor_name, action, detail) "
+                  "VALUES ('2026-01-01 00:00:00.000000', 'x', 'y', '{}')")
+        report = await verify(h)
+        assert report.bad_id == entries(h)[-1]["id"] and "no hash" in report.problem
+
+
+def test_the_upgrade_chains_the_entries_from_before(tmp_path: Path) -> None:
+    """Entries made before revision 0008 are chained by it, in id order; new ones follow."""
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    engine = create_engine(url)
+    try:
+        with engine.begin() as connection:
+            upgrade_on_connection(connection, "0007")
+            for n in range(3):
+                connection.exec_driver_sql(
+                    "INSERT INTO audit_log (at, actor_id, actor_name, action, target_type, "
+                    "target_id, detail) VALUES (?, NULL, 'ana', 'login', 'staff_user', '1', ?)",
+                    (f"2026-0{n + 1}-01 10:00:00.000000", json.dumps({"n": n})),
+                )
+        with engine.begin() as connection:
+            upgrade_on_connection(connection, "head")
+        with Session(engine) as session:
+            audit(session, "ana", "logout", "staff_user", "1")  # type: ignore[arg-type]
+            session.commit()
+            rows = session.scalars(select(AuditEntry).order_by(AuditEntry.id)).all()
+            assert [r.prev_hash for r in rows[1:]] == [r.entry_hash for r in rows[:-1]]
+            assert rows[0].prev_hash == GENESIS
+            for row in rows:
+                assert entry_hash(row, row.prev_hash or "") == row.entry_hash
+    finally:
+        engine.dispose()

@@ -1,31 +1,44 @@
 """Logging in and out of the staff console: passwords, the login form's own CSRF token,
-rate limits, session cookies, idle expiry and the optional TOTP second step."""
+rate limits and capped per-account waits, session cookies, idle and absolute expiry, the
+TOTP second step (required for admins, each code used once, wrong ones counted per account)
+and re-authentication before exports with personal details and erasure."""
 
 from __future__ import annotations
 
 import hashlib
+import io
+import json
 import sqlite3
 import time
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
+from urllib.parse import urlencode
 
 import pyotp
 import pytest
+from anyio import to_thread
 from api_fakes import Harness
 from argon2 import PasswordHasher
 from staff_fakes import (
     PASSWORD,
     StaffClient,
+    code_after,
     csrf_in,
+    last_step,
+    logged_in,
     make_staff,
     new_client,
+    post_code,
     post_login,
     sql_time,
 )
 
+from api import cli
 from api.models import StaffUser, utcnow
+from api.staff import totp as staff_totp
 from api.staff.passwords import verify_password
+from api.staff.throttle import LoginThrottle
 
 pytestmark = pytest.mark.anyio
 
@@ -237,14 +250,16 @@ class TestRateLimit:
         assert "Too many login attempts. Please wait" in refused.text
         assert allowed.status_code == 303
 
-    async def test_per_username(self, start: Callable[..., Any]) -> None:
-        async with start(login_attempts_per_minute=2) as h:
+    async def test_per_account_from_any_address(self, start: Callable[..., Any]) -> None:
+        """Wrong passwords for one account, from ever new addresses, make it wait."""
+        async with start(staff_lockout_failures=2) as h:
             await add_user(h)
             for n, ip in enumerate(("198.51.100.1", "198.51.100.2", "198.51.100.3")):
                 async with new_client(h, ip=ip) as client:
                     password = "wrong password!" if n < 2 else PASSWORD
                     response = await post_login(client, "ana", password)
             assert response.status_code == 429
+            assert 0 < int(response.headers["retry-after"]) <= 15
             assert session_rows(h) == []
 
 
@@ -342,7 +357,8 @@ class TestTotp:
                 "/staff/login/totp",
                 data={
                     "csrf_token": csrf_in(form.text),
-                    "code": pyotp.TOTP(secret).now(),
+                    # the set-up used the current code: the next one (each is used once)
+                    "code": code_after(secret, last_step(h, "reviewer")),
                     "next": "/staff/account",
                 },
             )
@@ -413,3 +429,388 @@ async def test_a_staff_user_model_round_trip(h: Harness) -> None:
         with pytest.raises(Exception, match="UNIQUE"):
             await session.commit()
 
+
+
+# --- hardening: lockout, second factor, session lifetime, re-authentication ----------------
+
+
+class FakeClock:
+    """A monotonic clock the test moves (for the login throttle)."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def controlled_throttle(h: Harness) -> FakeClock:
+    clock = FakeClock()
+    h.app.state.runtime.login_throttle = LoginThrottle(clock=clock)
+    return clock
+
+
+def audit_actions(h: Harness) -> list[tuple[str, dict[str, Any]]]:
+    return [
+        (r["action"], json.loads(r["detail"]))
+        for r in h.rows("SELECT action, detail FROM audit_log ORDER BY id")
+    ]
+
+
+async def log_out(client: Any) -> None:
+    page = await client.get("/staff/account")
+    response = await client.post("/staff/logout", data={"csrf_token": csrf_in(page.text)})
+    assert response.status_code == 303
+
+
+def set_cookie(response: Any, name: str) -> str:
+    return next(c for c in response.headers.get_list("set-cookie") if c.startswith(f"{name}="))
+
+
+class TestLockout:
+    async def test_the_wait_doubles_up_to_the_cap_and_waiting_ends_it(
+        self, start: Callable[..., Any]
+    ) -> None:
+        async with start(staff_lockout_failures=1, staff_lockout_max_seconds=60) as h:
+            await add_user(h)
+            clock = controlled_throttle(h)
+            waits = []
+            async with new_client(h, ip="198.51.100.20") as attacker:
+                for _ in range(6):
+                    assert (await post_login(attacker, "ana", "wrong password!")).status_code == 401
+                    # while it lasts every attempt is refused unchecked and not counted
+                    for _ in range(3):
+                        refused = await post_login(attacker, "ana", "wrong password!")
+                        assert refused.status_code == 429
+                    waits.append(int(refused.headers["retry-after"]))
+                    clock.now += waits[-1]
+                assert (await post_login(attacker, "ana", "wrong password!")).status_code == 401
+            assert waits == [15, 30, 60, 60, 60, 60]
+            async with new_client(h, ip="198.51.100.21") as colleague:
+                # the right password during the wait waits too, at most the cap
+                early = await post_login(colleague, "ana", PASSWORD)
+                assert early.status_code == 429
+                assert "Please wait" in early.text
+                assert int(early.headers["retry-after"]) <= 60
+                clock.now += int(early.headers["retry-after"])
+                assert (await post_login(colleague, "ana", PASSWORD)).status_code == 303
+            assert any(d.get("wait_seconds") == 60 for a, d in audit_actions(h))
+
+    async def test_an_unknown_username_waits_the_same(self, start: Callable[..., Any]) -> None:
+        async with start(staff_lockout_failures=1) as h:
+            await add_user(h)
+            answers = []
+            for name in ("ana", "nobody"):
+                async with new_client(h) as client:
+                    first = await post_login(client, name, "wrong password!")
+                    second = await post_login(client, name, "wrong password!")
+                    waits = second.text.count("wait")
+                    answers.append((first.status_code, second.status_code, waits))
+            assert answers[0] == answers[1] == (401, 429, 1)
+
+    async def test_a_browser_that_signed_in_before_is_not_locked_out_by_others(
+        self, start: Callable[..., Any]
+    ) -> None:
+        async with start(staff_lockout_failures=2, staff_cookie_secure=True) as h:
+            user_id = await add_user(h)
+            async with new_client(h, base_url="https://testserver") as own:
+                first = await post_login(own, "ana", PASSWORD)
+                assert first.status_code == 303
+                device = set_cookie(first, "meso_staff_device")
+                flags = {part.strip().lower() for part in device.split(";")[1:]}
+                assert {"httponly", "secure", "samesite=strict", "path=/staff/login"} <= flags
+                await log_out(own)
+                async with new_client(h, "198.51.100.30", "https://testserver") as attacker:
+                    for _ in range(2):
+                        wrong = await post_login(attacker, "ana", "wrong password!")
+                        assert wrong.status_code == 401
+                    assert (await post_login(attacker, "ana", PASSWORD)).status_code == 429
+                async with new_client(h, "198.51.100.31", "https://testserver") as forger:
+                    forger.cookies.set(
+                        "meso_staff_device", f"{user_id}.abc.{'0' * 64}", domain="testserver.local"
+                    )
+                    assert (await post_login(forger, "ana", PASSWORD)).status_code == 429
+                # the owner's usual browser still gets in
+                assert (await post_login(own, "ana", PASSWORD)).status_code == 303
+
+
+class TestTotpRequired:
+    async def test_an_admin_without_a_second_factor_sets_one_up_before_anything_else(
+        self, h: Harness
+    ) -> None:
+        await add_user(h, "boss", "admin")
+        async with new_client(h) as client:
+            response = await post_login(client, "boss", PASSWORD)
+            setup = "/staff/account/totp?next=%2Fstaff"
+            assert (response.status_code, response.headers["location"]) == (303, setup)
+            for url in ("/staff", "/staff/admin/users", "/staff/admin/audit", "/staff/account"):
+                blocked = await client.get(url)
+                assert blocked.status_code == 303, url
+                assert blocked.headers["location"].startswith("/staff/account/totp?next="), url
+            page = await client.get(setup)
+            assert page.status_code == 200 and "required for your account" in page.text
+            csrf = csrf_in(page.text)
+            secret = page.text.split('name="secret" value="')[1].split('"')[0]
+            refused = await client.post(
+                "/staff/admin/users",
+                data={"csrf_token": csrf, "username": "sneaky", "display_name": "S",
+                      "role": "admin", "password": PASSWORD, "confirm_password": PASSWORD},
+            )
+            assert refused.status_code == 303
+            assert h.rows("SELECT * FROM staff_users WHERE username = 'sneaky'") == []
+            before = client.cookies.get("meso_staff")
+            code = pyotp.TOTP(secret).now()
+            done = await client.post(
+                "/staff/account/totp",
+                data={"csrf_token": csrf, "secret": secret, "code": code, "next": "/staff"},
+            )
+            assert (done.status_code, done.headers["location"]) == (303, "/staff")
+            assert client.cookies.get("meso_staff") not in {None, before}  # a new token
+            assert (await client.get("/staff")).status_code == 200
+            # the set-up code is used: it cannot log in again
+            await log_out(client)
+            await post_login(client, "boss", PASSWORD)
+            form = await client.get("/staff/login/totp")
+            again = await client.post(
+                "/staff/login/totp", data={"csrf_token": csrf_in(form.text), "code": code}
+            )
+            assert again.status_code == 401
+        actions = audit_actions(h)
+        assert ("login", {"totp_setup_required": True}) in actions
+        assert ("totp_enabled", {"required": True}) in actions
+
+    async def test_the_first_admin_made_with_the_command_line_is_taken_to_set_up(
+        self, h: Harness, make_settings: Callable[..., Any]
+    ) -> None:
+        argv = ["create-user", "--username", "first", "--role", "admin", "--password-stdin"]
+        status = await to_thread.run_sync(
+            lambda: cli.main(argv, settings=make_settings(), stdin=io.StringIO(PASSWORD + "\n"),
+                             out=io.StringIO())
+        )
+        assert status == 0
+        async with new_client(h) as client:
+            response = await post_login(client, "first", PASSWORD)
+        assert response.headers["location"] == "/staff/account/totp?next=%2Fstaff"
+
+    async def test_everyone_when_the_setting_says_all(self, start: Callable[..., Any]) -> None:
+        async with start(staff_require_totp="all") as h:
+            await add_user(h, "ana", "reviewer")
+            async with new_client(h) as client:
+                response = await post_login(client, "ana", PASSWORD)
+                assert response.headers["location"] == "/staff/account/totp?next=%2Fstaff"
+                assert (await client.get("/staff")).status_code == 303
+
+    async def test_a_reviewer_may_go_without_by_default(self, h: Harness) -> None:
+        await add_user(h, "ana", "reviewer")
+        async with new_client(h) as client:
+            assert (await post_login(client, "ana", PASSWORD)).headers["location"] == "/staff"
+            assert (await client.get("/staff")).status_code == 200
+
+    async def test_an_admin_cannot_turn_it_off(self, h: Harness, admin_client: StaffClient) -> None:
+        page = await admin_client.client.get("/staff/account")
+        assert "/staff/account/totp/disable" not in page.text
+        refused = await admin_client.post("/staff/account/totp/disable", {"password": PASSWORD})
+        assert refused.status_code == 400 and "required" in refused.text
+        [row] = h.rows("SELECT totp_secret FROM staff_users WHERE username = 'admin'")
+        assert row["totp_secret"] == admin_client.totp_secret
+
+
+class TestTotpCodes:
+    async def test_a_used_code_is_refused_and_so_is_an_earlier_one(self, h: Harness) -> None:
+        secret = pyotp.random_base32()
+        await add_user(h, "ana", totp_secret=secret)
+        now = time.time()
+        code = pyotp.TOTP(secret).at(now)
+        async with new_client(h) as first:
+            await post_login(first, "ana", PASSWORD)
+            form = await first.get("/staff/login/totp")
+            ok = await first.post(
+                "/staff/login/totp", data={"csrf_token": csrf_in(form.text), "code": code}
+            )
+            assert ok.status_code == 303
+        async with new_client(h, ip="198.51.100.40") as second:
+            await post_login(second, "ana", PASSWORD)
+            csrf = csrf_in((await second.get("/staff/login/totp")).text)
+            for used in (code, pyotp.TOTP(secret).at(now - 30)):
+                replay = await second.post(
+                    "/staff/login/totp", data={"csrf_token": csrf, "code": used}
+                )
+                assert replay.status_code == 401
+                assert "used already" in replay.text
+            assert (await post_code(h, second, "ana", secret)).status_code == 303
+        failed = [d for a, d in audit_actions(h) if a == "login_totp_failed"]
+        assert failed[0]["reused"] is True
+
+    async def test_two_requests_cannot_both_claim_one_step(self, h: Harness) -> None:
+        user_id = await add_user(h, "ana", totp_secret=pyotp.random_base32())
+        maker = h.app.state.runtime.sessionmaker
+        async with maker() as one, maker() as two:
+            first, second = await one.get(StaffUser, user_id), await two.get(StaffUser, user_id)
+            assert first and second and second.totp_last_step is None  # both read it unused
+            assert await staff_totp.claim_step(one, first, 1000)
+            await one.commit()
+            assert not await staff_totp.claim_step(two, second, 1000)
+            assert not await staff_totp.claim_step(two, second, 999)
+            assert await staff_totp.claim_step(two, second, 1001)
+            await two.commit()
+
+    async def test_wrong_codes_count_on_the_account_not_the_sign_in(self, h: Harness) -> None:
+        secret = pyotp.random_base32()
+        await add_user(h, "ana", totp_secret=secret)
+
+        async def wrong_codes(client: Any, count: int) -> list[int]:
+            assert (await post_login(client, "ana", PASSWORD)).status_code == 303
+            csrf = csrf_in((await client.get("/staff/login/totp")).text)
+            return [
+                (await client.post(
+                    "/staff/login/totp", data={"csrf_token": csrf, "code": wrong_code(secret)}
+                )).status_code
+                for _ in range(count)
+            ]
+
+        async with new_client(h) as client:
+            assert await wrong_codes(client, 4) == [401] * 4
+            # a new password login does not start the count again: the 5th ends it
+            assert await wrong_codes(client, 1) == [303]
+            # and now even a right code waits
+            await post_login(client, "ana", PASSWORD)
+            locked = await post_code(h, client, "ana", secret)
+            assert locked.status_code == 429
+            assert 0 < int(locked.headers["retry-after"]) <= 15
+            with_sqlite(
+                h, "UPDATE staff_users SET totp_locked_until = ?",
+                sql_time(utcnow() - timedelta(seconds=1)),
+            )
+            assert (await post_code(h, client, "ana", secret)).status_code == 303
+        [row] = h.rows("SELECT totp_failures, totp_locked_until FROM staff_users")
+        assert (row["totp_failures"], row["totp_locked_until"]) == (0, None)
+
+
+class TestSessionLifetime:
+    async def test_a_session_ends_at_its_absolute_lifetime_however_active(
+        self, h: Harness, reviewer_client: StaffClient
+    ) -> None:
+        signed_in = sql_time(utcnow() - timedelta(hours=11, minutes=59))
+        with_sqlite(h, "UPDATE staff_sessions SET created_at = ?", signed_in)
+        assert (await reviewer_client.client.get("/staff/account")).status_code == 200
+
+        signed_in = sql_time(utcnow() - timedelta(hours=12, seconds=1))
+        with_sqlite(h, "UPDATE staff_sessions SET created_at = ?", signed_in)
+        response = await reviewer_client.client.get("/staff/account")
+        assert response.status_code == 303
+        assert response.headers["location"] == "/staff/login?next=%2Fstaff%2Faccount"
+        assert session_rows(h) == []
+
+    async def test_the_lifetime_is_a_setting(self, start: Callable[..., Any]) -> None:
+        async with start(staff_session_max_hours=1) as h:
+            await add_user(h)
+            async with new_client(h) as client:
+                await post_login(client, "ana", PASSWORD)
+                signed_in = sql_time(utcnow() - timedelta(minutes=61))
+                with_sqlite(h, "UPDATE staff_sessions SET created_at = ?", signed_in)
+                assert (await client.get("/staff/account")).status_code == 303
+
+
+def last_auth_minutes_ago(h: Harness, minutes: float) -> None:
+    with_sqlite(
+        h,
+        "UPDATE staff_sessions SET authenticated_at = ?",
+        sql_time(utcnow() - timedelta(minutes=minutes)),
+    )
+
+
+def reauth_url(target: str) -> str:
+    return "/staff/reauth?" + urlencode({"next": target})
+
+
+class TestRecentAuth:
+    async def test_exports_with_personal_details_ask_again_after_15_minutes(
+        self, h: Harness, admin_client: StaffClient
+    ) -> None:
+        cid = await h.new_conversation(consent=True)
+        url = f"/staff/conversations/{cid}/export.csv?personal=1"
+        last_auth_minutes_ago(h, 14)
+        assert (await admin_client.client.get(url)).status_code == 200
+
+        last_auth_minutes_ago(h, 16)
+        personal = [
+            url,
+            f"/staff/conversations/{cid}/export.json?personal=1",
+            "/staff/export.csv?personal=1",
+            "/staff/export.json?personal=on",
+            f"/staff/conversations/{cid}/story.yml?personal=1",
+            f"/staff/conversations/{cid}/conversation-test.yml?personal=1",
+        ]
+        for target in personal:
+            response = await admin_client.client.get(target)
+            assert response.status_code == 303, target
+            assert response.headers["location"] == reauth_url(target)
+        # masked exports need nothing more
+        masked = await admin_client.client.get(f"/staff/conversations/{cid}/export.csv")
+        assert masked.status_code == 200
+
+        page = await admin_client.client.get(reauth_url(url))
+        assert page.status_code == 200 and "Confirm it is you" in page.text
+        wrong = await admin_client.post(
+            "/staff/reauth", {"password": "not my password", "next": url}
+        )
+        assert wrong.status_code == 401
+        done = await admin_client.post("/staff/reauth", {"password": PASSWORD, "next": url})
+        assert (done.status_code, done.headers["location"]) == (303, url)
+        assert (await admin_client.client.get(url)).status_code == 200
+        actions = [a for a, _ in audit_actions(h)]
+        assert "reauth_failed" in actions and ("reauth", {"method": "password"}) in audit_actions(h)
+
+    async def test_erasure_asks_again_and_a_code_will_do(
+        self, h: Harness, admin_client: StaffClient
+    ) -> None:
+        cid = await h.new_conversation(consent=True)
+        page_url = f"/staff/admin/conversations/{cid}/erase"
+        last_auth_minutes_ago(h, 16)
+        assert (await admin_client.client.get(page_url)).headers["location"] == reauth_url(page_url)
+        stale = await admin_client.post(page_url)
+        assert (stale.status_code, stale.headers["location"]) == (303, reauth_url(page_url))
+        assert h.rows("SELECT id FROM conversations WHERE id = ?", cid)  # nothing erased
+
+        assert admin_client.totp_secret
+        code = code_after(admin_client.totp_secret, last_step(h, "admin"))
+        done = await admin_client.post("/staff/reauth", {"code": code, "next": page_url})
+        assert (done.status_code, done.headers["location"]) == (303, page_url)
+        assert (await admin_client.client.get(page_url)).status_code == 200
+        erased = await admin_client.post(page_url)
+        assert (erased.status_code, erased.headers["location"]) == (303, "/staff")
+        assert h.rows("SELECT id FROM conversations WHERE id = ?", cid) == []
+        # that code is used now
+        last_auth_minutes_ago(h, 16)
+        replay = await admin_client.post("/staff/reauth", {"code": code, "next": "/staff"})
+        assert replay.status_code == 401
+        assert ("reauth", {"method": "totp"}) in audit_actions(h)
+
+    async def test_a_reviewer_asking_for_personal_details_is_refused_not_asked(
+        self, h: Harness, reviewer_client: StaffClient
+    ) -> None:
+        last_auth_minutes_ago(h, 60)
+        response = await reviewer_client.client.get("/staff/export.csv?personal=1")
+        assert response.status_code == 403
+
+    async def test_five_wrong_answers_end_the_session(
+        self, h: Harness, admin_client: StaffClient
+    ) -> None:
+        statuses = [
+            (await admin_client.post("/staff/reauth", {"password": "wrong password!"})).status_code
+            for _ in range(5)
+        ]
+        assert statuses == [401, 401, 401, 401, 303]
+        assert (await admin_client.client.get("/staff/account")).status_code == 303
+
+    async def test_it_never_leads_off_the_console(self, admin_client: StaffClient) -> None:
+        for target in ("https://evil.example/", "//evil.example", "/staff/reauth?next=/x"):
+            done = await admin_client.post("/staff/reauth", {"password": PASSWORD, "next": target})
+            assert done.headers["location"] == "/staff", target
+
+    async def test_the_window_is_a_setting(self, start: Callable[..., Any]) -> None:
+        async with start(staff_reauth_minutes=5) as h:
+            async with logged_in(h, "boss", "admin") as boss:
+                last_auth_minutes_ago(h, 6)
+                response = await boss.client.get("/staff/export.csv?personal=1")
+                assert response.status_code == 303

@@ -158,7 +158,7 @@ async def test_the_header_shows_callbacks_record_summary_and_client_hints(
     assert "Open</span>" in html and "/callbacks/1/done" in html
     assert "<dt>Check pregnant</dt>\n  <dd>no</dd>" in html
     assert "<dt>Cost</dt>\n  <dd>very important</dd>" in html
-    assert f'href="/api/v1/conversations/{conversation_id}/summary"' in html
+    assert f'href="/staff/conversations/{conversation_id}/summary"' in html
     assert "<dd>en-GB</dd>" in html and "Mozilla/5.0 &lt;b&gt;" in html
 
 

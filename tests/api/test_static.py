@@ -4,7 +4,9 @@ style anywhere."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from api_fakes import Harness
@@ -75,17 +77,19 @@ def test_demo_pages_need_no_inline_script_or_style(page: Path) -> None:
     assert '<html lang="en">' in html
 
 
-async def test_docs_are_served_without_the_strict_csp(h: Harness) -> None:
-    response = await h.client.get("/docs")
+async def test_docs_are_served_without_the_strict_csp(start: Callable[..., Any]) -> None:
+    async with start(api_docs=True) as h:
+        response = await h.client.get("/docs")
     assert response.status_code == 200
     assert "content-security-policy" not in response.headers
 
 
-async def test_docs_load_swagger_ui_from_the_api_itself(h: Harness) -> None:
+async def test_docs_load_swagger_ui_from_the_api_itself(start: Callable[..., Any]) -> None:
     """The docs page must work where there is no internet access: no CDN."""
-    page = (await h.client.get("/docs")).text
-    assert "cdn" not in page.lower()
-    assert "/docs-assets/swagger-ui-bundle.js" in page
-    script = await h.client.get("/docs-assets/swagger-ui-bundle.js")
-    assert script.status_code == 200 and len(script.content) > 100_000
-    assert (await h.client.get("/openapi.json")).json()["paths"]
+    async with start(api_docs=True) as h:
+        page = (await h.client.get("/docs")).text
+        assert "cdn" not in page.lower()
+        assert "/docs-assets/swagger-ui-bundle.js" in page
+        script = await h.client.get("/docs-assets/swagger-ui-bundle.js")
+        assert script.status_code == 200 and len(script.content) > 100_000
+        assert (await h.client.get("/openapi.json")).json()["paths"]

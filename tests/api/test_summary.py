@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator, Callable
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ import pytest
 from api_fakes import Harness
 
 from api.main import STATIC_DIR
+from api.models import utcnow
 from api.pages import TEMPLATES_DIR
 
 pytestmark = pytest.mark.anyio
@@ -46,8 +48,13 @@ SUMMARY: dict[str, Any] = {
 }
 
 
-def summary_url(conversation_id: str, suffix: str = "") -> str:
-    return f"/api/v1/conversations/{conversation_id}/summary{suffix}"
+def json_url(conversation_id: str) -> str:
+    return f"/api/v1/conversations/{conversation_id}/summary.json"
+
+
+def page_url(h: Harness, conversation_id: str, now: datetime | None = None) -> str:
+    """A signed link to the conversation's page, as the chat hands them out."""
+    return h.app.state.runtime.summary_links.url(conversation_id, now or utcnow())
 
 
 @pytest.fixture
@@ -99,7 +106,7 @@ def assert_private(response: Any) -> None:
 async def test_page_shows_the_summary_escaped_with_sources_by_title(hs: Harness) -> None:
     conversation_id = await with_summary(hs)
 
-    response = await hs.client.get(summary_url(conversation_id))
+    response = await hs.client.get(page_url(hs, conversation_id))
 
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/html")
@@ -148,7 +155,7 @@ async def test_every_bot_supplied_field_is_escaped(hs: Harness) -> None:
     }
     conversation_id = await with_summary(hs, hostile)
 
-    page = (await hs.client.get(summary_url(conversation_id))).text
+    page = (await hs.client.get(page_url(hs, conversation_id))).text
 
     assert "<script" not in page and "alert(\"x\")" not in page
     assert page.count("&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;") == 8
@@ -159,14 +166,14 @@ async def test_every_bot_supplied_field_is_escaped(hs: Harness) -> None:
 async def test_page_is_404_before_a_summary_and_200_after(hs: Harness) -> None:
     conversation_id = await hs.new_conversation()
 
-    before = await hs.client.get(summary_url(conversation_id))
+    before = await hs.client.get(page_url(hs, conversation_id))
 
     assert before.status_code == 404
     assert before.headers["content-type"].startswith("text/html")
     assert "This summary is not available" in before.text
     assert_private(before)
     conversation_id_with = await with_summary(hs)
-    after = await hs.client.get(summary_url(conversation_id_with))
+    after = await hs.client.get(page_url(hs, conversation_id_with))
     assert after.status_code == 200
 
 
@@ -180,14 +187,14 @@ async def test_page_is_the_same_friendly_404_for_any_other_id(
 ) -> None:
     await with_summary(hs)
 
-    page = await hs.client.get(summary_url(conversation_id))
-    document = await hs.client.get(summary_url(conversation_id, ".json"))
+    page = await hs.client.get(page_url(hs, conversation_id))
+    document = await hs.client.get(json_url(conversation_id))
 
     assert page.status_code == 404 and "This summary is not available" in page.text
     assert "<script" not in page.text
     assert_private(page)
     assert document.status_code == 404 and list(document.json()) == ["detail"]
-    assert_private(document)
+    assert document.headers["cache-control"] == "no-store"  # as every /api/ response
 
 
 async def test_page_needs_no_inline_script_or_style_and_has_a_print_stylesheet(
@@ -195,8 +202,8 @@ async def test_page_needs_no_inline_script_or_style_and_has_a_print_stylesheet(
 ) -> None:
     conversation_id = await with_summary(hs)
     pages = [
-        (await hs.client.get(summary_url(conversation_id))).text,
-        (await hs.client.get(summary_url("B" * 43))).text,
+        (await hs.client.get(page_url(hs, conversation_id))).text,
+        (await hs.client.get(page_url(hs, "B" * 43))).text,
     ]
     for page in pages:
         assert "<script" not in page.lower() and "<style" not in page.lower()
@@ -230,8 +237,8 @@ async def test_the_page_shows_the_latest_summary(hs: Harness) -> None:
         f"/api/v1/conversations/{conversation_id}/messages", json={"text": "again"}
     )
 
-    page = (await hs.client.get(summary_url(conversation_id))).text
-    document = (await hs.client.get(summary_url(conversation_id, ".json"))).json()
+    page = (await hs.client.get(page_url(hs, conversation_id))).text
+    document = (await hs.client.get(json_url(conversation_id))).json()
 
     assert "<h1>Updated summary</h1>" in page
     assert document["title"] == "Updated summary"
@@ -242,7 +249,7 @@ async def test_missing_knowledge_folder_still_lists_sources_by_what_the_bot_sent
 ) -> None:
     async with start(knowledge_dir=tmp_path / "nowhere") as h:
         conversation_id = await with_summary(h)
-        page = (await h.client.get(summary_url(conversation_id))).text
+        page = (await h.client.get(page_url(h, conversation_id))).text
 
     assert "[1] critical-review" in page
     assert "[3] Clinic leaflet" in page
@@ -261,14 +268,14 @@ async def test_the_shipped_knowledge_names_its_sources(start: Callable[..., Any]
 async def test_json_route_returns_the_stored_document(hs: Harness) -> None:
     conversation_id = await hs.new_conversation()
 
-    missing = await hs.client.get(summary_url(conversation_id, ".json"))
+    missing = await hs.client.get(json_url(conversation_id))
 
     assert missing.status_code == 404
     assert missing.json()["detail"].startswith("This summary is not available.")
     assert_private(missing)
 
     conversation_id = await with_summary(hs)
-    response = await hs.client.get(summary_url(conversation_id, ".json"))
+    response = await hs.client.get(json_url(conversation_id))
 
     assert response.status_code == 200
     assert response.headers["content-type"] == "application/json"
@@ -280,8 +287,8 @@ async def test_summaries_belong_to_their_conversation(hs: Harness) -> None:
     first = await with_summary(hs, {**SUMMARY, "title": "First patient"})
     second = await with_summary(hs, {**SUMMARY, "title": "Second patient"})
 
-    assert (await hs.client.get(summary_url(first, ".json"))).json()["title"] == "First patient"
-    assert (await hs.client.get(summary_url(second, ".json"))).json()["title"] == "Second patient"
+    assert (await hs.client.get(json_url(first))).json()["title"] == "First patient"
+    assert (await hs.client.get(json_url(second))).json()["title"] == "Second patient"
 
 
 # --- rate limit ----------------------------------------------------------------------------
@@ -293,12 +300,12 @@ async def test_summary_requests_are_rate_limited_per_client(
     async with start(rate_limit_summaries_per_minute=3) as h:
         conversation_id = await with_summary(h)
         statuses = [
-            (await h.client.get(summary_url(conversation_id))).status_code,
-            (await h.client.get(summary_url("B" * 43))).status_code,  # guesses count too
-            (await h.client.get(summary_url(conversation_id, ".json"))).status_code,
+            (await h.client.get(page_url(h, conversation_id))).status_code,
+            (await h.client.get(page_url(h, "B" * 43))).status_code,  # guesses count too
+            (await h.client.get(json_url(conversation_id))).status_code,
         ]
-        page = await h.client.get(summary_url(conversation_id))
-        document = await h.client.get(summary_url(conversation_id, ".json"))
+        page = await h.client.get(page_url(h, conversation_id))
+        document = await h.client.get(json_url(conversation_id))
         chat = await h.client.post(
             f"/api/v1/conversations/{conversation_id}/messages", json={"text": "still here"}
         )
@@ -311,3 +318,59 @@ async def test_summary_requests_are_rate_limited_per_client(
     assert document.status_code == 429 and list(document.json()) == ["detail"]
     assert 1 <= int(document.headers["retry-after"]) <= 60
     assert chat.status_code == 200  # the chat has limits of its own
+
+
+# --- the signed link ----------------------------------------------------------------------
+
+
+async def test_the_link_the_chat_gives_opens_the_page_without_any_secret(hs: Harness) -> None:
+    conversation_id = await with_summary(hs)
+    history = await hs.client.get(f"/api/v1/conversations/{conversation_id}/messages")
+    link = history.json()["messages"][-1]["summary_url"]
+
+    assert link.startswith(f"/api/v1/summaries/{conversation_id}.")
+    assert hs.token(conversation_id) not in link
+    # Opened as a new browser tab would: no Authorization header at all.
+    page = await hs.client.get(link, auth=None)
+    assert page.status_code == 200 and "<h1>Your questions for the consultation</h1>" in page.text
+
+
+async def test_a_link_stops_working_when_it_expires(hs: Harness) -> None:
+    conversation_id = await with_summary(hs)
+    lifetime = hs.app.state.runtime.summary_links.lifetime
+    assert lifetime == timedelta(hours=1)  # the default
+
+    fresh = page_url(hs, conversation_id, utcnow() - lifetime + timedelta(minutes=1))
+    stale = page_url(hs, conversation_id, utcnow() - lifetime - timedelta(seconds=5))
+
+    assert (await hs.client.get(fresh)).status_code == 200
+    expired = await hs.client.get(stale)
+    assert expired.status_code == 404 and "This summary is not available" in expired.text
+
+
+async def test_an_altered_link_opens_nothing(hs: Harness) -> None:
+    first = await with_summary(hs)
+    second = await with_summary(hs)
+    link = page_url(hs, first)
+    prefix, expires, signature = link.rsplit(".", 2)
+    later = f"{prefix}.{int(expires) + 86400}.{signature}"
+    other = link.replace(first, second)
+    flipped = f"{prefix}.{expires}.{('A' if signature[0] != 'A' else 'B')}{signature[1:]}"
+
+    for forged in (later, other, flipped, f"{prefix}.{expires}"):
+        response = await hs.client.get(forged)
+        assert response.status_code == 404, forged
+        assert "First patient" not in response.text
+
+
+async def test_a_link_signed_with_another_key_opens_nothing(
+    start: Callable[..., Any], tmp_path: Path
+) -> None:
+    async with start(link_secret="k" * 32) as first:
+        conversation_id = await with_summary(first)
+        link = page_url(first, conversation_id)
+        assert (await first.client.get(link)).status_code == 200
+    async with start(link_secret="k" * 32) as again:  # the same key: links survive a restart
+        assert (await again.client.get(link)).status_code == 200
+    async with start(link_secret="z" * 32) as other:
+        assert (await other.client.get(link)).status_code == 404

@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 import pytest
 from api_fakes import (
+    SummaryLinkTo,
     CALLBACK_REQUEST as CALLBACK,
     COST_PAYLOAD,
     PAIN_PAYLOAD,
@@ -90,7 +91,7 @@ async def test_callbacks_record_and_summary_are_kept_with_their_own_consent(h: H
 
     replies = await say(h, conversation_id, "/affirm")
 
-    summary_link = f"/api/v1/conversations/{conversation_id}/summary"
+    summary_link = SummaryLinkTo(conversation_id)
     assert [m["summary_url"] for m in replies] == [None, None, summary_link]
     row = conversation(h, conversation_id)
     assert json.loads(row["record"]) == {"checklist": {"pregnant": False}}
@@ -99,7 +100,7 @@ async def test_callbacks_record_and_summary_are_kept_with_their_own_consent(h: H
         "SELECT * FROM callback_requests WHERE conversation_id = ?", conversation_id
     )
     assert (callback["name"], callback["status"]) == ("Ann Example", "open")
-    page = await h.client.get(summary_link)
+    page = await h.client.get(replies[2]["summary_url"])
     assert page.status_code == 200 and "Ask for a written quote." in page.text
     assert h.rows("SELECT * FROM messages") == []
 

@@ -5,6 +5,8 @@ Playwright's CSS and role locators pierce open shadow roots, so these reach insi
 
 from __future__ import annotations
 
+import json
+
 import re
 from typing import Any
 
@@ -96,8 +98,16 @@ class ChatWidget:
             "() => ({session: {...sessionStorage}, local: {...localStorage}})"
         )
 
+    def stored(self) -> dict[str, Any]:
+        """What the widget keeps in session storage: the conversation's id, token, consent."""
+        values = list(self.storage()["session"].values())
+        assert len(values) == 1, values
+        kept = json.loads(values[0])
+        assert set(kept) == {"id", "token", "consent"}, kept
+        return dict(kept)
+
     def conversation_id(self) -> str:
-        values = [v for v in self.storage()["session"].values()]
-        ids = re.findall(r"[A-Za-z0-9_-]{43,128}", " ".join(values))
-        assert len(ids) == 1, values
-        return ids[0]
+        return str(self.stored()["id"])
+
+    def token(self) -> str:
+        return str(self.stored()["token"])

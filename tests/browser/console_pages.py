@@ -10,8 +10,10 @@ import subprocess
 from dataclasses import dataclass
 
 import httpx
+import pyotp
 from playwright.sync_api import Locator, Page, expect
 
+from api.patient_auth import PatientKeys
 from ops.services import API_VENV, ROOT, Services
 
 REPLY_TIMEOUT_S = 60.0
@@ -35,7 +37,9 @@ def create_staff(services: Services, username: str, role: str, password: str) ->
 
 def new_conversation(api: str, *texts: str) -> str:
     """Start a conversation with transcript consent, say ``texts`` in turn; return its id."""
-    with httpx.Client(base_url=api, timeout=REPLY_TIMEOUT_S, trust_env=False) as client:
+    with httpx.Client(
+        base_url=api, timeout=REPLY_TIMEOUT_S, trust_env=False, auth=PatientKeys()
+    ) as client:
         response = client.post("/api/v1/conversations", json={"consent": True})
         assert response.status_code == 201, response.text
         conversation_id = str(response.json()["conversation_id"])
@@ -65,6 +69,14 @@ class StaffConsole:
     @property
     def login_error(self) -> Locator:
         return self.page.get_by_role("alert")
+
+    def set_up_two_step_login(self) -> str:
+        """On the set-up page (where an admin without a second factor is taken): type the
+        shown key into an "authenticator app" and its code into the form; return the key."""
+        key = self.page.locator("#totp-key").inner_text().replace(" ", "")
+        self.page.get_by_label("6-digit code").fill(pyotp.TOTP(key).now())
+        self.page.get_by_role("button", name="Turn on two-step login").click()
+        return key
 
     def log_out(self) -> None:
         self.page.get_by_role("button", name="Log out").click()

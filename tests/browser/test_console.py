@@ -20,6 +20,7 @@ from playwright.sync_api import Browser, Dialog, Page, expect
 from test_widget_accessibility import scan
 
 USERNAME = "browser-reviewer"
+ADMIN = "browser-admin"
 PASSWORD = "a long browser test password"
 RED_FLAG_TEXT = "I have a fever and the treated area is hot and swollen"
 MARKER = "zebra7341"
@@ -94,6 +95,28 @@ def test_login_refuses_a_wrong_password_then_lets_the_right_one_in(
     expect(page.get_by_role("heading", name="Conversations", level=1)).to_be_visible()
     cookie = next(c for c in page.context.cookies() if c["name"] == "meso_staff")
     assert (cookie["httpOnly"], cookie["sameSite"], cookie["path"]) == (True, "Strict", "/staff")
+
+
+def test_a_new_admin_sets_up_two_step_login_before_anything_else(
+    page: Page, site: Site, conversations: Conversations
+) -> None:
+    """The bootstrap: an admin made with the command line has no second factor yet; the
+    password leads to setting one up, every other page leads back there, then on."""
+    create_staff(site.services, ADMIN, "admin", PASSWORD)
+    console = StaffConsole(page, site.api)
+    console.open_login()
+    console.log_in(ADMIN, PASSWORD)
+    setup = page.get_by_role("heading", name="Set up two-step login", level=1)
+    expect(setup).to_be_visible()
+    page.goto(f"{site.api}/staff/admin/users")
+    expect(setup).to_be_visible()
+    screenshot(page, "console-totp-setup")
+    scan(page, "console-totp-setup")
+
+    console.set_up_two_step_login()
+    expect(page).to_have_url(f"{site.api}/staff/admin/users")
+    expect(page.get_by_role("heading", name="Users", level=1)).to_be_visible()
+    expect(console.notice).to_contain_text("Two-step login is on")
 
 
 def test_the_red_flag_comes_first_and_the_filters_find_it(

@@ -82,7 +82,10 @@ def test_consent_question_sources_quick_reply_feedback(
     helpful.click()
     expect(helpful).to_have_attribute("aria-pressed", "true")
     conversation_id = widget.conversation_id()
-    history = httpx.get(f"{site.api}/api/v1/conversations/{conversation_id}/messages").json()
+    history = httpx.get(
+        f"{site.api}/api/v1/conversations/{conversation_id}/messages",
+        headers={"Authorization": f"Bearer {widget.token()}"},
+    ).json()
     assert [m["feedback"] for m in history["messages"] if m["feedback"]] == ["up"]
 
     # A quick reply: its title shows as the patient's message, and the assistant answers.
@@ -136,6 +139,37 @@ def test_restart_starts_over_with_the_privacy_notice(page: Page, site: Site) -> 
 
     widget.start(consent=True)
     assert widget.conversation_id() != first_id
+
+
+def test_the_patient_deletes_the_chat_after_confirming(page: Page, site: Site) -> None:
+    page.goto(site.api + "/")
+    widget = ChatWidget(page)
+    expect(widget.panel.get_by_role("button", name="Delete this chat")).to_have_count(0)
+    widget.start(consent=True)
+    widget.ask(QUESTION)
+    conversation_id, token = widget.conversation_id(), widget.token()
+    urls: list[str] = []
+    page.on("request", lambda request: urls.append(request.url))
+
+    delete = widget.panel.get_by_role("button", name="Delete this chat")
+    delete.click()
+    expect(delete).to_have_attribute("aria-expanded", "true")
+    widget.panel.get_by_role("button", name="Cancel").click()
+    assert stored_messages(site, conversation_id) > 0, "cancel deletes nothing"
+
+    delete.click()
+    widget.panel.get_by_role("button", name="Yes, delete it").click()
+    expect(widget.panel).to_contain_text("Your chat was deleted.")
+    expect(page.get_by_role("button", name="Agree and start")).to_be_visible()
+    assert widget.storage()["session"] == {}
+    assert stored_messages(site, conversation_id) == 0
+    gone = httpx.get(
+        f"{site.api}/api/v1/conversations/{conversation_id}/messages",
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert gone.status_code == 404
+    # The token went only in a header, never in an address.
+    assert urls and not any(token in url for url in urls)
 
 
 def test_without_consent_the_chat_works_and_nothing_is_kept(page: Page, site: Site) -> None:

@@ -16,6 +16,7 @@ import httpx
 from api.schemas import TEST_KEY_HEADER, ConversationCreated, Replies
 
 CID = "c" * 43
+TOKEN = "t" * 43
 KEY = "test-key-0123456789"
 
 Answer = Callable[[str], dict[str, Any] | httpx.Response]
@@ -43,10 +44,14 @@ class FakeChat:
         if request.url.path == "/api/v1/conversations":
             self.consents.append(body["consent"])
             created = ConversationCreated(
-                conversation_id=CID, consent=body["consent"], messages=self.opening,
+                conversation_id=CID, token=TOKEN, consent=body["consent"], messages=self.opening,
                 understanding={"responses": ["utter_greet"] * len(self.opening)} if understood else None)
             return httpx.Response(201, json=created.model_dump(mode="json"))
-        assert request.url.path == f"/api/v1/conversations/{CID}/messages"
+        if (
+            request.url.path != f"/api/v1/conversations/{CID}/messages"
+            or request.headers.get("authorization") != f"Bearer {TOKEN}"
+        ):  # as the real API: the id alone opens nothing
+            return httpx.Response(404, json={"detail": "This conversation does not exist."})
         self.sent.append(body["text"])
         answer = self.answer(body["text"])
         if isinstance(answer, httpx.Response):

@@ -15,7 +15,7 @@ import subprocess
 from pathlib import Path
 
 import httpx
-import pytest
+import pyotp
 import yaml
 
 from api.db import create_engine, create_sessionmaker
@@ -32,8 +32,9 @@ RASA_TEST_TIMEOUT = 600
 
 
 def _admin_cookie(stack: dict[str, str]) -> dict[str, str]:
-    """A signed-in admin (made directly in the stack's database; the cookie sent by hand,
-    since the console's cookie is Secure and the stack speaks plain HTTP)."""
+    """A signed-in admin (made directly in the stack's database, with the second factor
+    admins must have; the cookie sent by hand, since the console's cookie is Secure and the
+    stack speaks plain HTTP)."""
 
     async def run() -> str:
         engine = create_engine(normalise_database_url(stack["MESO_DATABASE_URL"]))
@@ -44,6 +45,7 @@ def _admin_cookie(stack: dict[str, str]) -> dict[str, str]:
                     display_name="Story Admin",
                     role="admin",
                     password_hash=hash_password("a long test password 1"),
+                    totp_secret=pyotp.random_base32(),
                 )
                 session.add(user)
                 await session.flush()

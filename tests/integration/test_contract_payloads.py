@@ -39,7 +39,8 @@ MAX_DEPTH = 4
 
 @pytest.fixture(scope="module")
 def webhook(stack: dict[str, str]) -> httpx.Client:
-    with httpx.Client(base_url=stack["MESO_RASA_URL"], timeout=60) as client:
+    with httpx.Client(base_url=stack["MESO_RASA_URL"], timeout=60,
+                      headers={"Authorization": f"Bearer {stack['MESO_RASA_TOKEN']}"}) as client:
         yield client
 
 

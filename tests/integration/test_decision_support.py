@@ -58,7 +58,7 @@ def test_red_flag_level_is_stored_for_staff(
     assert _stored_level(stack, cid) == level
 
 
-def test_summary_page_opens_for_the_holder_only(api: httpx.Client) -> None:
+def test_summary_page_opens_through_its_signed_link_only(api: httpx.Client) -> None:
     cid = _start(api)
     _say(api, cid, "does it hurt?")
     replies = _say(api, cid, "/get_summary")
@@ -68,7 +68,11 @@ def test_summary_page_opens_for_the_holder_only(api: httpx.Client) -> None:
     assert page.status_code == 200 and "text/html" in page.headers["content-type"]
     assert page.headers["cache-control"] == "no-store"
     other = _start(api)
-    assert api.get(f"/api/v1/conversations/{other}/summary").status_code == 404
+    forged = urls[0].replace(cid, other)
+    assert api.get(forged).status_code == 404
+    # The JSON document needs the conversation's token: the id alone opens nothing.
+    assert api.get(f"/api/v1/conversations/{cid}/summary.json").status_code == 200
+    assert api.get(f"/api/v1/conversations/{cid}/summary.json", auth=None).status_code == 404
 
 
 def test_callback_request_is_stored_for_staff(api: httpx.Client, stack: dict[str, str]) -> None:

@@ -4,13 +4,12 @@ out-of-scope questions are conversation tests (tests/conversations/consent.yml, 
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from pathlib import Path
 
 import httpx
 
-from ops.stack import stop_process
+from ops.services import Services
 
 
 def _start(api: httpx.Client) -> dict:
@@ -65,9 +64,18 @@ def test_typed_slash_command_is_read_as_words(api: httpx.Client, rasa: httpx.Cli
     assert tracker["slots"].get("last_entry") != "zzz-not-an-entry"
 
 
-def test_action_server_down_gives_503_and_keeps_the_message(api: httpx.Client, stack: dict[str, str]) -> None:
+def test_action_server_down_gives_503_and_keeps_the_message(
+    api: httpx.Client, stack: dict[str, str], services: Services
+) -> None:
     cid = _start(api)["conversation_id"]
-    stop_process(stack, 0)
+    services.stop_one(0)
+    try:
+        _action_server_down(api, stack, cid)
+    finally:
+        services.start_one(0)  # the session's other tests need it
+
+
+def _action_server_down(api: httpx.Client, stack: dict[str, str], cid: str) -> None:
     response = api.post(f"/api/v1/conversations/{cid}/messages", json={"text": "does it hurt?"})
     assert response.status_code == 503
     assert response.json()["detail"]

@@ -31,6 +31,7 @@ import httpx
 import pytest
 
 from api.db import sqlite_file
+from api.patient_auth import PatientKeys
 from api.settings import normalise_database_url
 from ops.services import Services
 from ops.stack import private_services
@@ -61,7 +62,9 @@ def services() -> Iterator[Services]:
 
 @pytest.fixture(scope="module")
 def api(services: Services) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=services.env["MESO_API_URL"], timeout=30) as client:
+    with httpx.Client(
+        base_url=services.env["MESO_API_URL"], timeout=30, auth=PatientKeys()
+    ) as client:
         yield client
 
 

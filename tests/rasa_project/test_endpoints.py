@@ -39,6 +39,7 @@ def test_a_stack_writes_its_own_endpoints(no_meso_env: None, monkeypatch: pytest
     env = services.service_env()
 
     path = services.write_endpoints(env)
+    monkeypatch.setenv("MESO_ACTION_TOKEN", env["MESO_ACTION_TOKEN"])  # Rasa's environment
 
     assert path == tmp_path / "endpoints.yml"
     assert env["MESO_RASA_ENDPOINTS"] == str(path)
@@ -47,6 +48,8 @@ def test_a_stack_writes_its_own_endpoints(no_meso_env: None, monkeypatch: pytest
     assert stat.S_IMODE(path.stat().st_mode) == 0o600  # the tracker URL may hold a password
     endpoints = AvailableEndpoints.read_endpoints(str(path))
     assert endpoints.action.url == "http://127.0.0.1:47123/webhook"
+    assert endpoints.action.headers == {"Authorization": f"Bearer {env['MESO_ACTION_TOKEN']}"}
+    assert env["MESO_ACTION_TOKEN"] not in path.read_text(encoding="utf-8")  # filled by Rasa
     assert endpoints.tracker_store.type == "SQL"
     assert endpoints.tracker_store.url == tracker
     assert endpoints.tracker_store.kwargs["db"] == "meso_tracker"
@@ -65,8 +68,62 @@ def test_the_scaled_set_up_keeps_its_endpoints_file(no_meso_env: None, monkeypat
     rasa_argv = services.commands(env)[1][1]
     assert rasa_argv[rasa_argv.index("--endpoints") + 1] == scale
     monkeypatch.setenv("MESO_ACTION_ENDPOINT", env["MESO_ACTION_ENDPOINT"])
+    monkeypatch.setenv("MESO_ACTION_TOKEN", env["MESO_ACTION_TOKEN"])
     endpoints = AvailableEndpoints.read_endpoints(scale)  # Rasa fills ${...} from the environment
     assert endpoints.action.url == "http://127.0.0.1:5055/webhook"
+    assert endpoints.action.headers == {"Authorization": f"Bearer {env['MESO_ACTION_TOKEN']}"}
     assert endpoints.tracker_store.url == "postgresql://meso@db.internal/rasa"
     assert endpoints.lock_store.type == "redis"
     assert endpoints.lock_store.url == "redis.internal"
+
+
+def test_no_secret_is_on_a_command_line(no_meso_env: None, monkeypatch: pytest.MonkeyPatch,
+                                       tmp_path: Path) -> None:
+    """`ps` shows every process's arguments: the secrets go through the environment."""
+    monkeypatch.setenv("MESO_VAR_DIR", str(tmp_path))
+    monkeypatch.setenv("MESO_DATABASE_URL", "postgresql://meso:db-pass-123@db.internal/meso")
+    monkeypatch.setenv("MESO_TRACKER_URL", "postgresql://meso:db-pass-123@db.internal/rasa")
+    env = services.service_env()
+    secrets = [env["MESO_RASA_TOKEN"], env["MESO_ACTION_TOKEN"], "db-pass-123"]
+
+    for name, argv, _ in services.commands(env):
+        line = " ".join(argv)
+        assert not [s for s in secrets if s in line], name
+        assert "--auth-token" not in line and "--jwt-secret" not in line
+
+
+def test_the_rest_channel_is_off_unless_a_setting_opens_it(no_meso_env: None,
+                                                           monkeypatch: pytest.MonkeyPatch,
+                                                           tmp_path: Path) -> None:
+    import rasa.shared.utils.io
+
+    monkeypatch.setenv("MESO_VAR_DIR", str(tmp_path))
+    env = services.service_env()
+    path = services.write_credentials(env)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert list(rasa.shared.utils.io.read_config_file(path)) == ["bot.channels.meso.MesoInput"]
+    rasa_argv = services.commands(env)[1][1]
+    assert rasa_argv[rasa_argv.index("--credentials") + 1] == str(path)
+
+    env["MESO_RASA_REST_CHANNEL"] = "true"
+    assert set(rasa.shared.utils.io.read_config_file(services.write_credentials(env))) == {
+        "bot.channels.meso.MesoInput", "rest"}
+
+
+def test_the_root_credentials_open_no_unauthenticated_channel() -> None:
+    import rasa.shared.utils.io
+
+    assert list(rasa.shared.utils.io.read_config_file(ROOT / "credentials.yml")) == [
+        "bot.channels.meso.MesoInput"]
+
+
+def test_the_rasa_launcher_takes_no_secret_argument(monkeypatch: pytest.MonkeyPatch,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    from bot import rasa_server
+
+    monkeypatch.setenv("MESO_RASA_TOKEN", "t")
+    for argv in (["--auth-token=abc"], ["--auth-token", "abc"], ["--jwt-secret", "x"]):
+        assert rasa_server.main(["--enable-api", *argv]) == 2
+    assert "MESO_RASA_TOKEN" in capsys.readouterr().err
+    monkeypatch.delenv("MESO_RASA_TOKEN")
+    assert rasa_server.main(["--enable-api"]) == 2  # no token: no start

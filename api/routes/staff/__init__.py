@@ -17,6 +17,7 @@ from api.routes.staff import (
     export,
     inbox,
     questions,
+    summary,
     transcript,
     users,
 )
@@ -24,5 +25,6 @@ from api.routes.staff import (
 router = APIRouter(include_in_schema=False)
 """Every staff route. The ``/staff`` prefix is given to each sub-router as it is included
 (not to this router), so a sub-router may have a route at ``/staff`` itself (path "")."""
-for module in (auth, account, users, audit, erasure, inbox, transcript, export, questions):
+for module in (auth, account, users, audit, erasure, inbox, summary, transcript, export,
+               questions):
     router.include_router(module.router, prefix="/staff")

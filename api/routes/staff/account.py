@@ -1,4 +1,9 @@
-"""Your own account: change the password; turn the TOTP second factor on or off."""
+"""Your own account: change the password; set the TOTP second factor up, or turn it off
+where it is not required (``MESO_STAFF_REQUIRE_TOTP``).
+
+Someone who must have a second factor and has none is sent to ``/staff/account/totp`` from
+every other page (``api.staff.auth``); setting it up there issues a new session token and
+goes on to where they were going."""
 
 from __future__ import annotations
 
@@ -9,12 +14,20 @@ from anyio import to_thread
 from fastapi import APIRouter, Form, Request, Response
 from pydantic import BaseModel
 
-from api.deps import SessionDep
-from api.models import StaffUser
+from api.deps import RuntimeDep, SessionDep, get_runtime
+from api.models import StaffUser, utcnow
 from api.staff import accounts, totp
 from api.staff.audit import audit
-from api.staff.auth import CsrfDep, StaffDep, StaffSessionDep
+from api.staff.auth import (
+    CsrfDep,
+    SignedInDep,
+    StaffDep,
+    StaffSessionDep,
+    safe_next,
+    set_session_cookie,
+)
 from api.staff.passwords import MIN_LENGTH, verify_password
+from api.staff.sessions import start_session
 from api.staff.templating import redirect, render
 
 router = APIRouter(prefix="/account", tags=["staff"])
@@ -32,25 +45,42 @@ class TotpSetup(BaseModel):
     secret: str = ""
     """The key shown on the set-up page (sent back: nothing is stored before the code)."""
     code: str = ""
+    next: str = ""
+
+
 BASE32_SECRET = re.compile(r"[A-Z2-7]{32}")
 WRONG_PASSWORD = "Your current password is not right."
+TOTP_REQUIRED = "Two-step login is required for your account: it cannot be turned off."
 
 
 def _account_page(
     request: Request, user: StaffUser, *, errors: list[str] | None = None, status_code: int = 200
 ) -> Response:
-    context = {"account": user, "errors": errors or [], "min_length": MIN_LENGTH}
+    context = {
+        "account": user,
+        "errors": errors or [],
+        "min_length": MIN_LENGTH,
+        "totp_required": totp.required(user, get_runtime(request).settings),
+    }
     return render(request, "staff/account.html", context, status_code)
 
 
 def _setup_page(
-    request: Request, user: StaffUser, secret: str, error: str | None = None, status_code: int = 200
+    request: Request,
+    user: StaffUser,
+    secret: str,
+    error: str | None = None,
+    status_code: int = 200,
+    *,
+    next_url: str = "",
 ) -> Response:
     context = {
         "secret": secret,
         "grouped": totp.grouped(secret),
         "uri": totp.provisioning_uri(secret, user.username),
         "error": error,
+        "next": next_url,
+        "required": totp.required(user, get_runtime(request).settings),
     }
     return render(request, "staff/account_totp.html", context, status_code)
 
@@ -83,20 +113,29 @@ async def change_password(
 
 
 @router.get("/totp")
-async def totp_setup_page(request: Request, user: StaffDep) -> Response:
+async def totp_setup_page(request: Request, user: SignedInDep, next: str = "") -> Response:
     """A new secret to type into an authenticator app (nothing is stored until confirmed)."""
     if user.totp_secret:
-        return redirect("/staff/account")
-    return _setup_page(request, user, totp.new_secret())
+        return redirect(safe_next(next) if next else "/staff/account")
+    return _setup_page(request, user, totp.new_secret(), next_url=safe_next(next) if next else "")
 
 
 @router.post("/totp")
 async def enable_totp(
-    request: Request, db: SessionDep, user: StaffDep, _: CsrfDep, form: Annotated[TotpSetup, Form()]
+    request: Request,
+    db: SessionDep,
+    runtime: RuntimeDep,
+    user: SignedInDep,
+    row: StaffSessionDep,
+    _: CsrfDep,
+    form: Annotated[TotpSetup, Form()],
 ) -> Response:
+    """Store the secret once a right code shows the app has it; that code's time step
+    counts as used, and the session gets a new token (both factors now given)."""
     secret = form.secret
+    next_url = safe_next(form.next) if form.next else ""
     if user.totp_secret:
-        return redirect("/staff/account")
+        return redirect(next_url or "/staff/account")
     if not BASE32_SECRET.fullmatch(secret):
         return _setup_page(
             request,
@@ -104,29 +143,46 @@ async def enable_totp(
             totp.new_secret(),
             "The set-up form was damaged. Start again with this new key.",
             400,
+            next_url=next_url,
         )
-    if not totp.verify_code(secret, form.code):
+    step = totp.matching_step(secret, form.code)
+    if step is None:
         return _setup_page(
             request,
             user,
             secret,
             "That code is not right. Check the key in your app and the time on your device.",
             400,
+            next_url=next_url,
         )
+    required = totp.required(user, runtime.settings)
     user.totp_secret = secret
-    audit(db, user, "totp_enabled", "staff_user", str(user.id))
+    user.totp_last_step = step
+    user.totp_failures = 0
+    user.totp_locked_until = None
+    audit(db, user, "totp_enabled", "staff_user", str(user.id), required=required)
+    await db.delete(row)  # a new token now that both factors are given (same CSRF token)
+    token = start_session(db, user, now=utcnow(), csrf_token=row.csrf_token)
     await db.commit()
-    return redirect(
-        "/staff/account", flash="Two-step login is on. You will be asked for a code at login."
-    )
+    flash = "Two-step login is on. You will be asked for a code at login."
+    response = redirect(next_url or "/staff/account", flash=flash)
+    set_session_cookie(response, token, runtime.settings)
+    return response
 
 
 @router.post("/totp/disable")
 async def disable_totp(
-    request: Request, db: SessionDep, user: StaffDep, _: CsrfDep, password: FormStr = ""
+    request: Request,
+    db: SessionDep,
+    runtime: RuntimeDep,
+    user: StaffDep,
+    _: CsrfDep,
+    password: FormStr = "",
 ) -> Response:
     if not user.totp_secret:
         return redirect("/staff/account")
+    if totp.required(user, runtime.settings):
+        return _account_page(request, user, errors=[TOTP_REQUIRED], status_code=400)
     if not await to_thread.run_sync(verify_password, user.password_hash, password):
         return _account_page(request, user, errors=[WRONG_PASSWORD], status_code=400)
     user.totp_secret = None

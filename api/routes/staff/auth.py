@@ -1,8 +1,8 @@
-"""Logging in (password, then the TOTP code when the account has one) and out."""
+"""Logging in (password, then the TOTP code, or setting one up where it is required), out,
+and confirming it is you again before exports with personal details and erasure."""
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Annotated
 from urllib.parse import urlencode
 
@@ -11,36 +11,53 @@ from fastapi import APIRouter, Form, Request, Response
 from pydantic import BaseModel
 from sqlalchemy import select
 
-from api.deps import RuntimeDep, SessionDep
+from api.deps import Runtime, RuntimeDep, SessionDep
 from api.models import StaffSession, StaffUser, utcnow
 from api.routes.chat import client_key
+from api.settings import Settings
 from api.staff import totp
 from api.staff.audit import audit
 from api.staff.auth import (
     COOKIE_NAME,
+    ENROL_PATH,
     LOGIN_COOKIE,
     LOGIN_PATH,
     TOTP_PATH,
     CsrfDep,
     LoginCsrfDep,
+    SignedInDep,
     StaffDep,
     StaffSessionDep,
     clear_session_cookie,
+    live_session,
     login_token,
+    must_enrol,
     safe_next,
     set_login_cookie,
     set_session_cookie,
 )
 from api.staff.passwords import hash_password, needs_rehash, verify_password, verify_unknown_user
-from api.staff.sessions import find_session, session_id, start_session
+from api.staff.sessions import session_id, start_session
 from api.staff.templating import redirect, render
+from api.staff.throttle import (
+    DEVICE_COOKIE,
+    DEVICE_DAYS,
+    device_token,
+    throttle_key,
+    trusted_device,
+)
 
 router = APIRouter()
 
 WRONG_LOGIN = "Wrong username or password."
-WRONG_CODE = "That code is not right. Check the time on your device and try again."
+WRONG_CODE = "That code is not right, or was used already. Wait for the next code and try again."
 TOO_MANY_CODES = "Too many wrong codes. Please log in again."
-
+TOO_MANY_LOGINS = "Too many login attempts. Please wait {wait} seconds and try again."
+CODES_LOCKED = "Too many wrong codes. Please wait {wait} seconds and try again."
+WRONG_REAUTH = "That is not right. Try again."
+TOO_MANY_REAUTH = "Too many wrong answers. Please log in again."
+REAUTH_MAX_FAILURES = 5
+"""Wrong passwords or codes at re-authentication before the session ends."""
 
 
 class LoginForm(BaseModel):
@@ -50,6 +67,7 @@ class LoginForm(BaseModel):
 
 
 LoginFormDep = Annotated[LoginForm, Form()]
+FormStr = Annotated[str, Form()]
 
 
 def _login_form(
@@ -73,17 +91,46 @@ def _login_form(
     return response
 
 
+def _too_many_logins(
+    request: Request, runtime: Runtime, target: str, name: str, wait: int
+) -> Response:
+    response = _login_form(
+        request,
+        runtime,
+        next_url=target,
+        username=name,
+        error=TOO_MANY_LOGINS.format(wait=wait),
+        status_code=429,
+    )
+    response.headers["Retry-After"] = str(wait)
+    return response
+
+
+def _set_device_cookie(response: Response, user: StaffUser, settings: Settings) -> None:
+    """Trust this browser for ``user``'s logins (``api.staff.throttle``)."""
+    response.set_cookie(
+        DEVICE_COOKIE,
+        device_token(user),
+        max_age=DEVICE_DAYS * 86400,
+        path=LOGIN_PATH,
+        httponly=True,
+        samesite="strict",
+        secure=settings.staff_cookie_secure,
+    )
+
+
+def _signed_in(response: Response, token: str, user: StaffUser, settings: Settings) -> Response:
+    set_session_cookie(response, token, settings)
+    _set_device_cookie(response, user, settings)
+    return response
+
+
 @router.get("/login", tags=["staff-public"])
 async def login_page(
     request: Request, db: SessionDep, runtime: RuntimeDep, next: str = ""
 ) -> Response:
     """The login form (a signed-in member of staff goes straight on)."""
-    row = await find_session(
-        db,
-        request.cookies.get(COOKIE_NAME),
-        now=utcnow(),
-        idle=timedelta(minutes=runtime.settings.staff_idle_minutes),
-    )
+    row = await live_session(db, request.cookies.get(COOKIE_NAME), runtime.settings)
     if row is not None and not row.mfa_pending:
         await db.commit()
         return redirect(safe_next(next))
@@ -95,42 +142,44 @@ async def login_page(
 async def login(
     request: Request, db: SessionDep, runtime: RuntimeDep, _: LoginCsrfDep, form: LoginFormDep
 ) -> Response:
+    """The password. Limits (``api.staff.throttle``): per client address, then per account
+    (or per trusted browser of the account)."""
     settings = runtime.settings
     name, password = form.username.strip().lower()[:64], form.password
     target = safe_next(form.next)
-    for key in (f"ip:{client_key(request)}", f"user:{name}"):
-        wait = runtime.login_limiter.hit(key)
-        if wait is not None:
-            response = _login_form(
-                request,
-                runtime,
-                next_url=target,
-                username=name,
-                error=f"Too many login attempts. Please wait {wait} seconds and try again.",
-                status_code=429,
-            )
-            response.headers["Retry-After"] = str(wait)
-            return response
+    wait = runtime.login_limiter.hit(f"ip:{client_key(request)}")
+    if wait is not None:
+        return _too_many_logins(request, runtime, target, name, wait)
 
     user = await db.scalar(select(StaffUser).where(StaffUser.username == name)) if name else None
+    device = trusted_device(request.cookies.get(DEVICE_COOKIE), user)
+    key = throttle_key(name, device)
+    wait = runtime.login_throttle.wait(key)
+    if wait:
+        return _too_many_logins(request, runtime, target, name, wait)
+
     if user is None or not user.is_active:
         await to_thread.run_sync(verify_unknown_user, password)
         valid = False
     else:
         valid = await to_thread.run_sync(verify_password, user.password_hash, password)
     if user is None or not valid:
+        delay = runtime.login_throttle.failed(
+            key, free=settings.staff_lockout_failures, cap=settings.staff_lockout_max_seconds
+        )
+        detail: dict[str, object] = {"username": name}
+        if delay:
+            detail["wait_seconds"] = delay
+        if device:
+            detail["trusted_browser"] = True
         audit(
-            db,
-            "unknown",
-            "login_failed",
-            "staff_user",
-            str(user.id) if user else None,
-            username=name,
+            db, "unknown", "login_failed", "staff_user", str(user.id) if user else None, **detail
         )
         await db.commit()
         return _login_form(
             request, runtime, next_url=target, username=name, error=WRONG_LOGIN, status_code=401
         )
+    runtime.login_throttle.succeeded(key)
 
     if needs_rehash(user.password_hash):
         user.password_hash = await to_thread.run_sync(hash_password, password)
@@ -144,13 +193,18 @@ async def login(
         token = start_session(db, user, now=now, mfa_pending=True)
         await db.commit()
         response = redirect(f"{TOTP_PATH}?{urlencode({'next': target})}")
+        set_session_cookie(response, token, settings)
     else:
         token = start_session(db, user, now=now)
         user.last_login_at = now
-        audit(db, user, "login", "staff_user", str(user.id))
+        enrol = must_enrol(user, settings)
+        if enrol:
+            audit(db, user, "login", "staff_user", str(user.id), totp_setup_required=True)
+        else:
+            audit(db, user, "login", "staff_user", str(user.id))
         await db.commit()
-        response = redirect(target)
-    set_session_cookie(response, token, settings)
+        url = f"{ENROL_PATH}?{urlencode({'next': target})}" if enrol else target
+        response = _signed_in(redirect(url), token, user, settings)
     response.delete_cookie(LOGIN_COOKIE, path=LOGIN_PATH)
     return response
 
@@ -170,40 +224,53 @@ async def totp_login(
     runtime: RuntimeDep,
     row: StaffSessionDep,
     _: CsrfDep,
-    code: Annotated[str, Form()] = "",
-    next: Annotated[str, Form()] = "",
+    code: FormStr = "",
+    next: FormStr = "",
 ) -> Response:
+    """The code: each one is accepted once, and wrong ones count on the account (a new
+    password login does not start the count again)."""
+    settings = runtime.settings
     target = safe_next(next)
     if not row.mfa_pending:
         return redirect(target)
     user = row.user
-    assert user.totp_secret is not None
-    if not totp.verify_code(user.totp_secret, code):
-        row.mfa_failures += 1
-        audit(db, user, "login_totp_failed", "staff_user", str(user.id), failures=row.mfa_failures)
-        if row.mfa_failures >= totp.MAX_FAILURES:
+    now = utcnow()
+    wait = totp.locked_for(user, now)
+    if wait:
+        error = CODES_LOCKED.format(wait=wait)
+        response = render(request, "staff/totp.html", {"next": target, "error": error}, 429)
+        response.headers["Retry-After"] = str(wait)
+        return response
+    if not await totp.check_code(db, user, code, now=now, settings=settings):
+        audit(
+            db,
+            user,
+            "login_totp_failed",
+            "staff_user",
+            str(user.id),
+            failures=user.totp_failures,
+            reused=totp.was_reused(user, code),
+        )
+        if user.totp_failures >= totp.MAX_FAILURES:
             await db.delete(row)
             await db.commit()
             response = redirect(LOGIN_PATH, flash=TOO_MANY_CODES)
-            clear_session_cookie(response, runtime.settings)
+            clear_session_cookie(response, settings)
             return response
         await db.commit()
         return render(request, "staff/totp.html", {"next": target, "error": WRONG_CODE}, 401)
 
     await db.delete(row)  # a new token once both factors are given
-    now = utcnow()
     token = start_session(db, user, now=now)
     user.last_login_at = now
     audit(db, user, "login", "staff_user", str(user.id), totp=True)
     await db.commit()
-    response = redirect(target)
-    set_session_cookie(response, token, runtime.settings)
-    return response
+    return _signed_in(redirect(target), token, user, settings)
 
 
 @router.post("/logout", tags=["staff"])
 async def logout(
-    db: SessionDep, runtime: RuntimeDep, user: StaffDep, row: StaffSessionDep, _: CsrfDep
+    db: SessionDep, runtime: RuntimeDep, user: SignedInDep, row: StaffSessionDep, _: CsrfDep
 ) -> Response:
     await db.delete(row)
     audit(db, user, "logout", "staff_user", str(user.id))
@@ -211,3 +278,81 @@ async def logout(
     response = redirect(LOGIN_PATH, flash="You have logged out.")
     clear_session_cookie(response, runtime.settings)
     return response
+
+
+def _reauth_page(
+    request: Request,
+    runtime: Runtime,
+    user: StaffUser,
+    target: str,
+    error: str | None = None,
+    status_code: int = 200,
+) -> Response:
+    context = {
+        "next": target,
+        "error": error,
+        "has_code": user.totp_secret is not None,
+        "minutes": f"{runtime.settings.staff_reauth_minutes:g}",
+    }
+    return render(request, "staff/reauth.html", context, status_code)
+
+
+@router.get("/reauth", tags=["staff"])
+async def reauth_page(
+    request: Request, runtime: RuntimeDep, user: StaffDep, next: str = ""
+) -> Response:
+    """Confirm it is you (``RecentAuth``): your password, or a code when you have them."""
+    return _reauth_page(request, runtime, user, safe_next(next))
+
+
+@router.post("/reauth", tags=["staff"])
+async def reauth(
+    request: Request,
+    db: SessionDep,
+    runtime: RuntimeDep,
+    user: StaffDep,
+    row: StaffSessionDep,
+    _: CsrfDep,
+    password: FormStr = "",
+    code: FormStr = "",
+    next: FormStr = "",
+) -> Response:
+    """A right password or unused code renews the session's ``authenticated_at`` and goes
+    back to ``next``; wrong ones are counted in the session (ended at the limit) and, for
+    codes, on the account too."""
+    settings = runtime.settings
+    target = safe_next(next)
+    now = utcnow()
+    if code.strip() and user.totp_secret:
+        method = "totp"
+        wait = totp.locked_for(user, now)
+        if wait:
+            response = _reauth_page(
+                request, runtime, user, target, CODES_LOCKED.format(wait=wait), 429
+            )
+            response.headers["Retry-After"] = str(wait)
+            return response
+        valid = await totp.check_code(db, user, code, now=now, settings=settings)
+    else:
+        method = "password"
+        valid = await to_thread.run_sync(verify_password, user.password_hash, password)
+    if valid:
+        row.authenticated_at = now
+        row.mfa_failures = 0
+        audit(db, user, "reauth", "staff_user", str(user.id), method=method)
+        await db.commit()
+        return redirect(target)
+
+    row.mfa_failures += 1
+    audit(
+        db, user, "reauth_failed", "staff_user", str(user.id),
+        method=method, failures=row.mfa_failures,
+    )
+    if row.mfa_failures >= REAUTH_MAX_FAILURES:
+        await db.delete(row)
+        await db.commit()
+        response = redirect(LOGIN_PATH, flash=TOO_MANY_REAUTH)
+        clear_session_cookie(response, settings)
+        return response
+    await db.commit()
+    return _reauth_page(request, runtime, user, target, WRONG_REAUTH, 401)

@@ -1,5 +1,7 @@
 """Erasing a conversation (admins): a confirmation page with what will be deleted, then the
-erasure itself (the API's rows and Rasa's tracker events), audited."""
+erasure itself (the API's rows and Rasa's tracker events), audited. Both need the password or
+a code given recently (``RecentAuth``): a stale POST is sent to confirm, then back to the
+confirmation page."""
 
 from __future__ import annotations
 
@@ -7,8 +9,8 @@ from fastapi import APIRouter, HTTPException, Request, Response
 
 from api.deps import RuntimeDep, SessionDep
 from api.models import Conversation
-from api.routes.chat import is_conversation_id
-from api.staff.auth import AdminDep, CsrfDep
+from api.routes.access import is_conversation_id
+from api.staff.auth import AdminDep, CsrfDep, RecentAuthDep
 from api.staff.erasure import conversation_counts, erase
 from api.staff.templating import redirect, render
 
@@ -32,7 +34,7 @@ def _known_id(conversation_id: str) -> str:
 
 @router.get("/{conversation_id}/erase")
 async def erase_page(
-    request: Request, db: SessionDep, admin: AdminDep, conversation_id: str
+    request: Request, db: SessionDep, admin: AdminDep, _: RecentAuthDep, conversation_id: str
 ) -> Response:
     """What erasing this conversation will delete; the button that does it."""
     conversation = await db.get(Conversation, _known_id(conversation_id))
@@ -46,7 +48,12 @@ async def erase_page(
 
 @router.post("/{conversation_id}/erase")
 async def erase_conversation(
-    db: SessionDep, runtime: RuntimeDep, admin: AdminDep, _: CsrfDep, conversation_id: str
+    db: SessionDep,
+    runtime: RuntimeDep,
+    admin: AdminDep,
+    _: CsrfDep,
+    __: RecentAuthDep,
+    conversation_id: str,
 ) -> Response:
     counts = await erase(
         db, runtime.tracker, _known_id(conversation_id), admin, locks=runtime.locks

@@ -5,7 +5,13 @@ All are GET downloads (attachments, not cached). Personal details are masked unl
 query has ``personal=1`` and the user is an admin; a reviewer asking for them gets a 403
 page and nothing is exported. Every export is audited (``export``: the conversation or the
 filters, the format, the row count and whether personal details were included); a refused
-request for personal details is audited as ``export_refused``.
+request for personal details is audited as ``export_refused``. An admin's export with
+personal details also needs the password or a code given recently (``RecentAuth``).
+
+What of a conversation is exported follows :mod:`api.staff.visibility`: without transcript
+consent the CSV has no rows and the JSON no messages for it (its callback requests and record
+stay), and the test story and the conversation test are refused (404, with the reason)
+before anything is read, Rasa's tracker least of all.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ from api.models import Conversation, StaffUser, short_id
 from api.rasa_client import AssistantUnavailable
 from api.routes.staff.transcript import NOT_FOUND_HEADING, NOT_FOUND_MESSAGE
 from api.staff.audit import audit
-from api.staff.auth import StaffDep, StaffResponse
+from api.staff.auth import PersonalDetailsAuthDep, StaffResponse
 from api.staff.export import (
     conversation_json,
     conversation_test,
@@ -37,6 +43,8 @@ from api.staff.export import (
 )
 from api.staff.inbox_query import InboxFilters, filtered_conversations
 from api.staff.templating import error_page
+from api.text_hygiene import shown_value
+from api.staff.visibility import NOT_KEPT_MESSAGE, shows_transcript
 
 router = APIRouter(tags=["staff"])
 
@@ -57,9 +65,8 @@ PERSONAL_MESSAGE = (
 )
 NO_STORY_HEADING = "No test story for this conversation"
 NO_STORY_MESSAGE = (
-    "The assistant holds no messages for this conversation any more (it was erased, or the "
-    "patient did not agree to keep the transcript and it has expired), so no test story can "
-    "be made."
+    "The assistant holds no messages for this conversation any more (it was erased), so no "
+    "test story can be made."
 )
 NO_CONVTEST_HEADING = "No conversation test for this conversation"
 NO_CONVTEST_MESSAGE = (
@@ -140,7 +147,7 @@ def _json_document(
         "scope": scope,
         "conversations": [conversation_json(c, personal) for c in conversations],
     }
-    return json.dumps(document, ensure_ascii=False, indent=2)
+    return json.dumps(shown_value(document), ensure_ascii=False, indent=2)
 
 
 async def _filtered(request: Request, session: AsyncSession, user: StaffUser, fmt: str) -> Response:
@@ -171,38 +178,49 @@ async def _filtered(request: Request, session: AsyncSession, user: StaffUser, fm
 
 @router.get("/conversations/{conversation_id}/export.csv", summary="Export a conversation (CSV)")
 async def export_conversation_csv(
-    request: Request, conversation_id: str, user: StaffDep, session: SessionDep
+    request: Request, conversation_id: str, user: PersonalDetailsAuthDep, session: SessionDep
 ) -> Response:
     return await _one(request, session, user, conversation_id, "csv")
 
 
 @router.get("/conversations/{conversation_id}/export.json", summary="Export a conversation (JSON)")
 async def export_conversation_json(
-    request: Request, conversation_id: str, user: StaffDep, session: SessionDep
+    request: Request, conversation_id: str, user: PersonalDetailsAuthDep, session: SessionDep
 ) -> Response:
     return await _one(request, session, user, conversation_id, "json")
 
 
 @router.get("/export.csv", summary="Export the filtered conversations (CSV)")
-async def export_set_csv(request: Request, user: StaffDep, session: SessionDep) -> Response:
+async def export_set_csv(
+    request: Request, user: PersonalDetailsAuthDep, session: SessionDep
+) -> Response:
     return await _filtered(request, session, user, "csv")
 
 
 @router.get("/export.json", summary="Export the filtered conversations (JSON)")
-async def export_set_json(request: Request, user: StaffDep, session: SessionDep) -> Response:
+async def export_set_json(
+    request: Request, user: PersonalDetailsAuthDep, session: SessionDep
+) -> Response:
     return await _filtered(request, session, user, "json")
 
 
 @router.get("/conversations/{conversation_id}/story.yml", summary="Export a Rasa test story")
 async def export_story(
-    request: Request, conversation_id: str, user: StaffDep, session: SessionDep, rasa: RasaDep
+    request: Request,
+    conversation_id: str,
+    user: PersonalDetailsAuthDep,
+    session: SessionDep,
+    rasa: RasaDep,
 ) -> Response:
     """The conversation as a Rasa test story (for ``tests/stories/``), from Rasa's tracker:
-    the patient's words with their intents, the actions, slots and forms."""
+    the patient's words with their intents, the actions, slots and forms. Only with
+    transcript consent: without it the tracker is not read (404 with the reason)."""
     personal = await _personal(request, session, user, "story", conversation_id)
     conversation = await load_conversation(session, conversation_id)
     if conversation is None:
         return error_page(request, status.HTTP_404_NOT_FOUND, NOT_FOUND_HEADING, NOT_FOUND_MESSAGE)
+    if not shows_transcript(conversation):
+        return error_page(request, status.HTTP_404_NOT_FOUND, NO_STORY_HEADING, NOT_KEPT_MESSAGE)
     try:
         events = await rasa.raw_events(conversation_id)
     except AssistantUnavailable:
@@ -224,7 +242,7 @@ async def export_story(
     "/conversations/{conversation_id}/conversation-test.yml", summary="Export a conversation test"
 )
 async def export_conversation_test(
-    request: Request, conversation_id: str, user: StaffDep, session: SessionDep
+    request: Request, conversation_id: str, user: PersonalDetailsAuthDep, session: SessionDep
 ) -> Response:
     """The conversation as a conversation test (for ``tests/conversations/``), drafted from the
     stored transcript: the patient's words and button presses, and what the assistant answered
@@ -233,6 +251,9 @@ async def export_conversation_test(
     conversation = await load_conversation(session, conversation_id)
     if conversation is None:
         return error_page(request, status.HTTP_404_NOT_FOUND, NOT_FOUND_HEADING, NOT_FOUND_MESSAGE)
+    if not shows_transcript(conversation):
+        return error_page(request, status.HTTP_404_NOT_FOUND, NO_CONVTEST_HEADING,
+                          NOT_KEPT_MESSAGE)
     body, steps = conversation_test(conversation, personal, datetime.now(UTC).date())
     if not steps:
         return error_page(request, status.HTTP_404_NOT_FOUND, NO_CONVTEST_HEADING,

@@ -2,7 +2,8 @@
  * Embedding guide: README.md beside this file. The only global is window.MesoChat.
  * Safety: every text from the API or the person goes through textContent / Text nodes;
  * links are made only for http(s) URLs; no inline style (CSSOM sets custom properties only).
- * Privacy: only the conversation id and the consent choice go to sessionStorage, never text.
+ * Privacy: only the conversation id, its token and the consent choice go to sessionStorage,
+ * never text. The token goes only in the Authorization header, never in a URL.
  */
 (() => {
   "use strict";
@@ -47,7 +48,12 @@
       privacyAgree: "If you agree, {clinic} keeps this chat: your messages, the answers and your ratings. Only clinic staff read it. They use it to check and improve the answers, and to follow up when you ask them to contact you.",
       privacyDecline: "If you start without saving, nothing is kept for staff. The assistant keeps a working copy only while you chat. It is deleted after {minutes} minutes without activity.",
       privacyPersonal: "Please don't type your name or contact details unless you want the clinic to contact you.",
-      privacyDelete: "To have a saved chat deleted, contact the clinic.",
+      privacyDelete: "You can delete this chat at any time: use \"Delete this chat\" at the top.",
+      deleteChat: "Delete this chat",
+      deleteConfirm: "Delete this chat for good? Your messages, any callback request and your summary are erased, for the clinic too. This cannot be undone.",
+      deleteYes: "Yes, delete it",
+      deleted: "Your chat was deleted. You can start a new one.",
+      deleteFailed: "Your chat could not be deleted. Please try again.",
       agree: "Agree and start",
       decline: "Start without saving",
       ended: "Your earlier chat has ended. You can start a new one.",
@@ -106,7 +112,12 @@
       privacyAgree: "Si acepta, {clinic} guarda este chat: sus mensajes, las respuestas y sus valoraciones. Solo lo lee el personal de la clínica. Lo usa para revisar y mejorar las respuestas, y para contactarle si usted lo pide.",
       privacyDecline: "Si empieza sin guardar, no se guarda nada para el personal. El asistente guarda una copia de trabajo solo mientras chatea. Se borra tras {minutes} minutos sin actividad.",
       privacyPersonal: "No escriba su nombre ni sus datos de contacto, salvo que quiera que la clínica le contacte.",
-      privacyDelete: "Para borrar un chat guardado, contacte con la clínica.",
+      privacyDelete: "Puede borrar este chat cuando quiera: use «Borrar este chat», arriba.",
+      deleteChat: "Borrar este chat",
+      deleteConfirm: "¿Borrar este chat para siempre? Se borran sus mensajes, cualquier petición de llamada y su resumen, también para la clínica. No se puede deshacer.",
+      deleteYes: "Sí, borrarlo",
+      deleted: "Su chat se ha borrado. Puede empezar uno nuevo.",
+      deleteFailed: "No se pudo borrar su chat. Inténtelo de nuevo.",
       agree: "Aceptar y empezar",
       decline: "Empezar sin guardar",
       ended: "Su chat anterior ha terminado. Puede empezar uno nuevo.",
@@ -180,6 +191,7 @@
     chat: "M4 5h16v11H10l-5 4v-4H4z",
     close: "M6 6l12 12M18 6L6 18",
     restart: "M4.5 12a7.5 7.5 0 1 0 2.2-5.3M4 4v4h4",
+    trash: "M4 7h16M9 7V4h6v3M6 7l1 13h10l1-13M10 11v6M14 11v6",
     phone: "M6 3h3l2 5-2.5 1.5a11 11 0 0 0 6 6L16 13l5 2v3a2 2 0 0 1-2 2A16 16 0 0 1 4 5a2 2 0 0 1 2-2z",
     thumb: "M7 11v9H4v-9zM7 11l4-8c1.7 0 3 1.3 3 3v3h5a2 2 0 0 1 2 2.3l-1.2 7A2 2 0 0 1 17.8 20H7",
     alert: "M12 3l10 18H2zM12 10v5M12 18v.01",
@@ -245,7 +257,9 @@
   function loadStored() {
     try {
       const value = JSON.parse(sessionStorage.getItem(STORE_KEY) || "null");
-      if (value && typeof value.id === "string" && value.id) return { id: value.id, consent: value.consent === true };
+      if (value && typeof value.id === "string" && value.id && typeof value.token === "string" && value.token) {
+        return { id: value.id, token: value.token, consent: value.consent === true };
+      }
     } catch (err) {
       /* storage blocked or junk: start afresh */
     }
@@ -253,7 +267,7 @@
   }
   function saveStored() {
     try {
-      if (state.id) sessionStorage.setItem(STORE_KEY, JSON.stringify({ id: state.id, consent: state.consent === true }));
+      if (state.id) sessionStorage.setItem(STORE_KEY, JSON.stringify({ id: state.id, token: state.token, consent: state.consent === true }));
       else sessionStorage.removeItem(STORE_KEY);
     } catch (err) {
       /* storage blocked: the chat still works until the page is left */
@@ -279,6 +293,9 @@
       credentials: "omit",
       mode: "cors",
     };
+    if (path.startsWith("/api/v1/conversations/") && state.token) {
+      init.headers.Authorization = `Bearer ${state.token}`;
+    }
     if (body !== undefined) {
       init.headers["Content-Type"] = "application/json";
       init.body = JSON.stringify(body);
@@ -313,6 +330,7 @@
   // ---------------------------------------------------------------- state
   const state = {
     id: null,
+    token: null, // the conversation's secret: sent only as a header
     consent: null,
     config: null,
     configLoading: null,
@@ -359,12 +377,17 @@
     { class: "icon-btn", "aria-label": T.restart, title: T.restart, "aria-expanded": "false", "aria-controls": "meso-confirm", onclick: () => askRestart() },
     icon("restart"),
   );
+  const deleteButton = button(
+    { class: "btn-contact btn-delete", hidden: true, "aria-expanded": "false", "aria-controls": "meso-delete", onclick: () => askDelete() },
+    icon("trash"),
+    h("span", {}, T.deleteChat),
+  );
   const closeButton = button({ class: "icon-btn", "aria-label": T.close, title: T.close, onclick: () => close(true) }, icon("close"));
   const header = h(
     "div",
     { class: "head" },
     h("div", { class: "head-row" }, titleEl, restartButton, closeButton),
-    h("div", { class: "head-row" }, contactButton),
+    h("div", { class: "head-row" }, contactButton, deleteButton),
   );
   const noSaveNote = h("p", { class: "note-nosave", hidden: true });
 
@@ -379,6 +402,15 @@
     { class: "confirm", id: "meso-confirm", role: "group", "aria-labelledby": "meso-confirm-text", hidden: true },
     confirmText,
     h("div", { class: "btn-row" }, confirmYes, confirmNo),
+  );
+
+  const deleteYes = button({ class: "btn btn-primary", onclick: () => deleteConversation() }, T.deleteYes);
+  const deleteNo = button({ class: "btn btn-secondary", onclick: () => { hideDelete(); deleteButton.focus(); } }, T.cancel);
+  const deleteBox = h(
+    "div",
+    { class: "confirm", id: "meso-delete", role: "group", "aria-labelledby": "meso-delete-text", hidden: true },
+    h("p", { id: "meso-delete-text" }, T.deleteConfirm),
+    h("div", { class: "btn-row" }, deleteYes, deleteNo),
   );
 
   const banner = h("div", { class: "banner-offline", role: "status" });
@@ -423,6 +455,7 @@
     noSaveNote,
     contactRegion,
     confirmBox,
+    deleteBox,
     banner,
     scroller,
     errorEl,
@@ -622,6 +655,8 @@
 
   // ---------------------------------------------------------------- views
   function showIntro(note) {
+    deleteButton.hidden = true;
+    hideDelete();
     intro.hidden = false;
     chat.hidden = true;
     form.hidden = true;
@@ -634,6 +669,7 @@
   }
 
   function showChat() {
+    deleteButton.hidden = !state.id;
     intro.hidden = true;
     renderIntro();
     chat.hidden = false;
@@ -883,6 +919,7 @@
       const data = await request("POST", "/api/v1/conversations", { consent });
       if (generation !== state.generation) return;
       state.id = String(data.conversation_id);
+      state.token = String(data.token);
       state.consent = data.consent === true;
       saveStored();
       log.replaceChildren();
@@ -936,6 +973,7 @@
 
   function forget() {
     state.id = null;
+    state.token = null;
     state.consent = null;
     saveStored();
   }
@@ -1069,6 +1107,7 @@
 
   // ---------------------------------------------------------------- restart
   function askRestart() {
+    hideDelete();
     confirmBox.hidden = false;
     restartButton.setAttribute("aria-expanded", "true");
     confirmNo.focus();
@@ -1095,6 +1134,42 @@
     state.started = true;
     loadConfig();
     showIntro();
+    if (state.open) focusFirst();
+  }
+
+  // ---------------------------------------------------------------- delete
+  function askDelete() {
+    hideConfirm();
+    deleteBox.hidden = false;
+    deleteButton.setAttribute("aria-expanded", "true");
+    deleteNo.focus();
+  }
+
+  function hideDelete() {
+    deleteBox.hidden = true;
+    deleteButton.setAttribute("aria-expanded", "false");
+  }
+
+  async function deleteConversation() {
+    if (!state.id || state.deleting) return;
+    state.deleting = true;
+    deleteYes.disabled = true;
+    showError("");
+    try {
+      await request("DELETE", conversationPath(""));
+    } catch (err) {
+      if (err.status !== 404) {
+        // Not deleted: say so and keep everything as it was.
+        showError(err.status === 0 ? T.offline : T.deleteFailed);
+        return;
+      }
+      // 404: already gone (erased or ended); nothing left to delete.
+    } finally {
+      state.deleting = false;
+      deleteYes.disabled = false;
+    }
+    restart();
+    showIntro(T.deleted);
     if (state.open) focusFirst();
   }
 
@@ -1136,6 +1211,7 @@
     const stored = loadStored();
     if (stored) {
       state.id = stored.id;
+      state.token = stored.token;
       state.consent = stored.consent;
       start(); // mid-conversation: redraw it now, so it is there when the panel opens
     }

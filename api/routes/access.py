@@ -1,0 +1,74 @@
+"""Who may open a conversation through the public API: the holder of its token, while recent.
+
+Every public route on one conversation takes :data:`PatientConversation`. The id in the path
+only names the conversation; the token (``Authorization: Bearer <token>``, returned once when
+the conversation was created) opens it. A malformed or unknown id, a missing or wrong token
+and an expired conversation all get the same 404, so nobody learns which ids exist. A token
+holder whose conversation has been idle longer than ``MESO_RESUME_HOURS`` gets a 404 saying
+so: the public API no longer serves it (staff still see it).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Path, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from api import conversation_auth, crud
+from api.deps import RuntimeDep, SessionDep
+from api.models import Conversation, utcnow
+
+CONVERSATION_ID_PATTERN = r"^[A-Za-z0-9_-]{43,128}$"
+_CONVERSATION_ID = re.compile(CONVERSATION_ID_PATTERN)
+NOT_FOUND_DETAIL = "This conversation does not exist. Please reload the page to start a new one."
+ENDED_DETAIL = (
+    "This conversation has ended after a long pause. Please reload the page to start a new one."
+)
+
+bearer_scheme = HTTPBearer(
+    auto_error=False,
+    scheme_name="ConversationToken",
+    description="The `token` returned by `POST /api/v1/conversations`, sent as "
+    "`Authorization: Bearer <token>` on every later call on that conversation.",
+)
+
+
+def is_conversation_id(text: str) -> bool:
+    """True when ``text`` has the shape of a conversation id (whether or not it exists)."""
+    return _CONVERSATION_ID.fullmatch(text) is not None
+
+
+def not_found(detail: str = NOT_FOUND_DETAIL) -> HTTPException:
+    return HTTPException(status.HTTP_404_NOT_FOUND, detail=detail)
+
+
+def is_idle(conversation: Conversation, resume_hours: float) -> bool:
+    """True when the conversation has been idle too long to be resumed by the patient."""
+    return utcnow() - conversation.last_activity_at > timedelta(hours=resume_hours)
+
+
+async def patient_conversation(
+    session: SessionDep,
+    runtime: RuntimeDep,
+    conversation_id: Annotated[
+        str, Path(description="The id returned when the conversation was created.")
+    ],
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
+) -> Conversation:
+    """The conversation the request's token opens, or a 404."""
+    if not is_conversation_id(conversation_id):
+        raise not_found()
+    conversation = await crud.get_conversation(session, conversation_id)
+    token = credentials.credentials if credentials is not None else None
+    if conversation is None or not conversation_auth.matches(token, conversation.token_hash):
+        raise not_found()
+    if is_idle(conversation, runtime.settings.resume_hours):
+        raise not_found(ENDED_DETAIL)
+    return conversation
+
+
+PatientConversation = Annotated[Conversation, Depends(patient_conversation)]
+"""A conversation opened by its token (see the module's docstring)."""

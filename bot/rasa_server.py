@@ -1,0 +1,59 @@
+"""``rasa run`` with its token from the environment, never on the command line.
+
+Rasa reads ``--auth-token`` from its command line only, and a process's arguments are
+visible to every user (``ps``, ``/proc/<pid>/cmdline``). ``python -m bot.rasa_server
+--model ... --port ...`` (what ``ops/services.py`` starts) takes every other ``rasa run``
+option, reads the token from ``MESO_RASA_TOKEN`` and runs Rasa's own ``rasa run`` in this
+process with the token put straight into its parsed arguments: it never reaches ``sys.argv``.
+A token (or a JWT secret) given as an argument is refused. The meso channel
+(``bot/channels/meso.py``) checks the same token from the same variable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import List, Optional
+
+TOKEN_ENV = "MESO_RASA_TOKEN"
+SECRET_OPTIONS = ("--auth-token", "--jwt-secret", "--jwt-private-key", "--ssl-password")
+"""Options whose value is a secret: not accepted here (they would show in ``ps``)."""
+
+
+def secret_arguments(argv: List[str]) -> List[str]:
+    """The options of ``argv`` that carry a secret (empty when none does)."""
+    return [arg.split("=", 1)[0] for arg in argv
+            if any(arg == opt or arg.startswith(opt + "=") for opt in SECRET_OPTIONS)]
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    refused = secret_arguments(argv)
+    if refused:
+        print(f"error: {', '.join(refused)} on the command line is visible to every user; "
+              f"set {TOKEN_ENV} instead", file=sys.stderr)
+        return 2
+    token = os.environ.get(TOKEN_ENV, "")
+    if not token:
+        print(f"error: set {TOKEN_ENV} (the token of Rasa's HTTP API)", file=sys.stderr)
+        return 2
+
+    import rasa.__main__
+    import rasa.cli.run
+
+    rasa_run = rasa.cli.run.run
+
+    def run_with_token(args: argparse.Namespace) -> None:
+        args.auth_token = token
+        rasa_run(args)
+
+    # `rasa run`'s parser takes its default func from this module attribute when it is built.
+    rasa.cli.run.run = run_with_token
+    sys.argv = ["rasa", "run", *argv]
+    rasa.__main__.main()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
