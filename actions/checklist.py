@@ -1,13 +1,16 @@
 """The candidacy checklist (``checklist_form``): consent, the questions, stop, change, result.
 
-The form first asks whether the answers may be kept (``checklist_consent``). With consent it
-asks about each situation in knowledge/decision/checklist.yml, in that order (slots
-``check_<item id>``: yes / no / not_sure / prefer_not_to_say). Without consent it asks
-nothing and ``action_checklist_result`` shows every point with why it matters.
+The form first asks whether the answers may be kept (``checklist_consent``), then asks about
+each situation in knowledge/decision/checklist.yml, in that order (slots ``check_<item id>``:
+yes / no / not_sure / prefer_not_to_say), with consent or without.
 
 The result lists points to raise with a clinician and why each matters, with sources. It
 never says whether the person can have the treatment. Answers go to the API (the ``record``
-block) only with consent.
+block, which the API keeps for staff) only with consent. Without it they stay in Rasa's
+tracker slots only: they make this chat's list and its chat summary, and are erased with the
+conversation; the record sent then only deletes (``null``) what an earlier consent kept.
+The consent is shared with the questions for the clinician (actions/details.py), so the
+record covers both (``bot.dialogue.details.consent_record``).
 """
 
 from __future__ import annotations
@@ -20,22 +23,25 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from bot.dialogue import checklist as cl
+from bot.dialogue import details as dt
 from bot.dialogue.forms import end_pause
 from bot.dialogue.replies import command, template
 from bot.kb.runtime import Runtime, get_runtime
 
 
-def next_step_buttons(domain: DomainDict, consent: bool) -> list[dict[str, str]]:
-    """What the person can do after the checklist: change an answer, summary, callback."""
-    buttons = [{"title": template(domain, "utter_button_change_answer"), "payload": command("change_answer")}] \
-        if consent else []
+def next_step_buttons(domain: DomainDict, details: bool = True) -> list[dict[str, str]]:
+    """What the person can do after the checklist: change an answer (kept or not: the list
+    is theirs either way), the questions for the clinician (``details``), summary, callback."""
+    buttons = [{"title": template(domain, "utter_button_change_answer"), "payload": command("change_answer")}]
+    if details:
+        buttons.append({"title": template(domain, "utter_button_details"), "payload": command("describe_hair_loss")})
     buttons.append({"title": template(domain, "utter_button_summary"), "payload": command("get_summary")})
     buttons.append({"title": template(domain, "utter_button_callback"), "payload": command("request_callback")})
     return buttons
 
 
 class ValidateChecklistForm(FormValidationAction):
-    """Asks every item only with consent; clears the 'paused' marks when the form resumes."""
+    """Asks every item, kept or not; clears the 'paused' marks when the form resumes."""
 
     def __init__(self, runtime: Runtime | None = None) -> None:
         self._runtime = runtime or get_runtime()
@@ -45,8 +51,6 @@ class ValidateChecklistForm(FormValidationAction):
 
     async def required_slots(self, domain_slots: list[str], dispatcher: CollectingDispatcher,
                              tracker: Tracker, domain: DomainDict) -> list[str]:
-        if tracker.get_slot(cl.CONSENT_SLOT) is False:
-            return [cl.CONSENT_SLOT]
         items = [s for s in cl.item_slots(self._runtime.kb.decision) if s in domain_slots]
         return [cl.CONSENT_SLOT, *items]
 
@@ -59,8 +63,9 @@ class ValidateChecklistForm(FormValidationAction):
 
 
 class ActionChecklistStart(Action):
-    """Before the form: a finished checklist (or a refused one) starts again from the top;
-    one stopped midway with consent carries on where it stopped."""
+    """Before the form: a finished checklist starts again from the top, and one not begun asks
+    the consent again (it may have been given for the questions for the clinician, without
+    this checklist's explanation); one stopped midway carries on where it stopped."""
 
     def __init__(self, runtime: Runtime | None = None) -> None:
         self._runtime = runtime or get_runtime()
@@ -75,7 +80,7 @@ class ActionChecklistStart(Action):
         consent = tracker.get_slot(cl.CONSENT_SLOT)
         answered = cl.answers(decision, tracker.get_slot)
         total = len(decision.checklist) if decision else 0
-        if consent is False or (consent is True and len(answered) == total):
+        if consent is not None and (not answered or len(answered) == total):
             events.append(SlotSet(cl.CONSENT_SLOT, None))
             events += [SlotSet(slot, None) for slot in cl.item_slots(decision)]
         return events
@@ -99,25 +104,20 @@ class ActionChecklistResult(Action):
             return []
         consent = tracker.get_slot(cl.CONSENT_SLOT) is True
         sources: list[str] = []
-        if consent:
-            answered = cl.answers(decision, tracker.get_slot)
-            lines = [template(domain, "utter_checklist_points_intro")]
-            points = cl.items_with(decision, answered, cl.POINT_ANSWERS)
-            for item in points:
-                lines.append(template(domain, f"utter_checklist_point_{answered[item.id]}",
-                                      title=item.title, why=item.why))
-                sources += item.sources
-            private = cl.items_with(decision, answered, ["prefer_not_to_say"])
-            if private:
-                lines.append(template(domain, "utter_checklist_point_private",
-                                      titles="; ".join(item.title.lower() for item in private)))
-            if not points:
-                lines.append(template(domain, "utter_checklist_no_points"))
-        else:
-            lines = [template(domain, "utter_checklist_not_kept")]
-            for item in decision.checklist:
-                lines.append(template(domain, "utter_checklist_point_general", title=item.title, why=item.why))
-                sources += item.sources
+        # Kept or not, the list is made from the answers given in this chat.
+        answered = cl.answers(decision, tracker.get_slot)
+        lines = [template(domain, "utter_checklist_points_intro")]
+        points = cl.items_with(decision, answered, cl.POINT_ANSWERS)
+        for item in points:
+            lines.append(template(domain, f"utter_checklist_point_{answered[item.id]}",
+                                  title=item.title, why=item.why))
+            sources += item.sources
+        private = cl.items_with(decision, answered, ["prefer_not_to_say"])
+        if private:
+            lines.append(template(domain, "utter_checklist_point_private",
+                                  titles="; ".join(item.title.lower() for item in private)))
+        if not points:
+            lines.append(template(domain, "utter_checklist_no_points"))
         general = decision.general_questions()
         if general:
             lines.append(template(domain, "utter_checklist_general_intro") + "\n"
@@ -126,15 +126,18 @@ class ActionChecklistResult(Action):
                 sources += question.sources
         if consent:
             lines.append(template(domain, "utter_checklist_kept"))
-            # Every item: the answers given, null (delete) for the others.
-            custom: dict[str, Any] = {"record": cl.record(decision, answered)}
+        elif tracker.get_slot("transcript_consent") == "yes":
+            lines.append(template(domain, "utter_checklist_not_kept_chat_kept"))
         else:
-            # Only deletions: answers kept from an earlier run with consent are removed.
-            custom = {"record": cl.record(decision, {})}
+            lines.append(template(domain, "utter_checklist_not_kept"))
+        # With consent every answer, null (delete) for the others; without, only deletions:
+        # answers kept from an earlier round with consent are removed.
+        custom: dict[str, Any] = {"record": dt.consent_record(decision, tracker.get_slot, tracker.events)}
         custom["sources"] = cl.source_payload(kb, sources)
         dispatcher.utter_message(text="\n\n".join(lines), json_message=custom)
-        next_text = "utter_checklist_next" if consent else "utter_checklist_next_no_consent"
-        dispatcher.utter_message(text=template(domain, next_text), buttons=next_step_buttons(domain, consent))
+        details = not all(tracker.get_slot(slot) not in (None, "", []) for slot in dt.QUESTION_SLOTS)
+        next_text = "utter_checklist_next" if details else "utter_checklist_next_details_done"
+        dispatcher.utter_message(text=template(domain, next_text), buttons=next_step_buttons(domain, details))
         return []
 
 
@@ -151,13 +154,15 @@ class ActionChecklistStop(Action):
                   domain: DomainDict) -> list[EventType]:
         decision = self._runtime.kb.decision
         consent = tracker.get_slot(cl.CONSENT_SLOT) is True
-        answered = cl.answers(decision, tracker.get_slot) if consent else {}
+        answered = cl.answers(decision, tracker.get_slot)
         text = template(domain, "utter_checklist_stopped")
         custom = None
-        if answered:
+        if answered and consent:
             total = len(decision.checklist) if decision else 0
             text += " " + template(domain, "utter_checklist_stopped_kept", count=len(answered), total=total)
-            custom = {"record": cl.record(decision, answered)}
+            custom = {"record": dt.consent_record(decision, tracker.get_slot, tracker.events)}
+        elif answered:
+            text += " " + template(domain, "utter_checklist_stopped_not_kept")
         else:
             text += " " + template(domain, "utter_checklist_stopped_none")
         dispatcher.utter_message(text=text, json_message=custom)
@@ -182,7 +187,7 @@ class ActionChecklistChange(Action):
         in_form = (tracker.active_loop or {}).get("name") == cl.FORM
         if in_form:
             events += [ActiveLoop(None), SlotSet("requested_slot", None), SlotSet(cl.PAUSED_SLOT, cl.FORM)]
-        answered = cl.answers(decision, tracker.get_slot) if tracker.get_slot(cl.CONSENT_SLOT) is True else {}
+        answered = cl.answers(decision, tracker.get_slot)  # kept or not: the list is theirs
         if not answered:
             text = template(domain, "utter_checklist_change_nothing")
             if in_form:

@@ -2,8 +2,9 @@
 
 A decision aid has to say who funds it. This one is run by a clinic that sells the
 treatment, so the reply says so first, then lists every source with its publisher and
-whether that publisher sells the treatment, then when the knowledge was last reviewed and
-when the next review is due.
+whether that publisher sells the treatment, then when the knowledge was last reviewed, when
+the next review is due and how often it is reviewed, and last which clinician reviewed it for
+the clinic (clinic.yml ``reviewer``) or that no clinician has reviewed it yet.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType
 from rasa_sdk.executor import CollectingDispatcher
 
-from bot.dialogue.replies import contact_button, readable_date, template
+from bot.dialogue.replies import contact_button, readable_date, reviewer_line, template
 from bot.kb.model import KnowledgeBase, Source
 from bot.kb.runtime import Runtime, get_runtime
 
@@ -63,6 +64,7 @@ class ActionDisclosure(Action):
                       + [source_line(domain, s) for s in kb.sources.values()]),
             template(domain, "utter_disclosure_review", reviewed=readable_date(reviewed),
                      review_due=readable_date(review_due)),
+            reviewer_line(domain, kb.clinic),
         ]
         dispatcher.utter_message(
             text="\n\n".join(parts),

@@ -21,6 +21,11 @@ from bot.kb.decision import OPTION_DIMENSIONS, DecisionAid
 from bot.kb.runtime import Runtime, get_runtime
 
 
+def with_not_covered(text: str, aid: DecisionAid) -> str:
+    """``text`` ending with options.yml's line on the options none of the sources cover."""
+    return f"{text}\n\n{aid.not_covered}" if aid.not_covered else text
+
+
 def _send(dispatcher: CollectingDispatcher, reply: Reply) -> None:
     dispatcher.utter_message(text=reply.text, buttons=reply.buttons or None, json_message=reply.custom)
 
@@ -58,7 +63,8 @@ class ActionCompareOptions(Action):
 
     def _overview(self, dispatcher: CollectingDispatcher, domain: dict[str, Any], aid: DecisionAid) -> None:
         names = ", ".join(o.title for o in aid.options)
-        text = template(domain, "utter_options_overview", options=names, reviewed=readable_date(aid.reviewed))
+        text = with_not_covered(template(domain, "utter_options_overview", options=names,
+                                         reviewed=readable_date(aid.reviewed)), aid)
         dispatcher.utter_message(text=text, buttons=self._buttons(domain, aid, None),
                                  json_message={"decision": {"options": [o.id for o in aid.options],
                                                             "dimensions": list(OPTION_DIMENSIONS)},
@@ -88,4 +94,4 @@ class ActionCompareOptions(Action):
               shown: str) -> None:
         buttons = self._buttons(domain, aid, shown)
         buttons.append(button(domain, "utter_button_decision_menu", "decision_help"))
-        dispatcher.utter_message(text=template(domain, "utter_options_next"), buttons=buttons)
+        dispatcher.utter_message(text=with_not_covered(template(domain, "utter_options_next"), aid), buttons=buttons)

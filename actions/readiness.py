@@ -17,6 +17,7 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from bot.dialogue.decision import button, response_buttons
+from bot.dialogue.field_check import offer_after
 from bot.dialogue.forms import end_pause
 from bot.dialogue.replies import command, template
 from bot.kb.runtime import Runtime, get_runtime
@@ -99,4 +100,5 @@ class ActionReadinessResult(Action):
             buttons += [menu["/request_callback"], menu["/get_summary"]]
         buttons.append(button(domain, "utter_button_decision_menu", "decision_help"))
         dispatcher.utter_message(text=text, buttons=buttons)
-        return [SlotSet("sure_result", result)]
+        # During a field test: the second short check, once (actions/field_check.py).
+        return [SlotSet("sure_result", result), *offer_after(dispatcher, tracker, domain, self._runtime.kb)]

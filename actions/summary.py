@@ -5,12 +5,19 @@ The custom ``summary`` block (``{title, generated_at, sections: [{heading, intro
 under the API; the message text is the same summary in plain text. Sections, each left
 out when there is nothing to say:
 
-* what they asked: the knowledge entries answered in this conversation;
-* their checklist answers, only when they agreed that the answers may be kept;
+* first what a clinician needs (bot/dialogue/summary_parts.py): red flags and the checklist
+  items answered yes or not sure; where the hair loss is, how long, treatments tried; the
+  options looked at and the one the person leans to; the other checklist answers;
 * what matters most to them (``important_values``);
 * their SURE result (``sure_*``, ``sure_result``);
+* what they asked: the knowledge entries answered in this conversation;
 * questions to ask the clinician: from the checklist items answered yes or not sure, from
   what matters to them and general ones (knowledge/decision/checklist.yml).
+
+The stored document (the ``summary`` block: the printable page, and staff's copy) holds the
+answers only when the person agreed to keep them (``checklist_consent``, as the ``record``
+block). The chat's plain text (``build(..., for_chat=True)``) also shows the answers not
+kept, marked so: they stay in this chat only.
 """
 
 from __future__ import annotations
@@ -24,7 +31,10 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from bot.dialogue import checklist as cl
-from bot.dialogue.replies import readable_date, template
+from bot.dialogue import figures as shares
+from bot.dialogue import summary_parts as parts
+from bot.dialogue.field_check import offer_after
+from bot.dialogue.replies import readable_date, reviewer_line, template
 from bot.kb.model import KnowledgeBase
 from bot.kb.runtime import Runtime, get_runtime
 
@@ -50,8 +60,11 @@ def asked_entries(tracker: Tracker, kb: KnowledgeBase) -> list[str]:
     return found
 
 
-def _item(text: str, sources: Iterable[str] = ()) -> dict[str, Any]:
-    return {"text": text, "sources": list(dict.fromkeys(sources))[:20]}
+def _item(text: str, sources: Iterable[str] = (), figures: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    item = {"text": text, "sources": list(dict.fromkeys(sources))[:20]}
+    if figures:  # shares of people out of 100: icon arrays on the page, words in the chat
+        item["figures"] = figures[:10]
+    return item
 
 
 def _section(heading: str, intro: str | None, items: list[dict[str, Any]]) -> dict[str, Any]:
@@ -65,7 +78,9 @@ def plain_text(domain: Mapping[str, Any], summary: Mapping[str, Any]) -> str:
         lines = [section["heading"].upper()]
         if section.get("intro"):
             lines.append(section["intro"])
-        lines += ["- " + item["text"] for item in section["items"]]
+        for item in section["items"]:
+            lines.append("- " + item["text"])
+            lines += ["  " + f["text"] for f in item.get("figures", [])]
         parts.append("\n".join(lines))
     parts.append(summary["footer"])
     parts.append(template(domain, "utter_summary_link"))
@@ -79,26 +94,31 @@ class ActionConsultationSummary(Action):
     def name(self) -> str:
         return "action_consultation_summary"
 
-    def build(self, tracker: Tracker, domain: Mapping[str, Any], now: dt.datetime | None = None) -> dict[str, Any]:
-        """The ``summary`` block for this conversation."""
+    def build(self, tracker: Tracker, domain: Mapping[str, Any], now: dt.datetime | None = None,
+              *, for_chat: bool = False) -> dict[str, Any]:
+        """The ``summary`` block for this conversation; ``for_chat``: the chat's copy, with the
+        answers the person asked not to keep (never sent as the block)."""
         kb = self._runtime.kb
         decision = kb.decision
         sections: list[dict[str, Any]] = []
+        later: list[dict[str, Any]] = []  # after the values and the SURE result
 
         asked = asked_entries(tracker, kb)
         if asked:
-            sections.append(_section(
+            later.append(_section(
                 template(domain, "utter_summary_asked_heading"), template(domain, "utter_summary_asked_intro"),
-                [_item(kb.entries[e].title, kb.entries[e].sources) for e in asked]))
+                [_item(kb.entries[e].title, kb.entries[e].sources,
+                       shares.payloads(domain, kb, [f.frequency for f in kb.entries[e].figures if f.frequency]))
+                 for e in asked]))
+        numbers = shares.option_items(domain, kb) if shares.options_shown(tracker.events) else []
+        if numbers:
+            later.append(_section(template(domain, "utter_summary_numbers_heading"),
+                                  template(domain, "utter_summary_numbers_intro"), numbers))
 
-        consent = tracker.get_slot(cl.CONSENT_SLOT) is True
-        answered = cl.answers(decision, tracker.get_slot) if consent else {}
-        if answered:
-            items = [_item(template(domain, "utter_summary_checklist_item", title=item.title,
-                                    answer=cl.answer_label(domain, answered[item.id])), item.sources)
-                     for item in cl.items_with(decision, answered, cl.ANSWERS)]
-            sections.append(_section(template(domain, "utter_summary_checklist_heading"),
-                                     template(domain, "utter_summary_checklist_intro"), items))
+        # What a clinician needs first; the checklist answers it may show (kept, or for_chat).
+        first, answered = parts.clinician_sections(domain, decision, tracker.get_slot, tracker.events or [],
+                                                   for_chat=for_chat)
+        sections += first
 
         values = self._values(tracker)
         if values:
@@ -119,6 +139,7 @@ class ActionConsultationSummary(Action):
             if len(sure) < len(SURE_SLOTS) or any(a != "yes" for a in sure.values()):
                 intro += " " + template(domain, "utter_summary_sure_low")
             sections.append(_section(template(domain, "utter_summary_sure_heading"), intro, items))
+        sections += later
 
         questions: list[dict[str, Any]] = []
         seen: set[str] = set()
@@ -145,6 +166,7 @@ class ActionConsultationSummary(Action):
         footer = template(domain, "utter_summary_footer", clinic=kb.clinic.name,
                           reviewed=readable_date(min(reviewed)) if reviewed else "",
                           review_due=readable_date(min(due)) if due else "")
+        footer += " " + reviewer_line(domain, kb.clinic)
         generated = (now or dt.datetime.now(dt.timezone.utc)).astimezone(dt.timezone.utc).replace(microsecond=0)
         return {
             "title": template(domain, "utter_summary_title"),
@@ -163,8 +185,14 @@ class ActionConsultationSummary(Action):
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                   domain: DomainDict) -> list[EventType]:
-        summary = self.build(tracker, domain)
-        cited = [sid for section in summary["sections"] for item in section["items"] for sid in item["sources"]]
+        now = dt.datetime.now(dt.timezone.utc)
+        summary = self.build(tracker, domain, now)  # stored by the API: only what may be kept
+        chat = self.build(tracker, domain, now, for_chat=True)  # this chat only
+        cited = [sid for section in chat["sections"] for item in section["items"] for sid in item["sources"]]
         custom = {"summary": summary, "sources": cl.source_payload(self._runtime.kb, cited)}
-        dispatcher.utter_message(text=plain_text(domain, summary), json_message=custom)
-        return []
+        text = plain_text(domain, chat)
+        if chat != summary:
+            text += "\n\n" + template(domain, "utter_summary_chat_only")
+        dispatcher.utter_message(text=text, json_message=custom)
+        # During a field test: the second short check, once (actions/field_check.py).
+        return offer_after(dispatcher, tracker, domain, self._runtime.kb)

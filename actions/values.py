@@ -18,8 +18,9 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from bot.dialogue.decision import (
-    button, cell_line, match_ordinal, match_values, response_buttons, source_list,
+    button, cell_line, cell_numbers, match_ordinal, match_values, response_buttons, source_list,
 )
+from bot.dialogue import figures as shares
 from bot.dialogue.forms import end_pause
 from bot.dialogue.replies import command, readable_date, template
 from bot.kb.decision import DecisionAid
@@ -189,11 +190,17 @@ class ActionReflectValues(Action):
             value = aid.value(value_id)
             lines = [template(domain, "utter_values_reflect_value", number=number, value=value.title)]
             sources: list[str] = []
+            counted = []
             for option in aid.options:
                 cell = option.cells.get(value.dimension)
                 lines.append(cell_line(domain, option.title, cell))
+                numbers = cell_numbers(domain, kb, value.dimension, cell)
+                if numbers:
+                    lines[-1] += "\n" + numbers
                 sources.extend(cell.sources if cell else ())
+                counted.extend(cell.frequencies if cell else ())
             dispatcher.utter_message(text="\n\n".join(lines), json_message={
+                **({"figures": shares.payloads(domain, kb, counted)} if counted else {}),
                 "sources": source_list(kb, sources),
                 "decision": {"value": value.id, "dimension": value.dimension, "rank": number,
                              "options": [o.id for o in aid.options]},

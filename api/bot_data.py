@@ -8,14 +8,24 @@ the blocks that passed their Python types.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    field_validator,
+    model_validator,
+)
 
 from contract import callback as rules
 from contract.levels import RedFlagLevel
 from contract.payloads import (
     BLOCKS,
+    FIELD_CHECK_KNOWLEDGE_MAX,
+    FIELD_CHECK_SURE_MAX,
     MAX_FLAG_CHARS,
     MAX_FLAGS,
     MAX_RECORD_BYTES,
@@ -26,7 +36,7 @@ from contract.payloads import (
 )
 
 __all__ = ["MAX_FLAGS", "MAX_FLAG_CHARS", "MAX_RECORD_BYTES", "MAX_RECORD_KEY_CHARS", "Callback",
-           "RedFlag", "json_size", "merge_record", "validate_record"]
+           "FieldCheck", "RedFlag", "json_size", "merge_record", "validate_record"]
 
 
 class RedFlag(BaseModel):
@@ -129,3 +139,19 @@ class Callback(BaseModel):
         if self.phone is None and self.email is None:
             raise ValueError("neither phone nor email")
         return self
+
+
+class FieldCheck(BaseModel):
+    """An anonymous field-test result: the phase and two counts, and nothing else.
+
+    Stored without the conversation (``api.field_checks``), whatever the transcript consent:
+    it holds nothing of the patient but these three values. Any other key refuses the block.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    phase: Literal["before", "after"]
+    knowledge: StrictInt = Field(ge=0, le=FIELD_CHECK_KNOWLEDGE_MAX)
+    """Knowledge questions answered right."""
+    sure: StrictInt = Field(ge=0, le=FIELD_CHECK_SURE_MAX)
+    """SURE questions answered yes."""

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api import history, schemas
+from api import field_checks, history, schemas
 from api.bot_data import MAX_RECORD_BYTES, Callback, json_size, merge_record
 from api.models import CallbackRequest, Conversation, Message, short_id, utcnow
 from api.rasa_client import RasaCustom, RasaNlu, RasaReply
@@ -318,7 +318,8 @@ def apply_data(
 ) -> None:
     """Apply one message's record, callback and summary blocks.
 
-    (Red flags are applied per reply, by :func:`apply_red_flag`.)
+    (Red flags are applied per reply, by :func:`apply_red_flag`; a ``field_check`` result is
+    counted apart from the conversation by :func:`store_replies`, ``api.field_checks``.)
     """
     if custom.record is not None:
         _apply_record(conversation, custom.record)
@@ -348,6 +349,8 @@ async def store_replies(
     for message in reply.messages:
         if message.custom is not None:
             apply_data(session, conversation, message.custom, now)
+            if message.custom.field_check is not None:  # anonymous: kept without the conversation
+                await field_checks.record(session, message.custom.field_check, now)
     shown = present(reply.messages, summary_link=summary_link)
     if conversation.transcript_consent:
         apply_red_flag(conversation, patient, reply, now)

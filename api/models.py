@@ -383,3 +383,32 @@ class AuditEntry(Base):
     """``entry_hash`` of the entry before this one (64 zeros for the first)."""
     entry_hash: Mapped[str | None] = mapped_column(String(64))
     """SHA-256 (hex) of this entry's canonical JSON, ``prev_hash`` included."""
+
+
+class FieldCheckCount(Base):
+    """How many finished field-test checks (``api.field_checks``) had this result in a month.
+
+    Anonymous by construction: no conversation id, no time finer than the month, and no row
+    per person (a count per month, phase, score and SURE count), so nothing here, not even
+    the order rows were written in, can be linked back to a chat. ``phase`` is ``before``
+    (at the start of the guided steps) or ``after`` (at their end); the two are different
+    answers, never paired.
+    """
+
+    __tablename__ = "field_check_counts"
+    __table_args__ = (
+        CheckConstraint("phase IN ('before', 'after')", name="phase"),
+        CheckConstraint("knowledge BETWEEN 0 AND 5", name="knowledge"),
+        CheckConstraint("sure BETWEEN 0 AND 4", name="sure"),
+        CheckConstraint("checks >= 1", name="checks"),
+    )
+
+    month: Mapped[str] = mapped_column(String(7), primary_key=True)
+    """``YYYY-MM`` (UTC) of the check."""
+    phase: Mapped[str] = mapped_column(String(8), primary_key=True)
+    knowledge: Mapped[int] = mapped_column(Integer, primary_key=True)
+    """Knowledge questions answered right, 0-5."""
+    sure: Mapped[int] = mapped_column(Integer, primary_key=True)
+    """SURE questions answered yes, 0-4."""
+    checks: Mapped[int] = mapped_column(Integer, default=1)
+    """How many finished checks had exactly this result."""

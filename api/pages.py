@@ -58,9 +58,24 @@ class SourceView:
 
 
 @dataclass
+class FigureView:
+    """A share of people as an icon array: 100 marks, the first ``per_100`` filled."""
+
+    per_100: int
+    alt: str
+    text: str
+
+    @property
+    def marks(self) -> list[bool]:
+        """One flag per mark, in reading order: True for a filled one."""
+        return [i < self.per_100 for i in range(100)]
+
+
+@dataclass
 class ItemView:
     text: str
     sources: list[SourceView] = field(default_factory=list)
+    figures: list[FigureView] = field(default_factory=list)
 
 
 @dataclass
@@ -101,7 +116,11 @@ def summary_context(
             heading=section.heading,
             intro=section.intro,
             items=[
-                ItemView(item.text, [source(ref) for ref in dict.fromkeys(item.sources)])
+                ItemView(
+                    item.text,
+                    [source(ref) for ref in dict.fromkeys(item.sources)],
+                    [FigureView(f.per_100, f.alt, f.text or f.alt) for f in item.figures],
+                )
                 for item in section.items
             ],
         )

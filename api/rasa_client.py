@@ -26,7 +26,7 @@ from pydantic import (
     model_validator,
 )
 
-from api.bot_data import Callback, RedFlag, validate_record
+from api.bot_data import Callback, FieldCheck, RedFlag, validate_record
 from api.schemas import Summary
 from contract import channel
 from contract.payloads import check_custom
@@ -66,7 +66,17 @@ class RasaSource(_Lenient):
     url: str | None = None
 
 
-DATA_BLOCKS = ("red_flag", "record", "callback", "summary")
+class RasaFigure(_Lenient):
+    """A number the message quotes; with ``per_100``, a share of people (an icon array)."""
+
+    value: str | None = None
+    source: str | None = None
+    per_100: int | None = None
+    label: str | None = None
+    alt: str | None = None
+
+
+DATA_BLOCKS = ("red_flag", "record", "callback", "summary", "field_check")
 """The decision-support blocks of ``custom`` (see ``api.bot_data``)."""
 
 
@@ -104,6 +114,8 @@ class RasaCustom(_Lenient):
     record: Annotated[dict[str, Any], AfterValidator(validate_record)] | None = None
     callback: Callback | None = None
     summary: Summary | None = None
+    field_check: FieldCheck | None = None
+    figures: list[RasaFigure] = Field(default_factory=list)
 
     @field_validator(*DATA_BLOCKS, mode="wrap")
     @classmethod

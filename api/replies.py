@@ -31,6 +31,11 @@ def to_public(
         entry=custom.entry_id if custom else None,
         red_flag=red_flag,
         summary_url=summary_url,
+        figures=[
+            schemas.Figure(per_100=f.per_100, label=f.label, alt=f.alt)
+            for f in (custom.figures if custom else [])
+            if f.per_100 is not None and f.label and f.alt
+        ],
     )
 
 

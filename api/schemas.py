@@ -49,6 +49,22 @@ class Source(BaseModel):
     url: str | None = Field(default=None, description="Where to read it, when public.")
 
 
+class Figure(BaseModel):
+    """A share of people the message quotes, to draw as an icon array: 100 marks in a 10 by
+    10 grid, ``per_100`` of them filled."""
+
+    per_100: int = Field(ge=0, le=100, description="How many of the 100 marks to fill.")
+    label: str = Field(
+        min_length=1, max_length=300, description='A short caption, e.g. "88 out of 100: red '
+        'skin for a few hours after a visit". Plain text.'
+    )
+    alt: str = Field(
+        min_length=1, max_length=1000, description="The text alternative of the marks (who, "
+        'how many out of 100, what happened), e.g. "88 out of 100 men who had mesotherapy in '
+        'one trial: red skin for a few hours after a visit." Plain text.'
+    )
+
+
 class Message(BaseModel):
     """One message of the conversation: from the assistant (replies and history) or from the
     patient (history only)."""
@@ -87,6 +103,11 @@ class Message(BaseModel):
         description="Relative URL of the printable consultation summary this message offers "
         "(`/api/v1/conversations/{conversation_id}/summary`); null otherwise.",
     )
+    figures: list[Figure] = Field(
+        default_factory=list,
+        description="The shares of people the text states in words (\"88 out of 100 ...\"), "
+        "in the same order, for drawing each as an icon array with its text alternative.",
+    )
     feedback: Rating | None = Field(
         default=None,
         description="History only: the patient's rating of this answer; null otherwise.",
@@ -123,6 +144,17 @@ def _aware_utc(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+class SummaryFigure(Figure):
+    """A share of people in a summary point: the icon array, and the sentence in words."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    text: str | None = Field(
+        default=None, max_length=2000,
+        description="The share in words, with who, how many people and over what time.",
+    )
+
+
 class SummaryItem(BaseModel):
     """One point of a summary section, with the ids (or titles) of the sources it rests on."""
 
@@ -131,6 +163,11 @@ class SummaryItem(BaseModel):
     text: str = Field(min_length=1, max_length=4000)
     sources: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(
         default_factory=list, max_length=20
+    )
+    figures: list[SummaryFigure] = Field(
+        default_factory=list,
+        max_length=10,
+        description="Shares of people out of 100 the point quotes, each drawn as an icon array.",
     )
 
 

@@ -14,9 +14,15 @@ Blocks the API acts on:
 * ``red_flag``: {level, flags}: this turn's patient message described a red flag;
 * ``record``: {key: JSON}: data the patient consented to keep (a null value deletes a key);
 * ``callback``: a callback request (``contract.callback``);
-* ``summary``: a consultation summary {title, generated_at, sections, footer}.
+* ``summary``: a consultation summary {title, generated_at, sections, footer};
+* ``field_check``: an anonymous field-test result {phase, knowledge, sure} and nothing else
+  (no conversation id, no answer, no text): the API keeps it apart from the conversation;
+* ``figures``: the numbers a message quotes, each {value, source} or, for a share of people,
+  {per_100 (0-100), label, alt, text?, value?, source?, id?}: the widget and the summary page
+  draw 100 marks with ``per_100`` filled, ``alt`` being their text alternative and ``label``
+  a short caption. A summary item may carry such shares in its own ``figures``.
 
-Blocks for the widget and for analysis, passed through unread: ``figures``, ``decision``,
+Blocks for the widget and for analysis, passed through unread: ``decision``,
 ``cost_estimate``, ``unanswered``, ``declined``, ``language``.
 """
 
@@ -36,6 +42,15 @@ MAX_RECORD_KEY_CHARS = 64
 MAX_RECORD_BYTES = 64 * 1024
 """The largest record (one block, or the merged whole) kept, as compact JSON."""
 MAX_SOURCES = 50
+MAX_FIGURES = 50
+MAX_ITEM_FIGURES = 10
+FIELD_CHECK_PHASES: tuple[str, ...] = ("before", "after")
+FIELD_CHECK_KNOWLEDGE_MAX = 5
+"""How many knowledge questions the field check asks (its score is 0 to this)."""
+FIELD_CHECK_SURE_MAX = 4
+"""The SURE questions (the count of yeses is 0 to this)."""
+FIELD_CHECK_KEYS: frozenset[str] = frozenset({"phase", "knowledge", "sure"})
+"""Exactly the keys of a ``field_check`` block: one more (an id, a text) and it is refused."""
 
 
 @dataclass(frozen=True)
@@ -82,6 +97,14 @@ def red_flag(level: str, flags: tuple[str, ...] | list[str] = ()) -> dict[str, A
     return {"red_flag": RedFlagBlock(level, tuple(flags)).to_dict()}  # type: ignore[arg-type]
 
 
+def field_check(phase: str, knowledge: int, sure: int) -> dict[str, Any]:
+    """The ``custom`` of a finished field check: the phase and two counts, nothing else."""
+    block = {"phase": phase, "knowledge": knowledge, "sure": sure}
+    if _check_field_check(block):
+        raise ValueError("not a field-check result")
+    return {"field_check": block}
+
+
 # --- checks (both sides) ----------------------------------------------------------------
 Check = Callable[[Any], list[str]]
 
@@ -115,6 +138,25 @@ def _check_record(value: Any) -> list[str]:
     return ["too_large"] if json_size(value) > MAX_RECORD_BYTES else []
 
 
+def _count(value: Any, high: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= high
+
+
+def _check_field_check(value: Any) -> list[str]:
+    if not isinstance(value, Mapping):
+        return ["not_an_object"]
+    kinds: list[str] = []
+    if set(value) - FIELD_CHECK_KEYS:
+        kinds.append("extra_keys")
+    if value.get("phase") not in FIELD_CHECK_PHASES:
+        kinds.append("phase")
+    if not _count(value.get("knowledge"), FIELD_CHECK_KNOWLEDGE_MAX):
+        kinds.append("knowledge")
+    if not _count(value.get("sure"), FIELD_CHECK_SURE_MAX):
+        kinds.append("sure")
+    return kinds
+
+
 def _check_callback(value: Any) -> list[str]:
     return _callback.check(value)[1]
 
@@ -128,6 +170,36 @@ def _check_sources(value: Any) -> list[str]:
                 or not (item.get("url") is None or _text(item.get("url"), 1, 2000)):
             return ["source"]
     return []
+
+
+def is_share(item: Any) -> bool:
+    """A ``figures`` item that is a share of people (it has ``per_100``): an icon array."""
+    return isinstance(item, Mapping) and item.get("per_100") is not None
+
+
+def _figure_kinds(item: Any) -> list[str]:
+    if not isinstance(item, Mapping):
+        return ["figure"]
+    kinds: list[str] = []
+    for key, high in (("value", 500), ("source", 200), ("id", 200)):
+        if item.get(key) is not None and not _text(item.get(key), 1, high):
+            kinds.append("figure")
+    if not is_share(item):
+        return kinds or ([] if _text(item.get("value"), 1, 500) else ["figure"])
+    per_100 = item.get("per_100")
+    if isinstance(per_100, bool) or not isinstance(per_100, int) or not 0 <= per_100 <= 100:
+        kinds.append("per_100")
+    if not _text(item.get("label"), 1, 300) or not _text(item.get("alt"), 1, 1000) \
+            or not (item.get("text") is None or _text(item.get("text"), 1, 2000)):
+        kinds.append("share")
+    return kinds
+
+
+def check_figures(value: Any, limit: int = MAX_FIGURES) -> list[str]:
+    """The kinds of error of a ``figures`` list (empty when valid)."""
+    if not isinstance(value, list) or len(value) > limit:
+        return ["not_a_list"]
+    return sorted({kind for item in value for kind in _figure_kinds(item)})
 
 
 def _check_summary(value: Any) -> list[str]:
@@ -156,6 +228,8 @@ def _check_summary(value: Any) -> list[str]:
                 isinstance(i, Mapping) and _text(i.get("text"), 1, 4000)
                 and isinstance(i.get("sources", []), list) and len(i.get("sources", [])) <= 20
                 and all(_text(s, 1, 200) for s in i.get("sources", []))
+                and not check_figures(i.get("figures", []), MAX_ITEM_FIGURES)
+                and all(is_share(f) for f in i.get("figures", []))
                 for i in items
             ):
                 kinds.append("item")
@@ -198,7 +272,8 @@ BLOCKS: Mapping[str, Check] = {
     "record": _check_record,
     "callback": _check_callback,
     "summary": _check_summary,
-    "figures": _of_type(list),
+    "field_check": _check_field_check,
+    "figures": check_figures,
     "decision": _of_type(dict),
     "cost_estimate": _of_type(dict),
     "unanswered": _of_type(bool),
@@ -208,7 +283,8 @@ BLOCKS: Mapping[str, Check] = {
 """Every block the bot may send, and its check (a list of error kinds; empty when valid)."""
 
 ACTED_ON: frozenset[str] = frozenset({"sources", "topic", "entry_id", "score", "certainty", "reviewed",
-                                      "red_flag", "record", "callback", "summary"})
+                                      "red_flag", "record", "callback", "summary",
+                                      "field_check", "figures"})
 """The blocks the API reads; the rest are passed through."""
 
 

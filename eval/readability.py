@@ -10,7 +10,8 @@ Flesch-Kincaid grade (textstat 0.7.3, syllables counted with Pyphen) of:
 - ``domain``: every response text in domain.yml, placeholders filled with sample values
   (templates that are nothing but placeholders are skipped);
 - ``decision``: the decision-aid texts in knowledge/decision/*.yml, when there are any
-  (every ``text``, ``why`` and ``ask``).
+  (every ``text``, ``why`` and ``ask``), and each share of people of knowledge/frequencies.yml
+  as the assistant says it ("88 out of 100 ... How sure: ...").
 
 It prints the count per grade band, the median, the 90th percentile and the share at or
 below ``--max-grade`` (default 8), overall and per kind, then every text above that grade.
@@ -234,8 +235,18 @@ def summarise(grades: Iterable[float], max_grade: float = DEFAULT_MAX_GRADE) -> 
     }
 
 
+def frequency_texts(domain: Mapping[str, Any], kb: KnowledgeBase) -> Iterator[Measured]:
+    """Each share of people in words, with its "How sure" line (bot/dialogue/figures.py)."""
+    from bot.dialogue import figures
+
+    for frequency in kb.frequencies.values():
+        text = figures.line(domain, kb, frequency) + " " + figures.sure(domain, frequency.certainty_note)
+        yield measure("decision", f"frequencies:{frequency.id}", text)
+
+
 def collect(domain: Mapping[str, Any], kb: KnowledgeBase, decision_dir: Path) -> list[Measured]:
-    return [*knowledge_texts(domain, kb), *domain_texts(domain, kb.clinic), *decision_texts(decision_dir)]
+    return [*knowledge_texts(domain, kb), *domain_texts(domain, kb.clinic), *decision_texts(decision_dir),
+            *frequency_texts(domain, kb)]
 
 
 def report(measured: list[Measured], missing: list[str], max_grade: float) -> dict[str, Any]:

@@ -116,16 +116,24 @@ def csv_rows(conversations: Iterable[Conversation], personal: bool) -> Iterator[
             yield message_row(message, personal, names)
 
 
-def to_csv(rows: Iterable[Sequence[str]]) -> tuple[str, int]:
-    """The CSV document (header row first, every cell neutralised) and its number of data rows."""
+def csv_document(
+    columns: Sequence[str], rows: Iterable[Sequence[str]]
+) -> tuple[str, int]:
+    """A CSV document for staff (the header row first, every cell shown with its controls
+    marked and neutralised against formulas) and its number of data rows."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow(CSV_COLUMNS)
+    writer.writerow(columns)
     count = 0
     for row in rows:
         writer.writerow([neutralise(shown(cell)) for cell in row])
         count += 1
     return buffer.getvalue(), count
+
+
+def to_csv(rows: Iterable[Sequence[str]]) -> tuple[str, int]:
+    """The conversations' CSV document and its number of data rows."""
+    return csv_document(CSV_COLUMNS, rows)
 
 
 def callback_json(request: CallbackRequest, personal: bool) -> dict[str, Any]:

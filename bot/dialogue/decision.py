@@ -13,8 +13,10 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Iterable, Mapping, Sequence
 
+from bot.dialogue import figures as shares
 from bot.dialogue.replies import Reply, command, readable_date, template
 from bot.kb.decision import Cell, CountRange, DecisionAid, Option, PriceRange, Value
+from bot.kb.frequencies import CELL_KINDS
 from bot.kb.model import Clinic, KnowledgeBase
 
 
@@ -54,13 +56,34 @@ def cell_line(domain: Mapping[str, Any], label: str, cell: Cell | None) -> str:
     return template(domain, "utter_options_cell", label=label, text=cell_text(domain, cell))
 
 
+def cell_numbers(domain: Mapping[str, Any], kb: KnowledgeBase, dimension: str, cell: Cell | None) -> str | None:
+    """A benefits or harms cell's shares of people out of 100 in words (with how sure), or
+    the plain statement that no source counts it; None for other cells and silent ones."""
+    if cell is None or cell.text is None or dimension not in CELL_KINDS:
+        return None
+    if cell.frequencies:
+        return shares.lines(domain, kb, cell.frequencies)
+    return template(domain, "utter_frequency_none")
+
+
 def cell_reply(domain: Mapping[str, Any], kb: KnowledgeBase, aid: DecisionAid, option: Option,
                dimension: str, label: str) -> Reply:
-    """One option on one dimension, as its own message with its own sources."""
+    """One option on one dimension, as its own message with its own sources.
+
+    A benefits or harms cell gives its shares of people out of 100 (each with who, how many,
+    over what time and how sure, and in ``figures`` for the icon arrays), or says that no
+    source counts it.
+    """
     cell = option.cells.get(dimension)
+    text = cell_line(domain, label, cell)
+    counted = cell.frequencies if cell else ()
+    numbers = cell_numbers(domain, kb, dimension, cell)
+    if numbers:
+        text += "\n\n" + numbers
     return Reply(
-        text=cell_line(domain, label, cell),
+        text=text,
         custom={
+            **({"figures": shares.payloads(domain, kb, counted)} if counted else {}),
             "sources": source_list(kb, cell.sources if cell else ()),
             "decision": {"option": option.id, "dimension": dimension,
                          "silent": cell is None or cell.text is None},

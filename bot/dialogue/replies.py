@@ -11,6 +11,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
+from bot.dialogue import figures as shares
 from bot.kb.model import Clinic, Entry, KnowledgeBase
 from contract.commands import command
 from contract.urgent import response_text
@@ -87,7 +88,20 @@ def clinic_fact_lines(domain: Mapping[str, Any], clinic: Clinic, facts: tuple[st
         lines.append(contact_line(domain, clinic))
     if "hours" in facts and clinic.hours:
         lines.append(template(domain, "utter_clinic_hours", hours=clinic.hours))
+    if "reviewer" in facts:
+        lines.append(reviewer_line(domain, clinic))
     return lines
+
+
+def reviewer_line(domain: Mapping[str, Any], clinic: Clinic) -> str:
+    """Which clinician reviewed the information and when (clinic.yml ``reviewer``), or the
+    plain statement that no clinician has reviewed it yet."""
+    reviewer = clinic.reviewer
+    if reviewer is None:
+        return template(domain, "utter_clinician_not_reviewed")
+    who = f"{reviewer.name}, {reviewer.role}" + (f" ({reviewer.credentials})" if reviewer.credentials else "")
+    return template(domain, "utter_clinician_reviewed", reviewer=who,
+                    reviewed_on=readable_date(reviewer.reviewed_on))
 
 
 def contact_line(domain: Mapping[str, Any], clinic: Clinic) -> str:
@@ -110,9 +124,17 @@ def sources_payload(kb: KnowledgeBase, entry: Entry) -> list[dict[str, Any]]:
 
 def answer_reply(domain: Mapping[str, Any], kb: KnowledgeBase, entry: Entry,
                  score: float | None = None, max_related: int = 3) -> Reply:
-    """The message answering with ``entry``: text, clinic facts, related questions, sources."""
-    text = template(domain, "utter_kb_answer", answer=entry.answer,
-                    certainty=CERTAINTY_WORDS[entry.certainty],
+    """The message answering with ``entry``: text, its shares of people out of 100, how sure
+    (with the entry's note), clinic facts, related questions, sources."""
+    counted = [f.frequency for f in entry.figures if f.frequency is not None]
+    answer = entry.answer
+    if counted:
+        answer += "\n\n" + shares.lines(domain, kb, counted, known_note=entry.certainty_note)
+    note = " " + entry.certainty_note.strip() if entry.certainty_note else ""
+    if note and note[-1] not in ".!?":
+        note += "."
+    text = template(domain, "utter_kb_answer", answer=answer,
+                    certainty=CERTAINTY_WORDS[entry.certainty], certainty_note=note,
                     reviewed=readable_date(entry.reviewed))
     extra = clinic_fact_lines(domain, kb.clinic, entry.clinic_facts)
     if extra:
@@ -125,7 +147,8 @@ def answer_reply(domain: Mapping[str, Any], kb: KnowledgeBase, entry: Entry,
         "certainty": entry.certainty,
         "reviewed": entry.reviewed,
         "review_due": entry.review_due,
-        "figures": [{"value": f.value, "source": f.source} for f in entry.figures],
+        "figures": [shares.payload(domain, kb, f.frequency) if f.frequency is not None
+                    else {"value": f.value, "source": f.source} for f in entry.figures],
     }
     if score is not None:
         custom["score"] = round(score, 4)

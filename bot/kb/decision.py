@@ -29,6 +29,10 @@ from typing import Any, Collection
 
 import yaml
 
+from bot.kb.frequencies import Frequency, check_cell
+from bot.kb.values import folded_text as _text
+from bot.kb.values import parse_date
+
 OPTION_DIMENSIONS: tuple[str, ...] = ("involves", "benefits", "harms", "time_to_effect", "cost", "evidence")
 VALUE_ONLY_DIMENSIONS: tuple[str, ...] = ("needles_pain", "time_commitment")
 ALL_DIMENSIONS: tuple[str, ...] = OPTION_DIMENSIONS + VALUE_ONLY_DIMENSIONS
@@ -56,6 +60,8 @@ class Cell:
 
     text: str | None
     sources: tuple[str, ...]
+    # Shares of people (knowledge/frequencies.yml), benefits and harms cells only.
+    frequencies: tuple[Frequency, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -131,6 +137,9 @@ class DecisionAid:
     reviewed: str  # the oldest 'reviewed' date of the four files (ISO)
     review_due: str  # the earliest 'review_due' date of the four files (ISO)
     questions: tuple[Question, ...] = ()  # checklist.yml's 'questions', in file order
+    # options.yml's 'not_covered' text: options that exist but none of the sources cover,
+    # and who can explain them. The options view ends with it.
+    not_covered: str | None = None
 
     def general_questions(self) -> tuple[Question, ...]:
         """The questions for everyone (no value)."""
@@ -168,7 +177,9 @@ class DecisionAid:
             options=tuple(
                 Option(
                     id=o["id"], title=o["title"], entry=o["entry"],
-                    cells={k: Cell(text=c["text"], sources=tuple(c["sources"])) for k, c in o["cells"].items()},
+                    cells={k: Cell(text=c["text"], sources=tuple(c["sources"]),
+                                   frequencies=tuple(Frequency.from_dict(f) for f in c.get("frequencies") or ()))
+                           for k, c in o["cells"].items()},
                 )
                 for o in data["options"]
             ),
@@ -189,29 +200,11 @@ class DecisionAid:
             questions=tuple(
                 Question(**{**q, "sources": tuple(q["sources"])}) for q in data.get("questions") or ()
             ),
+            not_covered=data.get("not_covered"),
         )
 
 
 # --- loading and validation -------------------------------------------------------------
-
-def _text(value: Any) -> str | None:
-    """A non-empty string with its whitespace folded, or ``None``."""
-    if isinstance(value, str) and value.strip():
-        return " ".join(value.split())
-    return None
-
-
-def parse_date(value: Any) -> dt.date | None:
-    """A date from YAML (already a date, or an ISO string), or ``None`` when it is not one."""
-    if isinstance(value, dt.date):
-        return value
-    if isinstance(value, str):
-        try:
-            return dt.date.fromisoformat(value)
-        except ValueError:
-            return None
-    return None
-
 
 def _number(value: Any) -> float | None:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -296,7 +289,8 @@ class _File:
         return not extra
 
 
-def _load_options(f: _File, source_ids: Collection[str], entry_ids: Collection[str]) -> tuple[Option, ...]:
+def _load_options(f: _File, source_ids: Collection[str], entry_ids: Collection[str],
+                  frequencies: dict[str, Frequency] | None = None) -> tuple[Option, ...]:
     options: list[Option] = []
     found: list[str] = []
     for n, raw in enumerate(f.items("options")):
@@ -333,7 +327,7 @@ def _load_options(f: _File, source_ids: Collection[str], entry_ids: Collection[s
             if not isinstance(cell, dict) or "text" not in cell:
                 f.fail("needs 'text' (null when the sources are silent) and 'sources'", at)
                 continue
-            f.unknown_keys(cell, ("text", "sources"), at)
+            f.unknown_keys(cell, ("text", "sources", "frequencies"), at)
             if cell["text"] is not None and _text(cell["text"]) is None:
                 f.fail("'text' must be words or null", at)
                 continue
@@ -345,12 +339,28 @@ def _load_options(f: _File, source_ids: Collection[str], entry_ids: Collection[s
                 f.fail("'text' is null but 'sources' are given: a source that says nothing cannot be cited", at)
             elif text is not None and not sources:
                 f.fail("has text but no source; list the source ids it comes from", at)
-            cells[dim] = Cell(text=text, sources=sources)
+            counted, wrong = check_cell(cell.get("frequencies"), dim, text, sources, frequencies or {})
+            for problem in wrong:
+                f.fail(problem, at)
+            cells[dim] = Cell(text=text, sources=sources, frequencies=counted)
         if len(f.problems) == start:
             options.append(Option(id=oid, title=title, entry=entry, cells=cells))
     if f.data is not None and found:
         f.check_ids(found, OPTION_IDS, "option", ordered=False)
     return tuple(options)
+
+
+def _load_not_covered(f: _File) -> str | None:
+    """options.yml's ``not_covered``: a mapping with one ``text`` (the options view's last line)."""
+    if f.data is None:
+        return None
+    raw = f.data.get("not_covered")
+    if not isinstance(raw, dict) or _text(raw.get("text")) is None:
+        f.fail("needs 'not_covered' with a 'text': the options none of the sources cover, "
+               "and who can explain them", "not_covered")
+        return None
+    f.unknown_keys(raw, ("text",), "not_covered")
+    return _text(raw["text"])
 
 
 def _load_values(f: _File) -> tuple[Value, ...]:
@@ -514,14 +524,15 @@ def _load_source_names(f: _File, source_ids: Collection[str]) -> dict[str, str]:
 
 
 def load_decision_aid(folder: Path, source_ids: Collection[str], entry_ids: Collection[str],
-                      problems: list[str]) -> DecisionAid | None:
+                      problems: list[str], frequencies: dict[str, Frequency] | None = None) -> DecisionAid | None:
     """Read and validate ``folder``'s four files; append each problem to ``problems``.
 
     Returns ``None`` when anything is wrong.
     """
     start = len(problems)
     files = {name: _File(folder / name, problems) for name in DECISION_FILES}
-    options = _load_options(files["options.yml"], source_ids, entry_ids)
+    options = _load_options(files["options.yml"], source_ids, entry_ids, frequencies)
+    not_covered = _load_not_covered(files["options.yml"])
     values = _load_values(files["values.yml"])
     checklist = _load_checklist(files["checklist.yml"], source_ids, entry_ids)
     questions = _load_questions(files["checklist.yml"], source_ids)
@@ -547,5 +558,5 @@ def load_decision_aid(folder: Path, source_ids: Collection[str], entry_ids: Coll
         values=tuple(sorted(values, key=lambda v: value_order[v.id])),
         checklist=checklist, costs=costs,
         reviewed=reviewed.isoformat(), review_due=review_due.isoformat(),
-        questions=questions,
+        questions=questions, not_covered=not_covered,
     )

@@ -7,6 +7,7 @@ collected before raising, not just the first.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from pathlib import Path
 from typing import Any, Iterable
@@ -14,13 +15,17 @@ from typing import Any, Iterable
 import yaml
 
 from bot.kb.decision import load_decision_aid, parse_date
+from bot.kb.field_check import FILE_NAME as FIELD_CHECK_FILE, load_field_check
+from bot.kb.frequencies import Frequency, load_frequencies, prose_problems
 from bot.kb.model import (
     CERTAINTY_LEVELS,
     CLINIC_FIELDS,
+    REVIEWER_FIELDS,
     Clinic,
     Entry,
     Figure,
     KnowledgeBase,
+    Reviewer,
     Source,
     Topic,
 )
@@ -126,6 +131,17 @@ def load_clinic(path: Path) -> Clinic:
         value = data.get(key)
         if value is None or value == "":
             continue
+        if key == "reviewer":
+            reviewer = _reviewer(path, value, problems)
+            if reviewer is not None:
+                values[key] = reviewer
+            continue
+        if key == "field_check":
+            if not isinstance(value, bool):
+                problems.append(f"{path}: 'field_check' must be true or false")
+                continue
+            values[key] = value
+            continue
         if key in ("price_per_session", "price_course"):
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
                 problems.append(f"{path}: '{key}' must be a positive number or empty")
@@ -143,8 +159,47 @@ def load_clinic(path: Path) -> Clinic:
     return Clinic(**values)
 
 
+def _reviewer(path: Path, raw: Any, problems: list[str]) -> Reviewer | None:
+    """clinic.yml's ``reviewer``: all empty (not yet reviewed by a clinician) or a real
+    clinician's name, role and review date, with credentials if the clinic gives them."""
+    where = f"{path}: 'reviewer'"
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        problems.append(f"{where} must have the fields {', '.join(REVIEWER_FIELDS)} (empty until a clinician has reviewed the information)")
+        return None
+    unknown = sorted(str(k) for k in raw if k not in REVIEWER_FIELDS)
+    if unknown:
+        problems.append(f"{where}: unknown field(s) {', '.join(unknown)}; known: {', '.join(REVIEWER_FIELDS)}")
+        return None
+    if all(raw.get(k) in (None, "") for k in REVIEWER_FIELDS):
+        return None
+    start = len(problems)
+    texts = {}
+    for key in ("name", "role", "credentials"):
+        value = raw.get(key)
+        if value in (None, ""):
+            texts[key] = None
+        elif isinstance(value, str) and value.strip():
+            texts[key] = " ".join(value.split())
+        else:
+            problems.append(f"{where}: '{key}' must be text or empty")
+    missing = [k for k in ("name", "role") if k in texts and texts[k] is None]
+    if missing:
+        problems.append(f"{where}: a reviewer needs a {' and a '.join(missing)} (or leave every field empty)")
+    reviewed_on = parse_date(raw.get("reviewed_on"))
+    if reviewed_on is None:
+        problems.append(f"{where}: 'reviewed_on' must be the date of the review (YYYY-MM-DD)")
+    elif reviewed_on > dt.date.today():
+        problems.append(f"{where}: 'reviewed_on' ({reviewed_on.isoformat()}) is in the future")
+    if len(problems) > start:
+        return None
+    return Reviewer(name=texts["name"], role=texts["role"], credentials=texts["credentials"],
+                    reviewed_on=reviewed_on.isoformat())
+
+
 def _entry(raw: Any, topic: str, position: int, path: Path, sources: dict[str, Source],
-           problems: list[str]) -> Entry | None:
+           problems: list[str], frequencies: dict[str, Frequency] | None = None) -> Entry | None:
     eid = raw.get("id") if isinstance(raw, dict) else None
     where = f"{path}: entry '{eid or '#' + str(position + 1)}'"
     if not isinstance(raw, dict):
@@ -156,6 +211,8 @@ def _entry(raw: Any, topic: str, position: int, path: Path, sources: dict[str, S
     for key in ("title", "answer"):
         if not isinstance(raw.get(key), str) or not raw[key].strip():
             problems.append(f"{where}: missing '{key}'")
+    if isinstance(raw.get("answer"), str):
+        problems.extend(f"{where}: 'answer' {p}" for p in prose_problems(" ".join(raw["answer"].split())))
     questions = _strings(raw.get("questions"))
     if questions is None or len(questions) < _MIN_QUESTIONS:
         problems.append(f"{where}: needs at least {_MIN_QUESTIONS} 'questions'")
@@ -172,6 +229,18 @@ def _entry(raw: Any, topic: str, position: int, path: Path, sources: dict[str, S
         problems.append(f"{where}: 'figures' must be a list")
         raw_figures = []
     for f in raw_figures:
+        if isinstance(f, dict) and "frequency" in f:
+            # A share of people: one fact of frequencies.yml, named by its id.
+            frequency = (frequencies or {}).get(f["frequency"]) if isinstance(f["frequency"], str) else None
+            if frequency is None or set(f) != {"frequency"}:
+                problems.append(f"{where}: figure {{frequency: {f['frequency']}}} must name only an id "
+                                f"from frequencies.yml")
+                continue
+            if entry_sources and frequency.source not in entry_sources:
+                problems.append(f"{where}: frequency '{frequency.id}' cites '{frequency.source}', which is "
+                                f"not in the entry's 'sources'")
+            figures.append(Figure(value=frequency.source_form, source=frequency.source, frequency=frequency))
+            continue
         if not isinstance(f, dict) or not isinstance(f.get("value"), str) or not isinstance(f.get("source"), str):
             problems.append(f"{where}: each figure needs a 'value' and a 'source'")
             continue
@@ -217,7 +286,7 @@ def _entry(raw: Any, topic: str, position: int, path: Path, sources: dict[str, S
 
 
 def _load_entries(folder: Path, topics: dict[str, Topic], sources: dict[str, Source],
-                  problems: list[str]) -> dict[str, Entry]:
+                  problems: list[str], frequencies: dict[str, Frequency] | None = None) -> dict[str, Entry]:
     entries: dict[str, Entry] = {}
     files = sorted(folder.glob("*.yml")) if folder.is_dir() else []
     if not files:
@@ -235,7 +304,7 @@ def _load_entries(folder: Path, topics: dict[str, Topic], sources: dict[str, Sou
             problems.append(f"{path}: needs a non-empty 'entries' list")
             continue
         for position, raw in enumerate(items):
-            entry = _entry(raw, topic, position, path, sources, problems)
+            entry = _entry(raw, topic, position, path, sources, problems, frequencies)
             if entry is None:
                 continue
             if entry.id in entries:
@@ -262,12 +331,19 @@ def load_knowledge(knowledge_dir: Path, clinic_path: Path,
     problems: list[str] = []
     topics = _load_topics(knowledge_dir / "topics.yml", problems)
     sources = _load_sources(knowledge_dir / "sources.yml", problems)
-    entries = _load_entries(knowledge_dir / "entries", topics, sources, problems)
+    frequencies = load_frequencies(knowledge_dir / "frequencies.yml", set(sources), problems)
+    entries = _load_entries(knowledge_dir / "entries", topics, sources, problems, frequencies)
     # The decision support is optional (a knowledge folder without decision/ has none);
     # when the folder exists, all four of its files must be valid.
     decision = None
     if (knowledge_dir / "decision").is_dir():
-        decision = load_decision_aid(knowledge_dir / "decision", set(sources), set(entries), problems)
+        decision = load_decision_aid(knowledge_dir / "decision", set(sources), set(entries), problems,
+                                     frequencies=frequencies)
+    # The field-test check is optional too: knowledge/decision/field_check.yml, if present.
+    field_check = None
+    if (knowledge_dir / "decision" / FIELD_CHECK_FILE).is_file():
+        field_check = load_field_check(knowledge_dir / "decision" / FIELD_CHECK_FILE,
+                                       {e.id: e.sources for e in entries.values()}, problems)
     known_intents = {t.intent for t in topics.values()}
     for intent in claimed_intents:
         if intent not in known_intents:
@@ -281,4 +357,4 @@ def load_knowledge(knowledge_dir: Path, clinic_path: Path,
         raise KnowledgeError(problems)
     assert clinic is not None
     return KnowledgeBase(topics=topics, sources=sources, entries=entries, clinic=clinic,
-                         decision=decision)
+                         decision=decision, frequencies=frequencies, field_check=field_check)

@@ -6,6 +6,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from bot.kb.decision import DecisionAid
+from bot.kb.field_check import FieldCheck
+from bot.kb.frequencies import Frequency
 
 CERTAINTY_LEVELS: tuple[str, ...] = ("high", "moderate", "low", "very-low")
 
@@ -13,7 +15,10 @@ CERTAINTY_LEVELS: tuple[str, ...] = ("high", "moderate", "low", "very-low")
 CLINIC_FIELDS: tuple[str, ...] = (
     "name", "phone", "email", "booking", "hours", "emergency_number", "currency",
     "price_per_session", "price_course", "sessions_in_course", "callback_time", "crisis_line",
+    "reviewer", "field_check",
 )
+# clinic.yml's ``reviewer``: the clinician who reviewed the knowledge for the clinic.
+REVIEWER_FIELDS: tuple[str, ...] = ("name", "role", "credentials", "reviewed_on")
 
 
 @dataclass(frozen=True)
@@ -40,6 +45,9 @@ class Figure:
     value: str
     source: str
     context: str | None = None
+    # A share of people (knowledge/frequencies.yml): shown as "N out of 100" with who, how
+    # many and over what time, and drawn as an icon array. ``value`` is then its source form.
+    frequency: Frequency | None = None
 
 
 @dataclass(frozen=True)
@@ -63,6 +71,16 @@ class Entry:
 
 
 @dataclass(frozen=True)
+class Reviewer:
+    """A real clinician who checked the knowledge. ``credentials`` may be ``None``."""
+
+    name: str
+    role: str
+    reviewed_on: str  # ISO date
+    credentials: str | None = None
+
+
+@dataclass(frozen=True)
 class Clinic:
     """The clinic's facts. ``None`` means the clinic has not set that fact."""
 
@@ -78,6 +96,11 @@ class Clinic:
     sessions_in_course: int | None = None
     callback_time: str | None = None
     crisis_line: str | None = None
+    # None until a clinician has reviewed the knowledge: the assistant then says so.
+    reviewer: Reviewer | None = None
+    # True while the clinic runs a field test (docs/field-test/protocol.md): the guided steps
+    # then offer the short anonymous check at their start and end. Not a fact for patients.
+    field_check: bool = False
 
     def get(self, name: str) -> Any:
         return getattr(self, name)
@@ -92,6 +115,10 @@ class KnowledgeBase:
     built_from: dict[str, str] = field(default_factory=dict)
     # The guided decision support (knowledge/decision/); None when that folder is absent.
     decision: DecisionAid | None = None
+    # knowledge/frequencies.yml: every share of people quoted, by id.
+    frequencies: dict[str, Frequency] = field(default_factory=dict)
+    # The field-test check (knowledge/decision/field_check.yml); None when that file is absent.
+    field_check: FieldCheck | None = None
 
     def topic_for_intent(self, intent: str | None) -> Topic | None:
         for topic in self.topics.values():
@@ -112,6 +139,8 @@ class KnowledgeBase:
             "clinic": asdict(self.clinic),
             "built_from": self.built_from,
             "decision": self.decision.to_dict() if self.decision else None,
+            "frequencies": [f.to_dict() for f in self.frequencies.values()],
+            "field_check": self.field_check.to_dict() if self.field_check else None,
         }
 
     @classmethod
@@ -119,7 +148,10 @@ class KnowledgeBase:
         entries = {}
         for raw in data["entries"]:
             raw = dict(raw)
-            raw["figures"] = tuple(Figure(**f) for f in raw["figures"])
+            raw["figures"] = tuple(
+                Figure(**{**f, "frequency": Frequency.from_dict(f["frequency"]) if f.get("frequency") else None})
+                for f in raw["figures"]
+            )
             for key in ("questions", "sources", "related", "clinic_facts", "keywords"):
                 raw[key] = tuple(raw[key])
             entries[raw["id"]] = Entry(**raw)
@@ -127,7 +159,10 @@ class KnowledgeBase:
             topics={t["id"]: Topic(**t) for t in data["topics"]},
             sources={s["id"]: Source(**s) for s in data["sources"]},
             entries=entries,
-            clinic=Clinic(**data["clinic"]),
+            clinic=Clinic(**{**data["clinic"], "reviewer": Reviewer(**data["clinic"]["reviewer"])
+                             if data["clinic"].get("reviewer") else None}),
             built_from=data.get("built_from", {}),
             decision=DecisionAid.from_dict(data["decision"]) if data.get("decision") else None,
+            frequencies={f["id"]: Frequency.from_dict(f) for f in data.get("frequencies") or ()},
+            field_check=FieldCheck.from_dict(data["field_check"]) if data.get("field_check") else None,
         )

@@ -369,3 +369,31 @@ async def test_an_answer_word_with_nothing_asked_gets_rasas_default_reply_and_is
     events = await ActionDefaultFallback(runtime).run(dispatcher, tracker, domain)
     assert [m["response"] for m in dispatcher.messages] == ["utter_default"]
     assert [e["event"] for e in events] == ["rewind"]
+
+
+@pytest.mark.asyncio
+async def test_an_answer_shows_its_certainty_note_and_its_shares_out_of_100(runtime, domain, tracker_factory):
+    tracker = tracker_factory('/ask_evidence{"entry":"evidence-dutasteride-small-study-results"}', "ask_evidence",
+                              1.0, entities=[{"entity": "entry", "value": "evidence-dutasteride-small-study-results"}])
+    messages, _ = await _run(runtime, domain, tracker)
+    entry = runtime.kb.entries["evidence-dutasteride-small-study-results"]
+    text = messages[0]["text"]
+    assert f"How sure the sources are: low. {entry.certainty_note}" in text
+    assert "93 out of 100 people given dutasteride injections in one small study" in text
+    assert "7 out of 100 people given a dummy treatment (placebo) in the same study" in text
+    assert "92.9%" in text and "7.1%" in text and "Group size: 14 people" in text and "7 weekly injections" in text
+    # The shares come before the certainty line, each also as an icon array.
+    assert text.index("93 out of 100") < text.index("How sure the sources are")
+    shares = [f for f in messages[0]["custom"]["figures"] if "per_100" in f]
+    assert [(f["per_100"], f["value"]) for f in shares] == [(93, "92.9%"), (7, "7.1%")]
+    assert all(f["alt"].rstrip(".") in text for f in shares)
+
+
+@pytest.mark.asyncio
+async def test_an_entry_without_a_note_still_reads_cleanly(runtime, domain, tracker_factory):
+    entry = next(e for e in runtime.kb.entries.values() if not e.certainty_note)
+    intent = runtime.kb.topics[entry.topic].intent
+    tracker = tracker_factory(f'/{intent}{{"entry":"{entry.id}"}}', intent, 1.0,
+                              entities=[{"entity": "entry", "value": entry.id}])
+    messages, _ = await _run(runtime, domain, tracker)
+    assert re.search(r"How sure the sources are: [a-z ]+\. Information checked on ", messages[0]["text"])

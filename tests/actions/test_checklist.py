@@ -72,13 +72,28 @@ async def test_with_consent_every_item_is_asked_in_the_knowledge_order(runtime: 
 
 
 @pytest.mark.asyncio
-async def test_without_consent_nothing_is_asked(runtime: Runtime, domain: dict) -> None:
+async def test_declining_storage_still_asks_every_item(runtime: Runtime, domain: dict) -> None:
     action = ValidateChecklistForm(runtime)
     required = await action.required_slots(list(domain["slots"]), CollectingDispatcher(),
                                            tracker({"checklist_consent": False}), domain)
-    assert required == ["checklist_consent"]
+    assert required == ["checklist_consent"] + [f"check_{i}" for i in CHECKLIST_IDS]
     _, events = await run(action, tracker({"checklist_consent": False}, form="checklist_form"), domain)
-    assert slot_events(events).get("requested_slot", "unset") is None
+    # Not ended (before, a refusal set requested_slot to None): the form asks on, in the domain order.
+    assert "requested_slot" not in slot_events(events)
+
+
+def test_the_consent_question_says_declining_still_asks_and_keeps_nothing(domain: dict) -> None:
+    variants = domain["responses"]["utter_ask_checklist_consent"]
+    plain = next(v for v in variants if not v.get("condition"))
+    assert "If you say no, I'll still ask" in plain["text"]
+    assert "They won't be kept for the clinic." in plain["text"]
+    # When the chat itself is kept, the question does not promise what the transcript breaks.
+    kept_chat = next(v for v in variants if v.get("condition"))
+    assert kept_chat["condition"] == [{"type": "slot", "name": "transcript_consent", "value": "yes"}]
+    assert "staff could still read them" in kept_chat["text"]
+    assert "won't be kept for the clinic" not in kept_chat["text"]
+    for variant in variants:
+        assert [b["payload"] for b in variant["buttons"]] == ["/affirm", "/deny"]
 
 
 @pytest.mark.asyncio
@@ -123,10 +138,11 @@ async def test_result_lists_yes_and_not_sure_with_why_and_sources_and_keeps_the_
     assert set(decision.item("blood_thinners").sources) <= cited
     assert all(s["id"] in runtime.kb.sources and s["title"] for s in main["custom"]["sources"])
     record = main["custom"]["record"]
-    assert record == {f"check_{i}": a for i, a in answers.items()}
+    assert {k: v for k, v in record.items() if k.startswith("check_")} == {f"check_{i}": a for i, a in answers.items()}
+    assert all(v is None for k, v in record.items() if not k.startswith("check_"))  # no details given
     assert not VERDICT.search(all_text(messages)), all_text(messages)
     payloads = [b["payload"] for b in messages[-1]["buttons"]]
-    assert payloads == ["/change_answer", "/get_summary", "/request_callback"]
+    assert payloads == ["/change_answer", "/describe_hair_loss", "/get_summary", "/request_callback"]
 
 
 @pytest.mark.asyncio
@@ -140,17 +156,34 @@ async def test_all_no_still_gives_general_points_and_no_verdict(runtime: Runtime
 
 
 @pytest.mark.asyncio
-async def test_without_consent_every_point_is_shown_and_no_answer_is_kept(runtime: Runtime, domain: dict) -> None:
-    messages, _ = await run(ActionChecklistResult(runtime), tracker({"checklist_consent": False}), domain)
+async def test_without_consent_the_list_is_tailored_and_no_answer_is_kept(runtime: Runtime, domain: dict) -> None:
+    decision = runtime.kb.decision
+    answers = {i: "no" for i in CHECKLIST_IDS}
+    answers.update(blood_thinners="yes", allergies="not_sure")
+    slots = {"checklist_consent": False, "hair_pattern": "top",
+             **{f"check_{k}": v for k, v in answers.items()}}
+    messages, _ = await run(ActionChecklistResult(runtime), tracker(slots), domain)
     main = messages[0]
-    for item in runtime.kb.decision.checklist:
-        assert item.title in main["text"] and item.why in main["text"]
-    assert "kept no answers" in main["text"]
-    # Only deletions: no answer, and every key a checklist slot.
-    assert set(main["custom"]["record"]) == {f"check_{i}" for i in CHECKLIST_IDS}
-    assert all(v is None for v in main["custom"]["record"].values())
-    assert "/change_answer" not in [b["payload"] for b in messages[-1]["buttons"]]
+    # The same tailored list as with consent: only the yes and not sure points.
+    assert "Taking blood thinners (you said yes)" in main["text"]
+    assert "Allergies (you were not sure)" in main["text"]
+    assert decision.item("pregnancy").title not in main["text"]
+    assert "I did not keep your answers for the clinic" in main["text"]
+    assert "I kept your answers" not in main["text"]
+    # Only deletions, for every key the shared consent covers: nothing is kept for staff.
+    record = main["custom"]["record"]
+    assert {f"check_{i}" for i in CHECKLIST_IDS} | {"hair_pattern", "treatments_tried"} <= set(record)
+    assert all(v is None for v in record.values())
+    assert "/change_answer" in [b["payload"] for b in messages[-1]["buttons"]]
     assert not VERDICT.search(all_text(messages))
+
+
+@pytest.mark.asyncio
+async def test_without_consent_in_a_kept_chat_the_result_says_the_chat_holds_them(runtime: Runtime, domain: dict) -> None:
+    slots = {"checklist_consent": False, "transcript_consent": "yes", "check_pregnancy": "yes"}
+    messages, _ = await run(ActionChecklistResult(runtime), tracker(slots), domain)
+    assert "This chat itself is kept, as you agreed at the start." in messages[0]["text"]
+    assert all(v is None for v in messages[0]["custom"]["record"].values())
 
 
 @pytest.mark.asyncio
@@ -180,6 +213,11 @@ async def test_stop_without_consent_keeps_nothing(runtime: Runtime, domain: dict
     messages, _ = await run(ActionChecklistStop(runtime), tracker({}, "stop_form", "checklist_form"), domain)
     assert not messages[0]["custom"]
     assert "not kept any answers" in messages[0]["text"]
+    slots = {"checklist_consent": False, "check_pregnancy": "yes"}
+    messages, events = await run(ActionChecklistStop(runtime), tracker(slots, "stop_form", "checklist_form"), domain)
+    assert not messages[0]["custom"]  # no record block at all
+    assert "I have not kept your answers for the clinic. They are only in this chat." in messages[0]["text"]
+    assert slot_events(events)["paused_form"] == "checklist_form"
 
 
 @pytest.mark.asyncio
@@ -190,6 +228,15 @@ async def test_start_again_after_a_finished_checklist_clears_it_but_a_stopped_on
     assert cleared["checklist_consent"] is None and cleared["check_age"] is None
     _, events = await run(ActionChecklistStart(runtime), tracker({"checklist_consent": False}, "start_checklist"), domain)
     assert slot_events(events)["checklist_consent"] is None
+    # Consent given for the questions for the clinician, checklist not begun: asked again,
+    # so the checklist's own explanation is shown.
+    _, events = await run(ActionChecklistStart(runtime), tracker({"checklist_consent": True, "hair_pattern": "top"},
+                                                                 "start_checklist"), domain)
+    assert slot_events(events)["checklist_consent"] is None
+    # Declined, stopped midway: carries on without asking again.
+    declined = {"checklist_consent": False, "check_pregnancy": "no", "paused_form": "checklist_form"}
+    _, events = await run(ActionChecklistStart(runtime), tracker(declined, "start_checklist"), domain)
+    assert "checklist_consent" not in slot_events(events) and "check_pregnancy" not in slot_events(events)
     partial = {**consented(pregnancy="no"), "paused_form": "checklist_form"}
     _, events = await run(ActionChecklistStart(runtime), tracker(partial, "start_checklist"), domain)
     assert "check_pregnancy" not in slot_events(events) and "checklist_consent" not in slot_events(events)
@@ -209,6 +256,14 @@ async def test_change_offers_each_answered_item_as_a_choice(runtime: Runtime, do
     # After the form ended: the same choice, the form is not touched.
     _, events = await run(ActionChecklistChange(runtime), tracker(slots, "change_answer"), domain)
     assert all(e["event"] != "active_loop" for e in events)
+
+
+@pytest.mark.asyncio
+async def test_change_works_without_consent_too(runtime: Runtime, domain: dict) -> None:
+    slots = {"checklist_consent": False, "check_pregnancy": "no"}
+    messages, events = await run(ActionChecklistChange(runtime), tracker(slots, "change_answer"), domain)
+    assert [b["payload"] for b in messages[0]["buttons"]] == ['/choose{"choice":"pregnancy"}']
+    assert slot_events(events)["checklist_change"] is True
 
 
 @pytest.mark.asyncio

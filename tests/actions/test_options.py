@@ -11,6 +11,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from actions.decision import ActionDecisionMenu
 from actions.options import ActionCompareOptions
 from bot.kb.decision import OPTION_DIMENSIONS, OPTION_IDS
+from contract import payloads
 
 # Words that would tell the person what to pick, or rank the options for them.
 ADVICE = re.compile(r"\b(?:recommend\w*|you should|we suggest|best (?:option|choice) for you|"
@@ -45,8 +46,8 @@ async def test_menu_states_the_decision_declines_to_choose_and_offers_every_step
     assert runtime.kb.clinic.name in text and "offers mesotherapy" in text, "the clinic's interest is disclosed"
     assert "{" not in text
     payloads = [b["payload"] for b in message["buttons"]]
-    assert payloads == ["/start_checklist", "/compare_options", "/explore_values", "/check_readiness",
-                        "/estimate_cost", "/get_summary", "/request_callback"]
+    assert payloads == ["/start_checklist", "/describe_hair_loss", "/compare_options", "/explore_values",
+                        "/check_readiness", "/estimate_cost", "/get_summary", "/request_callback"]
     assert all(b["title"].strip() for b in message["buttons"])
 
 
@@ -140,3 +141,79 @@ async def test_every_message_reads_at_or_below_grade_8(runtime, domain, tracker_
                                             domain)]
     too_hard = {t[:60]: textstat.flesch_kincaid_grade(" ".join(t.split())) for t in texts}
     assert {t: g for t, g in too_hard.items() if g > 8} == {}
+
+
+# --- the options none of the sources cover ------------------------------------------------
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("choice", [None, "harms", "minoxidil"])
+async def test_the_view_ends_with_the_options_the_sources_do_not_cover(runtime, domain, tracker_factory, choice):
+    """Overview, one point or one option: the last message ends with options.yml's line on
+    transplants, wigs and camouflage, and who can explain them."""
+    tracker = _choice(tracker_factory, choice) if choice else tracker_factory("compare", "compare_options")
+    messages = await _run(ActionCompareOptions(runtime), tracker, domain)
+    line = runtime.kb.decision.not_covered
+    assert line and "transplant" in line and "dermatologist" in line
+    assert messages[-1]["text"].endswith("\n\n" + line)
+    assert sum(line in m["text"] for m in messages) == 1
+
+
+# --- numbers out of 100, with who, how many, over what time and how sure -------------------
+
+def _cell_message(messages: list[dict], option_id: str, dimension: str) -> dict:
+    def shows(m: dict) -> bool:
+        decision = (m.get("custom") or {}).get("decision") or {}
+        return decision.get("option") == option_id and decision.get("dimension") == dimension
+
+    return next(m for m in messages if shows(m))
+
+
+@pytest.mark.asyncio
+async def test_mesotherapy_benefits_and_harms_are_counted_out_of_100_with_icon_arrays(
+        runtime, domain, tracker_factory):
+    messages = await _run(ActionCompareOptions(runtime), _choice(tracker_factory, "mesotherapy"), domain)
+    harms = _cell_message(messages, "mesotherapy", "harms")
+    assert ("88 out of 100 men who had mesotherapy in one trial: red skin for a few hours after a visit. "
+            "The source's own figure: 88% (skincare guide). Group size: 25 people. Time: 8 weekly visits.") \
+        in harms["text"]
+    assert "How sure: One small trial" in harms["text"]
+    assert "No source says how many people get these other harms" in harms["text"]
+    [figure] = harms["custom"]["figures"]
+    assert figure["per_100"] == 88 and figure["value"] == "88%" and figure["source"] == "skincare-guide"
+    assert figure["alt"] == "88 out of 100 men who had mesotherapy in one trial: red skin for a few hours after a visit."
+    assert figure["label"].startswith("88 out of 100")
+    assert figure["alt"].rstrip(".") in harms["text"], "the icon array and the text come from one fact"
+    assert payloads.check_custom(harms["custom"])[1] == [], "within the contract both runtimes check"
+
+    benefits = _cell_message(messages, "mesotherapy", "benefits")
+    assert [f["per_100"] for f in benefits["custom"]["figures"]] == [93, 7]
+    for words in ("93 out of 100 people given dutasteride injections", "92.9%", "7 out of 100 people given a "
+                  "dummy treatment", "7.1%", "Group size: 14 people", "Time: 7 weekly injections", "How sure:"):
+        assert words in benefits["text"], words
+    assert benefits["text"].count("How sure:") == 1, "one note shown once for the two groups of one study"
+    # Benefits and harms of one option on the same denominator.
+    assert "out of 100" in benefits["text"] and "out of 100" in harms["text"]
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("dimension", ["benefits", "harms"])
+async def test_an_uncounted_benefit_or_harm_says_so_and_a_silent_one_stays_silent(
+        runtime, domain, tracker_factory, dimension):
+    messages = await _run(ActionCompareOptions(runtime), _choice(tracker_factory, dimension), domain)
+    for option in runtime.kb.decision.options:
+        message = next(m for m in messages if (m.get("custom") or {}).get("decision", {}).get("option") == option.id)
+        cell = option.cells[dimension]
+        if cell.text is None:
+            assert "out of 100" not in message["text"] and "figures" not in message["custom"]
+        elif cell.frequencies:
+            assert len(message["custom"]["figures"]) == len(cell.frequencies)
+            assert "none of our sources count this" not in message["text"]
+        else:
+            assert message["text"].endswith("In numbers: none of our sources count this out of 100 people.")
+            assert "figures" not in message["custom"]
+
+
+@pytest.mark.asyncio
+async def test_other_points_carry_no_counts(runtime, domain, tracker_factory):
+    messages = await _run(ActionCompareOptions(runtime), _choice(tracker_factory, "cost"), domain)
+    assert not any("out of 100" in m["text"] or (m.get("custom") or {}).get("figures") for m in messages)

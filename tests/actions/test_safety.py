@@ -20,7 +20,7 @@ from contract import urgent
 from contract.levels import LEVELS
 from eval import readability
 
-PAUSABLE = ("checklist_form", "values_form", "readiness_form", "callback_form")
+PAUSABLE = ("checklist_form", "values_form", "readiness_form", "callback_form", "details_form")
 # A number with a unit of amount or strength: what a dose looks like in any wording.
 DOSE = re.compile(
     r"\d+(?:[.,]\d+)?\s*(?:mg|mcg|µg|ug|g\b|ml|millilit|milligram|microgram|%|percent|per cent|"

@@ -11,6 +11,7 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.summary import ActionConsultationSummary
 from bot.kb.runtime import Runtime
+from contract import payloads
 
 NOW = dt.datetime(2026, 11, 29, 10, 15, tzinfo=dt.timezone.utc)
 
@@ -44,8 +45,13 @@ def assert_api_shape(summary: dict[str, Any], kb: Any) -> None:
         assert sec["intro"] is None or len(sec["intro"]) <= 4000
         assert len(sec["items"]) <= 100
         for item in sec["items"]:
-            assert set(item) == {"text", "sources"}
+            assert set(item) in ({"text", "sources"}, {"text", "sources", "figures"})
             assert 1 <= len(item["text"]) <= 4000
+            assert 1 <= len(item.get("figures", [None])) <= 10
+            for figure in item.get("figures", []):  # api/schemas.py SummaryFigure
+                assert isinstance(figure["per_100"], int) and 0 <= figure["per_100"] <= 100
+                assert 1 <= len(figure["label"]) <= 300 and 1 <= len(figure["alt"]) <= 1000
+                assert 1 <= len(figure["text"]) <= 2000
             assert len(item["sources"]) <= 20
             assert all(isinstance(s, str) and s in kb.sources for s in item["sources"])
 
@@ -74,11 +80,12 @@ async def test_summary_has_every_section_in_the_shape_the_api_accepts(runtime: R
     assert [i["text"] for i in asked["items"]] == [kb.entries["cost-course"].title, kb.entries["pain-does-it-hurt"].title]
     assert asked["items"][0]["sources"] == list(kb.entries["cost-course"].sources)
 
-    answers = [i["text"] for i in section(summary, "Your checklist")["items"]]
     decision = kb.decision
-    assert f"{decision.item('blood_thinners').title}: Yes" in answers
-    assert f"{decision.item('allergies').title}: Not sure" in answers
-    assert f"{decision.item('age').title}: Prefer not to say" in answers
+    # Flagged first: yes, then not sure; the other answers after the clinician's sections.
+    first = [i["text"] for i in section(summary, "Raise these first")["items"]]
+    assert first == [f"{decision.item('blood_thinners').title}: Yes", f"{decision.item('allergies').title}: Not sure"]
+    others = [i["text"] for i in section(summary, "Your other checklist answers")["items"]]
+    assert others == [f"{decision.item('pregnancy').title}: No", f"{decision.item('age').title}: Prefer not to say"]
 
     values = [i["text"] for i in section(summary, "What matters")["items"]]
     assert values == [decision.value("cost").title, decision.value("evidence").title]
@@ -111,7 +118,7 @@ async def test_summary_has_every_section_in_the_shape_the_api_accepts(runtime: R
 async def test_checklist_answers_only_with_consent(runtime: Runtime, domain: dict) -> None:
     slots = {**FULL_SLOTS, "checklist_consent": False}
     summary = ActionConsultationSummary(runtime).build(tracker(slots), domain, NOW)
-    assert section(summary, "Your checklist") is None
+    assert section(summary, "Your checklist") is None and section(summary, "Raise these first") is None
     text = str(summary)
     assert runtime.kb.decision.item("blood_thinners").ask not in text
     titles = tuple(item.title for item in runtime.kb.decision.checklist)
@@ -143,3 +150,49 @@ async def test_all_four_sure_yes_does_not_suggest_more_support(runtime: Runtime,
     summary = ActionConsultationSummary(runtime).build(tracker(slots), domain, NOW)
     intro = section(summary, "How ready")["intro"]
     assert "4 of 4" in intro and "Fewer than four" not in intro
+
+
+def shown_option(option_id: str, dimension: str) -> dict[str, Any]:
+    """A bot event as Rasa stores one cell of the options side by side."""
+    return {"event": "bot", "text": "A cell.", "data": {"buttons": None, "custom": {
+        "decision": {"option": option_id, "dimension": dimension, "silent": False}, "sources": []}}}
+
+
+@pytest.mark.asyncio
+async def test_numbers_out_of_100_come_with_their_icon_arrays_and_in_words(runtime: Runtime, domain: dict) -> None:
+    kb = runtime.kb
+    events = [answered("side-effects-minoxidil-trial", "side_effects"), shown_option("mesotherapy", "harms")]
+    dispatcher = CollectingDispatcher()
+    await ActionConsultationSummary(runtime).run(dispatcher, tracker({}, events), domain)
+    [message] = [m for m in dispatcher.messages if (m.get("custom") or {}).get("summary")]
+    summary = message["custom"]["summary"]
+    assert_api_shape(summary, kb)
+    assert payloads.check_custom(message["custom"])[1] == [], "within the contract both runtimes check"
+
+    [asked] = section(summary, "What you asked")["items"]
+    [redness] = asked["figures"]
+    assert redness["per_100"] == 88
+    assert redness["alt"] == "88 out of 100 men who had mesotherapy in one trial: red skin for a few hours after a visit."
+    for words in ("88%", "Group size: 25 people", "Time: 8 weekly visits", "How sure:"):
+        assert words in redness["text"], words
+
+    numbers = section(summary, "Numbers from the options")
+    assert [i["text"] for i in numbers["items"]] == ["Mesotherapy: How it can help", "Mesotherapy: Harms and side effects"]
+    assert [[f["per_100"] for f in i["figures"]] for i in numbers["items"]] == [[93, 7], [88]]
+    assert numbers["items"][0]["sources"] == ["critical-review"]
+
+    # The chat's plain text states every number in words, under its point.
+    text = message["text"]
+    for item in (asked, *numbers["items"]):
+        for figure in item["figures"]:
+            assert f"- {item['text']}" in text and "  " + figure["text"] in text
+
+
+@pytest.mark.asyncio
+async def test_no_option_numbers_when_the_options_were_not_compared(runtime: Runtime, domain: dict) -> None:
+    dispatcher = CollectingDispatcher()
+    await ActionConsultationSummary(runtime).run(
+        dispatcher, tracker({}, [answered("cost-course", "cost")]), domain)
+    summary = next(m for m in dispatcher.messages if (m.get("custom") or {}).get("summary"))["custom"]["summary"]
+    assert section(summary, "Numbers from the options") is None
+    assert "out of 100" not in str(summary)

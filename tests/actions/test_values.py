@@ -224,3 +224,15 @@ async def test_reflection_reads_at_or_below_grade_8(runtime, domain, tracker_fac
         texts += [m["text"] for m in dispatcher.messages]
     grades = {t[:60]: textstat.flesch_kincaid_grade(" ".join(t.split())) for t in texts}
     assert {t: g for t, g in grades.items() if g > 8} == {}
+
+
+@pytest.mark.asyncio
+async def test_side_effects_reflection_gives_the_counted_harm_out_of_100(runtime, domain, tracker_factory):
+    dispatcher = CollectingDispatcher()
+    await ActionReflectValues(runtime).run(
+        dispatcher, tracker_factory("/deny", "deny", slots={"important_values": ["side_effects"]}), domain)
+    [message] = [m for m in dispatcher.messages if (m.get("custom") or {}).get("decision", {}).get("value")]
+    assert "88 out of 100 men who had mesotherapy in one trial" in message["text"]
+    assert "Group size: 25 people" in message["text"] and "How sure:" in message["text"]
+    assert "none of our sources count this out of 100 people" in message["text"]
+    assert [f["per_100"] for f in message["custom"]["figures"]] == [88]

@@ -66,6 +66,7 @@ async def test_create_returns_201_secret_id_and_stores_opening_messages(h: Harne
         "entry": None,
         "red_flag": None,
         "summary_url": None,
+        "figures": [],
         "feedback": None,
     }
 
@@ -204,6 +205,7 @@ async def test_message_reply_is_mapped_and_both_sides_are_stored(h: Harness) -> 
                 "entry": "cost-001",
                 "red_flag": None,
                 "summary_url": None,
+                "figures": [],
                 "feedback": None,
             }
         ],
@@ -261,6 +263,7 @@ async def test_rasa_messages_with_missing_fields_get_defaults_and_empty_ones_are
             "entry": None,
             "red_flag": None,
             "summary_url": None,
+            "figures": [],
             "feedback": None,
         },
         {
@@ -273,6 +276,7 @@ async def test_rasa_messages_with_missing_fields_get_defaults_and_empty_ones_are
             "entry": None,
             "red_flag": None,
             "summary_url": None,
+            "figures": [],
             "feedback": None,
         },
     ]

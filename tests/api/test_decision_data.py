@@ -373,7 +373,7 @@ async def test_a_summary_is_stored_and_its_message_links_to_it(h: Harness) -> No
     stored = json.loads(row["summary"])
     assert stored["title"] == SUMMARY["title"]
     assert stored["generated_at"] == "2026-11-29T09:15:00Z"  # kept in UTC
-    assert stored["sections"][0]["items"] == [{"text": "Cost", "sources": []}]
+    assert stored["sections"][0]["items"] == [{"text": "Cost", "sources": [], "figures": []}]
     assert row["summary_at"] is not None
 
 

@@ -68,6 +68,7 @@ def test_upgrade_head_on_an_empty_database_creates_the_schema(engine: Engine) ->
         "audit_log",
         "conversation_tags",
         "staff_notes",
+        "field_check_counts",
     }
     for table in ("messages", "callback_requests", "conversation_tags", "staff_notes"):
         [fk] = inspector.get_foreign_keys(table)
@@ -277,3 +278,20 @@ def test_upgrading_a_0003_database_adds_the_staff_console(engine: Engine) -> Non
         assert connection.scalar(text("SELECT COUNT(*) FROM staff_users")) == 0
     with engine.begin() as connection, pytest.raises(Exception, match="CHECK constraint"):
         connection.execute(staff)
+
+
+def test_0009_adds_the_field_check_counts_apart_from_every_conversation(engine: Engine) -> None:
+    """The field test's table comes and goes on its own: no key to any other table, and a
+    0008 database keeps its conversations."""
+    with engine.begin() as connection:
+        upgrade_on_connection(connection, "0008")
+        add_conversation(connection, "c1")
+        upgrade_on_connection(connection, "0009")
+    inspector = inspect(engine)
+    assert [c["name"] for c in inspector.get_columns("field_check_counts")] == [
+        "month", "phase", "knowledge", "sure", "checks"]
+    assert inspector.get_foreign_keys("field_check_counts") == []
+    with engine.begin() as connection:
+        run(connection, command.downgrade, "0008")
+        assert connection.scalar(text("SELECT id FROM conversations")) == "c1"
+    assert "field_check_counts" not in inspect(engine).get_table_names()

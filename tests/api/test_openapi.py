@@ -86,6 +86,7 @@ async def test_message_schema_matches_the_contract(spec: dict[str, Any]) -> None
         "red_flag",
         "summary_url",
         "feedback",
+        "figures",
     }
     assert message["properties"]["role"]["enum"] == ["assistant", "patient"]
     # What the assistant understood goes only to a conversation test holding the test key.
@@ -98,6 +99,8 @@ async def test_message_schema_matches_the_contract(spec: dict[str, Any]) -> None
     assert ref(message["properties"]["sources"]["items"]) == "Source"
     assert set(schemas["Button"]["required"]) == {"title", "payload"}
     assert set(schemas["Source"]["properties"]) == {"id", "title", "url"}
+    assert ref(message["properties"]["figures"]["items"]) == "Figure"
+    assert set(schemas["Figure"]["required"]) == {"per_100", "label", "alt"}
     assert set(schemas["ConversationCreated"]["properties"]) == {
         "conversation_id",
         "token",

@@ -127,3 +127,67 @@ def test_urgent_text_uses_the_clinics_numbers_or_the_defaults() -> None:
     assert urgent.urgent_text(RESPONSES, bare, "prompt") == "Book to see Clinic."
     with pytest.raises(ValueError):
         urgent.urgent_text(RESPONSES, bare, "soon")
+
+
+SHARE = {"per_100": 88, "label": "88 out of 100: red skin for a few hours",
+         "alt": "88 out of 100 men who had mesotherapy in one trial: red skin for a few hours.",
+         "text": "88 out of 100 men ... Group size: 25 people.", "value": "88%", "source": "skincare-guide",
+         "id": "trial-redness"}
+
+
+def test_figures_are_numbers_with_their_source_or_shares_drawn_as_icon_arrays() -> None:
+    block = {"figures": [{"value": "$250 to $400", "source": "hairloss-guide"}, SHARE,
+                         {"per_100": 0, "label": "None", "alt": "0 out of 100 people."}]}
+    assert payloads.check_custom(block) == (block, [])
+    assert "figures" in payloads.ACTED_ON
+    assert payloads.is_share(SHARE) and not payloads.is_share(block["figures"][0])
+
+
+@pytest.mark.parametrize(("figures", "kind"), [
+    ("88%", "not_a_list"),
+    ([SHARE] * 51, "not_a_list"),
+    ([{**SHARE, "per_100": 101}], "per_100"),
+    ([{**SHARE, "per_100": -1}], "per_100"),
+    ([{**SHARE, "per_100": True}], "per_100"),
+    ([{**SHARE, "per_100": 88.5}], "per_100"),
+    ([{**SHARE, "alt": ""}], "share"),
+    ([{k: v for k, v in SHARE.items() if k != "label"}], "share"),
+    ([{**SHARE, "alt": "x" * 1001}], "share"),
+    ([{"source": "guide"}], "figure"),
+    (["88%"], "figure"),
+])
+def test_a_figure_outside_the_contract_is_dropped_with_its_kind(figures: object, kind: str) -> None:
+    kept, problems = payloads.check_custom({"figures": figures, "topic": "cost"})
+    assert kept == {"topic": "cost"}
+    assert [(p.block, kind in p.kinds) for p in problems] == [("figures", True)]
+
+
+def test_summary_items_may_carry_shares_only() -> None:
+    summary = {"title": "Notes", "generated_at": "2026-11-29T10:15:00Z", "footer": None, "sections": [
+        {"heading": "Asked", "intro": None, "items": [{"text": "Side effects", "sources": [], "figures": [SHARE]}]}]}
+    assert payloads.check_custom({"summary": summary})[1] == []
+    for bad in ([{"value": "88%", "source": "guide"}], [{**SHARE, "per_100": 200}], [SHARE] * 11, "88"):
+        summary["sections"][0]["items"][0]["figures"] = bad
+        kept, problems = payloads.check_custom({"summary": summary})
+        assert kept == {} and problems[0].block == "summary" and "item" in problems[0].kinds, bad
+
+
+def test_a_field_check_block_is_three_numbers_and_nothing_else() -> None:
+    """The field test's anonymous result: built and checked by the same description; a block
+    with anything more (an id, a text) is refused, named by its kinds, never its values."""
+    block = payloads.field_check("before", 0, 4)
+    assert block == {"field_check": {"phase": "before", "knowledge": 0, "sure": 4}}
+    assert payloads.check_custom(block) == (block, [])
+    assert "field_check" in payloads.ACTED_ON
+    kept, problems = payloads.check_custom({"field_check": {
+        "phase": "after", "knowledge": 5, "sure": 4, "conversation_id": "SECRET-ID"}})
+    assert kept == {} and [(p.block, p.kinds) for p in problems] == [("field_check", ("extra_keys",))]
+    assert "SECRET" not in repr(problems)
+    for bad, kind in [({"phase": "later", "knowledge": 1, "sure": 1}, "phase"),
+                      ({"phase": "after", "knowledge": 6, "sure": 1}, "knowledge"),
+                      ({"phase": "after", "knowledge": 1.0, "sure": 1}, "knowledge"),
+                      ({"phase": "after", "knowledge": 1, "sure": False}, "sure"),
+                      ({"phase": "after", "knowledge": 1}, "sure")]:
+        assert payloads.check_custom({"field_check": bad})[1][0].kinds == (kind,)
+    with pytest.raises(ValueError):
+        payloads.field_check("after", 5, 5)

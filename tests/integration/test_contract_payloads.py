@@ -7,7 +7,6 @@ then typed messages for what buttons cannot say (red flags at every level, a dec
 request, another language, a callback's name and number). Every message's ``custom`` must
 pass ``check_custom``.
 
-Runs before test_end_to_end.py, whose last test stops the action server.
 """
 
 from __future__ import annotations
@@ -88,6 +87,17 @@ def test_every_reply_of_every_guided_step_is_within_the_contract(webhook: httpx.
     _send(webhook, sender, commands.start_command(False), True, seen, problems)
     for text in TYPED:
         _send(webhook, sender, text, False, seen, problems)
+    # The checklist kept with consent, each answer the first button offered, to its end (the
+    # record): the breadth-first walk spends its turns before it gets this deep.
+    sender = secrets.token_urlsafe(32)
+    _send(webhook, sender, commands.start_command(True), True, seen, problems)
+    messages = _send(webhook, sender, "/start_checklist", True, seen, problems)
+    messages = _send(webhook, sender, commands.command("affirm"), True, seen, problems)
+    for _ in range(15):  # 11 questions, then the list with the record
+        buttons = [b for m in messages for b in m.get("buttons") or []]
+        if seen["record"] or not buttons:
+            break
+        messages = _send(webhook, sender, buttons[0]["payload"], True, seen, problems)
 
     assert problems == []
     # The walk reached the blocks the API acts on, and the guided steps' own blocks.

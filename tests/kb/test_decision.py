@@ -36,7 +36,7 @@ def _cell(text: str | None = "The guide says so.", sources: list[str] | None = N
 def minimal_decision() -> dict[str, dict[str, Any]]:
     """A valid decision folder for the minimal knowledge of conftest.py."""
     return {
-        "options.yml": {**DATES, "options": [
+        "options.yml": {**DATES, "not_covered": {"text": "Other options exist; a GP can explain them."}, "options": [
             {"id": oid, "title": oid.title(), "entry": "cost-session" if oid == "mesotherapy" else None,
              "cells": {dim: _cell() for dim in ALL_DIMENSIONS}}
             for oid in OPTION_IDS
@@ -315,6 +315,7 @@ def _texts(decision: DecisionAid) -> list[tuple[str, str]]:
     texts += [(f"{i.id}.{k}", getattr(i, k)) for i in decision.checklist for k in ("why", "ask")]
     ranges = decision.costs.per_session + decision.costs.first_course_sessions + decision.costs.maintenance_sessions_per_year
     texts += [(f"costs.{r.source}", r.note) for r in ranges if r.note]
+    texts += [("not_covered", decision.not_covered)]
     return texts
 
 
@@ -494,3 +495,33 @@ def test_words_and_names_round_trip_through_kb_json(kb: KnowledgeBase, decision:
     again = KnowledgeBase.from_dict(json.loads(json.dumps(kb.to_dict(), ensure_ascii=False))).decision
     assert again.values == decision.values and isinstance(again.values[0].words, tuple)
     assert again.costs.source_names == decision.costs.source_names
+
+
+# --- the options none of the sources cover (options.yml 'not_covered') ---------------------
+
+def test_not_covered_is_loaded(make_decision: Maker) -> None:
+    decision = validate(*make_decision()).decision
+    assert decision.not_covered == "Other options exist; a GP can explain them."
+
+
+@pytest.mark.parametrize("value", [None, "", {"text": "  "}, {"text": None}, "a bare string"])
+def test_not_covered_needs_a_text(make_decision: Maker, value: Any) -> None:
+    def mutate(f: dict[str, Any]) -> None:
+        if value is None:
+            f["options.yml"].pop("not_covered")
+        else:
+            f["options.yml"]["not_covered"] = value
+    problems = _problems(make_decision, mutate)
+    assert _has(problems, "options.yml", "not_covered", "needs 'not_covered' with a 'text'"), problems
+
+
+def test_not_covered_takes_only_a_text(make_decision: Maker) -> None:
+    problems = _problems(make_decision, lambda f: f["options.yml"]["not_covered"].update(sources=["guide"]))
+    assert _has(problems, "options.yml", "not_covered", "unknown field(s) sources"), problems
+
+
+def test_real_not_covered_names_the_other_options_and_who_can_explain_them(decision: DecisionAid) -> None:
+    text = (decision.not_covered or "").lower()
+    for words in ("transplant", "wig", "hairpiece", "fibres", "micropigmentation", "don't cover",
+                  "gp", "dermatologist", "hair-restoration surgeon"):
+        assert words in text, words

@@ -63,3 +63,10 @@ def test_domain_templates_are_measured_with_their_placeholders_filled(domain: di
     assert all("{" not in m.text for m in measured.values())
     assert not readability.only_placeholders("Opening hours: {hours}.")
     assert readability.only_placeholders("{answer}\n\n{booking}")
+
+
+def test_every_share_of_people_is_measured_and_reads_at_grade_8(domain: dict, kb: KnowledgeBase) -> None:
+    measured = {m.id: m for m in readability.frequency_texts(domain, kb)}
+    assert set(measured) == {f"frequencies:{fid}" for fid in kb.frequencies}
+    assert all("out of 100" in m.text and "How sure:" in m.text for m in measured.values())
+    assert {i: m.grade for i, m in measured.items() if m.grade > MAX_GRADE} == {}

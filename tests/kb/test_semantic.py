@@ -33,6 +33,8 @@ def test_every_question_form_has_a_unit_vector(index: SemanticIndex, runtime: An
 @pytest.mark.parametrize("text, entry", [
     ("will they use an anaesthetic so i dont feel it", "pain-numbing-and-sensitivity"),
     ("has any regulator approved it", "regulation-approval"),
+    ("would a hair transplant be better than this", "alternatives-not-covered"),
+    ("what about fue instead", "alternatives-not-covered"),
 ])
 def test_a_paraphrase_is_closest_to_its_entry(index: SemanticIndex, text: str, entry: str) -> None:
     assert _top(index, text) == entry

@@ -15,6 +15,7 @@ from api.routes.staff import (
     auth,
     erasure,
     export,
+    field_check,
     inbox,
     questions,
     summary,
@@ -26,5 +27,5 @@ router = APIRouter(include_in_schema=False)
 """Every staff route. The ``/staff`` prefix is given to each sub-router as it is included
 (not to this router), so a sub-router may have a route at ``/staff`` itself (path "")."""
 for module in (auth, account, users, audit, erasure, inbox, summary, transcript, export,
-               questions):
+               questions, field_check):
     router.include_router(module.router, prefix="/staff")

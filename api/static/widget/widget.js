@@ -788,6 +788,11 @@
       if (lang !== "en") text.setAttribute("lang", "en");
       el.append(text);
     }
+    const figures = Array.isArray(message.figures) ? message.figures : [];
+    for (const figure of figures.slice(0, 20)) {
+      const array = iconArray(figure);
+      if (array) el.append(array);
+    }
     const sources = Array.isArray(message.sources) ? message.sources : [];
     if (sources.length) {
       const list = h("ul", {});
@@ -806,6 +811,21 @@
     if (message.id) el.append(feedbackRow(String(message.id), message.feedback || null));
     log.append(el);
     return el;
+  }
+
+  /** A share of people as 100 marks (10 by 10), the first per_100 filled: role="img" with the
+   * text alternative as its name; the caption repeats it visibly, so it is hidden from readers. */
+  function iconArray(figure) {
+    if (!figure || typeof figure !== "object") return null;
+    const n = figure.per_100;
+    const alt = typeof figure.alt === "string" ? figure.alt.trim() : "";
+    if (!Number.isInteger(n) || n < 0 || n > 100 || !alt) return null;
+    const label = typeof figure.label === "string" && figure.label.trim() ? figure.label.trim() : alt;
+    const grid = h("div", { class: "icon-array", role: "img", "aria-label": alt });
+    for (let i = 0; i < 100; i++) grid.append(h("span", { class: i < n ? "mark on" : "mark" }));
+    const wrapper = h("div", { class: "figure" }, h("p", { class: "figure-label", "aria-hidden": "true" }, label), grid);
+    if (lang !== "en") wrapper.setAttribute("lang", "en"); // the assistant's words are English
+    return wrapper;
   }
 
   function feedbackRow(messageId, initial) {
