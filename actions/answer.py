@@ -28,6 +28,7 @@ from bot.dialogue.replies import Reply, answer_reply, contact_button, entry_butt
 from bot.kb.model import Entry
 from bot.kb.retriever import Retrieval
 from bot.kb.runtime import Runtime, get_runtime
+from bot.kb.semantic import SIMILARITIES_KEY
 
 logger = logging.getLogger(__name__)
 
@@ -156,6 +157,12 @@ def _send(dispatcher: CollectingDispatcher, reply: Reply) -> None:
     dispatcher.utter_message(text=reply.text, buttons=reply.buttons or None, json_message=reply.custom)
 
 
+def _take_scores(runtime: Runtime, tracker: Tracker) -> None:
+    """The entry scores Rasa's classifier gave this message and its pieces, so the
+    retriever does not encode them again (bot.kb.semantic)."""
+    runtime.retriever.take_scores((tracker.latest_message or {}).get(SIMILARITIES_KEY))
+
+
 def _ranking_of(piece: dict[str, Any]) -> list[tuple[str, float]]:
     return [(str(i.get("name")), float(i.get("confidence") or 0.0))
             for i in piece.get("intent_ranking") or [] if i.get("name")]
@@ -184,6 +191,7 @@ class ActionAnswerQuestion(Action):
             return [SlotSet("last_entry", ordinal)]
 
         questions = _question_pieces(tracker)
+        _take_scores(self._runtime, tracker)
         # One batch for what will be searched: each question of a compound message, or a long
         # story's question (the whole story only if that fails, encoded then); the whole
         # message and its question otherwise.
@@ -290,6 +298,7 @@ class _FollowUpFirst(Action, ABC):
         previous_entry = tracker.get_slot("last_entry")
         text = (tracker.latest_message or {}).get("text") or ""
         if previous_entry and text and not text.startswith("/"):
+            _take_scores(self._runtime, tracker)
             result = self._runtime.retriever.search(
                 text, intent_ranking=_intent_ranking(tracker),
                 previous_text=_previous_user_text(tracker), previous_entry=previous_entry,

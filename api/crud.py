@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, exists, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api import field_checks, history, schemas
@@ -27,6 +28,27 @@ logger = logging.getLogger(__name__)
 
 _OPEN = Conversation.expired_at.is_(None)
 """An expired conversation (see ``api.retention``) is gone for the chat routes."""
+FIRST_SEQ = 1
+"""The ``seq`` of a conversation's first message."""
+_ID = bindparam("conversation_id")
+_GET_CONVERSATION = select(Conversation).where(Conversation.id == _ID, _OPEN)
+"""Built once: every chat request reads its conversation (``conversation_id`` bound)."""
+_START_TURN = (
+    select(
+        Conversation,
+        select(func.max(Message.seq))
+        .where(Message.conversation_id == Conversation.id)
+        .scalar_subquery(),
+        exists().where(
+            Message.conversation_id == Conversation.id,
+            Message.role == "patient",
+            Message.tracker_pending.is_(True),
+        ),
+    )
+    .where(Conversation.id == _ID, _OPEN)
+    .with_for_update(of=Conversation)
+)
+"""Built once: the first read of every turn (:func:`start_turn`)."""
 
 
 async def conversation_exists(session: AsyncSession, conversation_id: str) -> bool:
@@ -39,9 +61,7 @@ async def conversation_exists(session: AsyncSession, conversation_id: str) -> bo
 
 async def get_conversation(session: AsyncSession, conversation_id: str) -> Conversation | None:
     """The conversation, unless it is unknown or expired."""
-    return await session.scalar(
-        select(Conversation).where(Conversation.id == conversation_id, _OPEN)
-    )
+    return await session.scalar(_GET_CONVERSATION, {"conversation_id": conversation_id})
 
 
 async def create_conversation(
@@ -80,11 +100,32 @@ async def get_conversation_for_update(
     )
 
 
+@dataclass
+class TurnStart:
+    """What a chat turn reads first, under the conversation's lock (:func:`start_turn`)."""
+
+    conversation: Conversation
+    next_seq: int
+    """The ``seq`` the turn's message gets, unless earlier turns are settled first."""
+    pending: bool
+    """A patient message waits to be settled with Rasa's tracker (``api.tracker_sync``)."""
+
+
+async def start_turn(session: AsyncSession, conversation_id: str) -> TurnStart | None:
+    """The conversation (row-locked as by :func:`get_conversation_for_update`), its next
+    ``seq`` and whether a message is pending, in one statement; None if unknown or expired."""
+    row = (await session.execute(_START_TURN, {"conversation_id": conversation_id})).first()
+    if row is None:
+        return None
+    conversation, last, is_pending = row
+    return TurnStart(conversation, FIRST_SEQ if last is None else last + 1, bool(is_pending))
+
+
 async def next_seq(session: AsyncSession, conversation_id: str) -> int:
     last = await session.scalar(
         select(func.max(Message.seq)).where(Message.conversation_id == conversation_id)
     )
-    return (last or 0) + 1
+    return FIRST_SEQ if last is None else last + 1
 
 
 async def last_offered_buttons(
@@ -137,12 +178,16 @@ async def add_patient_message(
     text: str,
     button_title: str | None,
     client_id: str | None = None,
+    seq: int | None = None,
 ) -> Message:
-    """Store the patient's message as 'unanswered'; it becomes 'answered' with the reply."""
+    """Store the patient's message as 'unanswered'; it becomes 'answered' with the reply.
+
+    ``seq``: its ``seq`` when the caller knows the next one (:func:`start_turn`); else read.
+    """
     now = utcnow()
     message = Message(
         conversation_id=conversation.id,
-        seq=await next_seq(session, conversation.id),
+        seq=seq if seq is not None else await next_seq(session, conversation.id),
         role="patient",
         text=text,
         button_title=button_title,
@@ -337,6 +382,7 @@ async def store_replies(
     patient: Message | None = None,
     *,
     summary_link: str,
+    first_seq: int | None = None,
 ) -> list[schemas.Message]:
     """Apply the reply's data and return the messages there is something to show, in order.
 
@@ -344,6 +390,9 @@ async def store_replies(
     buttons (not shown). With transcript consent the reply's red-flag level goes on
     ``patient`` (the turn's message) and the conversation, and the shown messages are
     stored (their ``id`` is their ``seq``); without it nothing of the turn is stored.
+    ``first_seq``: the first reply's ``seq`` when the caller knows it (under the
+    conversation's lock: ``patient.seq + 1`` when ``patient`` is the latest message,
+    :data:`FIRST_SEQ` for a new conversation); otherwise it is read.
     """
     now = utcnow()
     for message in reply.messages:
@@ -352,31 +401,37 @@ async def store_replies(
             if message.custom.field_check is not None:  # anonymous: kept without the conversation
                 await field_checks.record(session, message.custom.field_check, now)
     shown = present(reply.messages, summary_link=summary_link)
+    rows: list[dict[str, Any]] = []
     if conversation.transcript_consent:
         apply_red_flag(conversation, patient, reply, now)
-        seq = await next_seq(session, conversation.id)
+        seq = first_seq if first_seq is not None else await next_seq(session, conversation.id)
         for item in shown:
             public, custom = item.public, item.source.custom
-            session.add(
-                Message(
-                    conversation_id=conversation.id,
-                    seq=seq,
-                    role="assistant",
-                    text=public.text,
-                    buttons=[b.model_dump() for b in public.buttons],
-                    sources=[s.model_dump() for s in public.sources],
-                    topic=public.topic,
-                    entry_id=custom.entry_id if custom else None,
-                    score=custom.score if custom else None,
-                    certainty=custom.certainty if custom else None,
-                    offers_summary=public.summary_url is not None,
-                    created_at=now,
-                )
+            rows.append(
+                {
+                    "conversation_id": conversation.id,
+                    "seq": seq,
+                    "role": "assistant",
+                    "text": public.text,
+                    "buttons": [b.model_dump() for b in public.buttons],
+                    "sources": [s.model_dump() for s in public.sources],
+                    "topic": public.topic,
+                    "entry_id": custom.entry_id if custom else None,
+                    "score": custom.score if custom else None,
+                    "certainty": custom.certainty if custom else None,
+                    "offers_summary": public.summary_url is not None,
+                    "created_at": now,
+                }
             )
             public.id = str(seq)
             seq += 1
     conversation.last_activity_at = now
-    await session.flush()
+    if rows:
+        # One INSERT for the batch, after the pending changes are flushed (nothing reads
+        # these rows back as objects: their public id is their seq).
+        await session.execute(insert(Message), rows)
+    else:
+        await session.flush()
     return [item.public for item in shown]
 
 

@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from api.settings import PACKAGE_DIR
+from api.sqlite_driver import async_creator
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +37,15 @@ API_BUSY_TIMEOUT_MS: int = 1500
 """How long the API's own connections wait for a write lock: shorter than the chat's Rasa
 timeout, so that a locked database is noticed while the safety net can still answer in time
 (``api.write_behind``). The API's own writes take milliseconds."""
+SQLITE_POOL_SIZE: int = 5
+"""SQLite connections kept open (each has its thread, ``api.sqlite_driver``)."""
+SQLITE_MAX_OVERFLOW: int = 10
+"""More connections opened for a burst and closed after it. Few on purpose: SQLite writes one
+transaction at a time (``api.sqlite_driver.WriteGate``) and the event loop runs one request's
+Python at a time, so more connections add nothing but their cost. A chat request holds one
+for a few milliseconds at a time (its turn's reply from Rasa is awaited without one); with 100
+conversations opening at once the others wait that long, in turn, which measured faster than
+opening a connection (thread, pragmas) for each of them."""
 
 
 def sqlite_file(url: str) -> Path | None:
@@ -91,13 +101,22 @@ async def checkpoint(engine: AsyncEngine) -> bool:
 
 
 def create_engine(url: str) -> AsyncEngine:
-    """Create the async engine; for a SQLite file, create its folder and configure the pragmas."""
+    """Create the async engine; for a SQLite file, create its folder and configure the pragmas.
+
+    A SQLite file gets the connections of ``api.sqlite_driver`` (one writer at a time, queued
+    in the event loop) and no ping before each use (a file has no server to drop it).
+    """
     path = sqlite_file(url)
-    connect_args: dict[str, Any] = {}
-    if path is not None:
+    if path is None:
+        engine = create_async_engine(url, pool_pre_ping=True)
+    else:
         path.parent.mkdir(parents=True, exist_ok=True)
-        connect_args["timeout"] = API_BUSY_TIMEOUT_MS / 1000
-    engine = create_async_engine(url, connect_args=connect_args, pool_pre_ping=True)
+        engine = create_async_engine(
+            url,
+            async_creator=async_creator(str(path), API_BUSY_TIMEOUT_MS / 1000),
+            pool_size=SQLITE_POOL_SIZE,
+            max_overflow=SQLITE_MAX_OVERFLOW,
+        )
     if engine.dialect.name == "sqlite":
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
     return engine

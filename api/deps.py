@@ -1,4 +1,9 @@
-"""Typed FastAPI dependencies. Everything they hand out is created in the app's lifespan."""
+"""Typed FastAPI dependencies. Everything they hand out is created in the app's lifespan.
+
+Every dependency is ``async def``, even when it does not wait: FastAPI runs a plain ``def``
+dependency in a worker thread, a hand-over between threads on every request. (``get_runtime``
+itself is plain, for code that holds a request; ``RuntimeDep`` goes through
+``runtime_dependency``.)"""
 
 from __future__ import annotations
 
@@ -64,10 +69,14 @@ def get_runtime(request: Request) -> Runtime:
     return runtime
 
 
-RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+async def runtime_dependency(request: Request) -> Runtime:
+    return get_runtime(request)
 
 
-def get_settings(runtime: RuntimeDep) -> Settings:
+RuntimeDep = Annotated[Runtime, Depends(runtime_dependency)]
+
+
+async def get_settings(runtime: RuntimeDep) -> Settings:
     return runtime.settings
 
 
@@ -86,7 +95,7 @@ async def get_session(request: Request, runtime: RuntimeDep) -> AsyncIterator[As
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
 
 
-def get_rasa(runtime: RuntimeDep) -> RasaClient:
+async def get_rasa(runtime: RuntimeDep) -> RasaClient:
     return runtime.rasa
 
 

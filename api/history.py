@@ -62,6 +62,12 @@ def offered_buttons(events: Iterable[RasaEvent], conversation: str) -> list[sche
     return _buttons(batches[-1]) if batches else []
 
 
+def may_be_press(text: str) -> bool:
+    """Whether ``text`` could be a button press: every payload is a command
+    (``contract.commands``), so other text needs no look at the buttons on offer."""
+    return text.startswith(commands.PREFIX)
+
+
 def press_title(text: str, offered: Iterable[schemas.Button]) -> str | None:
     """The title of the offered button whose payload ``text`` is; None for other text."""
     return next((b.title for b in offered if b.payload == text), None)

@@ -34,7 +34,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from api.db import create_engine, create_sessionmaker, upgrade_head
 from api.deps import Runtime
 from api.locks import KeyedLocks
-from api.rasa_client import RasaClient
+from api.rasa_client import CONNECTIONS, RasaClient, note_absent_sniffio
 from api.ratelimit import RateLimiter
 from api.retention import purge_forever
 from api.routes import chat, feedback, health, staff, summary, widget
@@ -354,7 +354,7 @@ def create_app(
     """Build the app. Nothing is read or opened until the lifespan starts.
 
     ``settings`` defaults to ``Settings()`` (environment, prefix ``MESO_``), read at start-up.
-    ``rasa_transport`` replaces the network under the shared httpx client (tests pass an
+    ``rasa_transport`` replaces the network under the Rasa client (tests pass an
     ``httpx.MockTransport`` standing in for Rasa and the action server).
     """
 
@@ -368,23 +368,22 @@ def create_app(
         tracker = TrackerStore(config.tracker_url)
         try:
             await upgrade_head(engine)
-            transport = rasa_transport or httpx.AsyncHTTPTransport(
-                limits=httpx.Limits(max_connections=100, max_keepalive_connections=20)
-            )
-            async with httpx.AsyncClient(transport=transport, trust_env=False) as http:
+            note_absent_sniffio()
+            transport = rasa_transport or httpx.AsyncHTTPTransport(limits=CONNECTIONS)
+            async with RasaClient(
+                transport,
+                rasa_url=config.rasa_url,
+                action_server_url=config.action_server_url,
+                token=config.rasa_token.get_secret_value(),
+                timeout=config.rasa_timeout,
+                check_timeout=config.readiness_timeout,
+            ) as rasa:
                 links = _summary_links(config)
                 app.state.runtime = Runtime(
                     settings=config,
                     engine=engine,
                     sessionmaker=create_sessionmaker(engine),
-                    rasa=RasaClient(
-                        http,
-                        rasa_url=config.rasa_url,
-                        action_server_url=config.action_server_url,
-                        token=config.rasa_token.get_secret_value(),
-                        timeout=config.rasa_timeout,
-                        check_timeout=config.readiness_timeout,
-                    ),
+                    rasa=rasa,
                     locks=KeyedLocks(),
                     message_limiter=RateLimiter(config.rate_limit_messages_per_minute),
                     conversation_limiter=RateLimiter(config.rate_limit_conversations_per_minute),

@@ -1,220 +1,370 @@
-"""Concurrent simulated patients through the public API, and the same load straight at Rasa.
+"""Issue 17's figures, each beside its target: ``make bench`` (``python -m bench.run``).
 
-``python -m bench.run`` starts a private stack (ops.stack) with rate limits off, then:
+A private stack (ops.stack) starts with the rate limits off; the client runs on the same
+machine. Phases, in this order so that each is measured fairly:
 
-1. one patient alone (sequential messages): p50 latency;
-2. N concurrent patients, each a multi-turn conversation, through the API: messages/s,
-   p50/p95 latency, errors, and messages sent vs stored in the database;
-3. the same conversations straight at Rasa's webhook (the channel the API uses), for the
-   API's overhead;
-4. memory (RSS) of all processes together, and seconds from start to ready.
+1. warm-up (a few conversations through the API and at Rasa's webhook; not measured);
+2. one long conversation, on the idle stack: turns 56-60 against turns 1-5, measured
+   side by side (a new conversation starts as the one before reaches turn 56, and their
+   turns alternate) with the same questions at both ends over the run;
+3. one patient alone, on the idle stack: each turn through the API, then the same text at
+   Rasa's webhook (as the API calls it) and at ``/model/parse``, one request at a time;
+4. 50 concurrent conversations x 7 turns through the API, no pauses, each opened within
+   the load; memory (RSS) right after; then whether every patient message was stored;
+5. the same scripts straight at Rasa's webhook (same openings, same turns): the API's cost;
+6. 50, then 100 conversations opened at the same moment.
 
-Figures are printed and written to results/bench/report.json; nothing is asserted.
+Between phases the stack is left to finish its work (until its processes are idle).
+Every request gives up after the chat widget's timeout (TIMEOUT_MS in widget.js); a
+timeout, a 503 or any other failure is an error. Figures go to results/bench/report.json;
+the exit code is 1 when a target is missed. The targets are in ``bench.figures.TARGETS``.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
+import datetime as dt
 import json
+import math
 import os
-import random
-import secrets
 import sqlite3
 import sys
 import time
 from pathlib import Path
-from typing import Any, Awaitable, Callable
+from typing import Any, Sequence
 
-import httpx
 import yaml
 
-from api.patient_auth import PatientKeys
-from contract.channel import AUTH_HEADER, auth_value
+from bench import figures as fig
+from bench import load, procs
 
 ROOT = Path(__file__).resolve().parent.parent
 QUESTIONS = ROOT / "eval" / "questions.yml"
+WIDGET_JS = ROOT / "api" / "static" / "widget" / "widget.js"
+RATE_LIMITS_OFF = {
+    "MESO_RATE_LIMIT_MESSAGES_PER_MINUTE": "0",
+    "MESO_RATE_LIMIT_CONVERSATIONS_PER_MINUTE": "0",
+}
+LONG_EDGE = 5
+"""Turns compared at each end of the long conversation (1-5 against the last five)."""
+LONG_HANDOVERS = 3
+"""Late windows measured beside an early one (bench.figures.chain_scripts)."""
+IDLE_LIMIT_S = 20.0
+"""The longest wait, between phases, for the stack to finish the last phase's work."""
+STORE_WAIT_S = 10.0
+"""How long the check that nothing was lost waits for the transcript to catch up."""
 
 
-def _scripts(count: int, turns: int, seed: int) -> list[list[str]]:
-    data = yaml.safe_load(QUESTIONS.read_text(encoding="utf-8"))
-    pool = [q["text"] for q in data["questions"]] + [f["text"] for f in data.get("followups", [])]
-    rng = random.Random(seed)
-    return [["hi"] + rng.sample(pool, turns - 2) + ["thanks, bye"] for _ in range(count)]
+def _calls(calls: load.Calls) -> dict[str, Any]:
+    """Latencies of every request (a failure counts its wait), of the answered ones apart."""
+    return {**fig.latency_ms(calls.latencies), "answered": fig.latency_ms(calls.answered),
+            "errors": len(calls.errors),
+            "error_kinds": {k: calls.errors.count(k) for k in sorted(set(calls.errors))}}
 
 
-def _percentile(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
-
-
-class Load:
-    def __init__(self) -> None:
-        self.latencies: list[float] = []
-        self.errors: list[str] = []
-        self.sent = 0
-
-
-async def _api_patient(client: httpx.AsyncClient, script: list[str], load: Load, ids: list[str]) -> None:
-    response = await client.post("/api/v1/conversations", json={"consent": True})
-    if response.status_code != 201:
-        load.errors.append(f"create {response.status_code}")
-        return
-    cid = response.json()["conversation_id"]
-    ids.append(cid)
-    for text in script:
-        started = time.perf_counter()
-        load.sent += 1
-        try:
-            response = await client.post(f"/api/v1/conversations/{cid}/messages", json={"text": text})
-        except httpx.HTTPError as exc:
-            load.errors.append(type(exc).__name__)
-            continue
-        load.latencies.append(time.perf_counter() - started)
-        if response.status_code != 200:
-            load.errors.append(str(response.status_code))
-
-
-async def _rasa_patient(client: httpx.AsyncClient, script: list[str], load: Load, ids: list[str]) -> None:
-    sender = secrets.token_urlsafe(32)
-    ids.append(sender)
-    for text in script:
-        started = time.perf_counter()
-        load.sent += 1
-        try:
-            response = await client.post("/webhooks/meso/webhook",
-                                         json={"sender": sender, "message": text, "command": False})
-        except httpx.HTTPError as exc:
-            load.errors.append(type(exc).__name__)
-            continue
-        load.latencies.append(time.perf_counter() - started)
-        if response.status_code != 200:
-            load.errors.append(str(response.status_code))
-
-
-async def _run(base_url: str, scripts: list[list[str]],
-               patient: Callable[[httpx.AsyncClient, list[str], Load, list[str]], Awaitable[None]],
-               headers: dict[str, str] | None = None) -> tuple[Load, float, list[str]]:
-    load, ids = Load(), []
-    limits = httpx.Limits(max_connections=len(scripts) + 5, max_keepalive_connections=len(scripts) + 5)
-    async with httpx.AsyncClient(
-        base_url=base_url, timeout=30, limits=limits, headers=headers, auth=PatientKeys()
-    ) as client:
-        started = time.perf_counter()
-        await asyncio.gather(*(patient(client, s, load, ids) for s in scripts))
-        elapsed = time.perf_counter() - started
-    return load, elapsed, ids
-
-
-def _summary(load: Load, elapsed: float) -> dict[str, Any]:
+def _load_summary(record: load.Record, seconds: float, client_cpu: float, stack_cpu: float) -> dict[str, Any]:
     return {
-        "messages": load.sent,
-        "seconds": round(elapsed, 2),
-        "messages_per_s": round(len(load.latencies) / elapsed, 1) if elapsed else 0.0,
-        "p50_ms": round(_percentile(load.latencies, 0.50) * 1000, 1),
-        "p95_ms": round(_percentile(load.latencies, 0.95) * 1000, 1),
-        "errors": len(load.errors),
-        "error_kinds": sorted(set(load.errors)),
+        "seconds": round(seconds, 2),
+        "turns_per_s": fig.rate(record.turns.ok, seconds),
+        "openings_per_s": fig.rate(record.openings.ok, seconds),
+        "requests_per_s": fig.rate(record.turns.ok + record.openings.ok, seconds),
+        "turns": _calls(record.turns),
+        "openings": _calls(record.openings),
+        "turns_not_sent": record.not_sent,
+        "errors": len(record.turns.errors) + len(record.openings.errors),
+        "client_cpu_s": round(client_cpu, 1),
+        "stack_cores_used": round(stack_cpu / seconds, 2) if seconds else fig.NAN,
     }
 
 
-def _stored(db_path: Path, ids: list[str]) -> dict[str, int]:
-    db = sqlite3.connect(db_path)
+def _stored(db_path: Path, ids: list[str], sent: int) -> dict[str, Any]:
+    """Patient messages stored for these conversations, waiting up to STORE_WAIT_S for
+    the transcript to catch up with what was sent."""
+    if not ids:
+        return {"sent": sent, "patient_messages_stored": 0, "answered": 0, "lost": sent, "waited_s": 0.0}
+    started = time.monotonic()
     marks = ",".join("?" * len(ids))
-    patient = db.execute(f"SELECT COUNT(*) FROM messages WHERE role='patient' AND conversation_id IN ({marks})", ids).fetchone()[0]
-    answered = db.execute(f"SELECT COUNT(*) FROM messages WHERE role='patient' AND status='answered' AND conversation_id IN ({marks})", ids).fetchone()[0]
-    return {"patient_messages_stored": patient, "answered": answered}
-
-
-def _rss_mb(pids: list[int]) -> float:
-    """Resident memory of the given processes and all their descendants, in MB."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-                children.setdefault(int(fields[1]), []).append(int(entry.name))
-            except (OSError, IndexError, ValueError):
-                continue
-    total_kb, todo, seen = 0, list(pids), set()
-    while todo:
-        pid = todo.pop()
-        if pid in seen:
-            continue
-        seen.add(pid)
-        todo.extend(children.get(pid, []))
+    while True:
+        db = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
         try:
-            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total_kb += int(line.split()[1])
-        except OSError:
-            continue
-    return round(total_kb / 1024, 1)
+            patient, answered = db.execute(
+                "SELECT COUNT(*), COALESCE(SUM(status = 'answered'), 0) FROM messages "
+                f"WHERE role = 'patient' AND conversation_id IN ({marks})", ids).fetchone()
+        finally:
+            db.close()
+        waited = time.monotonic() - started
+        if patient >= sent or waited > STORE_WAIT_S:
+            return {"sent": sent, "patient_messages_stored": patient, "answered": answered,
+                    "lost": max(0, sent - patient), "waited_s": round(waited, 1)}
+        time.sleep(0.5)
+
+
+class Phases:
+    """The running stack and what the benchmark measures on it."""
+
+    def __init__(self, env: dict[str, str], timeout_s: float) -> None:
+        self.env, self.timeout_s = env, timeout_s
+        self.api_url, self.rasa_url = env["MESO_API_URL"], env["MESO_RASA_URL"]
+        self.token = env["MESO_RASA_TOKEN"]
+        self.pids = [int(p) for p in env["_MESO_PIDS"].split(",")]
+        self.db_path = Path(env["MESO_VAR_DIR"]) / "meso.db"
+
+    def idle(self) -> None:
+        waited = procs.wait_idle(self.pids, limit=IDLE_LIMIT_S)
+        if waited >= IDLE_LIMIT_S:
+            print(f"  (the stack was still busy after {waited:.0f} s; measuring anyway)", flush=True)
+
+    async def warm_up(self, pool: list[str], seed: int) -> None:
+        scripts = fig.conversation_scripts(pool, 4, 4, seed)
+        async with load.api(self.api_url, self.timeout_s, 4) as api, \
+                load.webhook(self.rasa_url, self.token, self.timeout_s, 4) as hook, \
+                load.parse(self.rasa_url, self.token, self.timeout_s) as nlu:
+            await load.concurrent(api, scripts)
+            await load.concurrent(hook, scripts)
+            await load.interleaved([nlu], scripts[:1])
+
+    async def long(self, scripts: list[list[str]]) -> list[load.Record]:
+        async with load.api(self.api_url, self.timeout_s, 2) as api:
+            return await load.handover_chain(api, scripts, LONG_EDGE)
+
+    async def alone(self, script: list[str]) -> list[load.Record]:
+        async with load.api(self.api_url, self.timeout_s) as api, \
+                load.webhook(self.rasa_url, self.token, self.timeout_s) as hook, \
+                load.parse(self.rasa_url, self.token, self.timeout_s) as nlu:
+            return await load.interleaved([api, hook, nlu], [script] * 3)
+
+    def concurrent(self, at_api: bool, scripts: list[list[str]]) -> tuple[load.Record, dict[str, Any]]:
+        async def run() -> tuple[load.Record, float]:
+            if at_api:
+                async with load.api(self.api_url, self.timeout_s, len(scripts)) as api:
+                    return await load.concurrent(api, scripts)
+            async with load.webhook(self.rasa_url, self.token, self.timeout_s, len(scripts)) as hook:
+                return await load.concurrent(hook, scripts)
+
+        client_before, stack_before = time.process_time(), procs.cpu_seconds(self.pids)
+        record, seconds = asyncio.run(run())
+        client = time.process_time() - client_before
+        stack = procs.cpu_seconds(self.pids) - stack_before
+        return record, _load_summary(record, seconds, client, stack)
+
+    def burst(self, count: int) -> dict[str, Any]:
+        async def run() -> load.Calls:
+            async with load.api(self.api_url, self.timeout_s, count) as api:
+                return await load.burst(api, count)
+
+        return {"conversations": count, **_calls(asyncio.run(run()))}
+
+
+def _print_header(args: argparse.Namespace, timeout_s: float) -> None:
+    limits = ", ".join(f"{k}={v}" for k, v in RATE_LIMITS_OFF.items())
+    load1, load5, _ = os.getloadavg()
+    print("make bench: issue 17's figures, each beside its target")
+    print(f"  rate limits OFF ({limits})")
+    print(f"  {os.cpu_count()} cores; the client runs on the same machine and shares them "
+          f"(load average {load1:.1f} / {load5:.1f} at the start: others may be using them)")
+    print(f"  every request gives up after {timeout_s:g} s (the widget's TIMEOUT_MS); "
+          "a timeout, a 503 or any other failure counts as an error")
+    print(f"  load: {args.users} conversations x {args.turns} turns, each opened within the load "
+          f"(POST /api/v1/conversations, consent true); seed {args.seed}\n", flush=True)
+
+
+def _line(text: str) -> None:
+    print(text, flush=True)
+
+
+def _figures(report: dict[str, Any]) -> dict[str, float]:
+    api, hook = report["load"]["api"], report["load"]["rasa_webhook"]
+    return {
+        "load_turns_per_s": api["turns_per_s"],
+        "load_p95_ms": api["turns"]["p95_ms"],
+        "load_errors": api["errors"],
+        "load_lost": report["load"]["stored"]["lost"],
+        "burst_errors": report["bursts"]["large"]["errors"],
+        "burst_p95_ms": report["bursts"]["large"]["p95_ms"],
+        "single_api_p50_ms": report["one_patient"]["api"]["p50_ms"],
+        "overhead_p50": fig.comparable_added_latency(api["turns"]["p50_ms"], hook["turns"]["p50_ms"],
+                                                     api["errors"] + hook["errors"]),
+        "overhead_throughput": fig.lost_throughput(api["turns_per_s"], hook["turns_per_s"]),
+        "memory_total_mb": report["memory_mb"]["total"],
+        "long_growth": report["long_conversation"]["growth_median"],
+    }
+
+
+def _memory(mb: dict[str, float]) -> str:
+    return ", ".join(f"{name} {value} MB" for name, value in mb.items())
+
+
+def _context(report: dict[str, Any]) -> dict[str, str]:
+    """What each printed target line is measured against, from the same run."""
+    api, hook = report["load"]["api"], report["load"]["rasa_webhook"]
+    one, long_ = report["one_patient"], report["long_conversation"]
+    mem = report["memory_mb"]
+    return {
+        "load_turns_per_s": f"webhook {hook['turns_per_s']} msg/s; with openings {api['requests_per_s']} req/s",
+        "load_p95_ms": f"p50 {api['turns']['p50_ms']} ms; webhook p95 {hook['turns']['p95_ms']} ms",
+        "load_errors": f"turns {api['turns']['errors']} {api['turns']['error_kinds'] or ''}, openings "
+                       f"{api['openings']['errors']} {api['openings']['error_kinds'] or ''}; webhook {hook['errors']}",
+        "burst_errors": f"{report['bursts']['large']['error_kinds'] or 'none'}",
+        "load_lost": f"{report['load']['stored']['patient_messages_stored']} stored of "
+                     f"{report['load']['stored']['sent']} sent",
+        "burst_p95_ms": f"50 at once: p95 {report['bursts']['small']['p95_ms']} ms, "
+                        f"{report['bursts']['small']['errors']} errors",
+        "single_api_p50_ms": f"webhook {one['rasa_webhook']['p50_ms']} ms, /model/parse "
+                             f"{one['model_parse']['p50_ms']} ms; API/webhook "
+                             f"{fig.format_value(one['api_vs_webhook_p50'], 'ratio')}",
+        "overhead_p50": f"API {api['turns']['p50_ms']} ms vs webhook {hook['turns']['p50_ms']} ms"
+                        + ("" if api["errors"] + hook["errors"] == 0 else
+                           f"; not comparable with {api['errors'] + hook['errors']} errors"),
+        "overhead_throughput": f"API {api['turns_per_s']} vs webhook {hook['turns_per_s']} msg/s",
+        "memory_total_mb": _memory({k: v for k, v in mem.items() if k != "total"}),
+        "long_growth": f"median {long_['late']['p50_ms']} vs {long_['early']['p50_ms']} ms, "
+                       f"mean {long_['late']['mean_ms']} vs {long_['early']['mean_ms']} ms",
+    }
+
+
+def _print_table(rows: Sequence[fig.Row], context: dict[str, str]) -> None:
+    print("\nTargets (issue 17; sizes as in the issue: 50 users x 7 turns, 100 at once)")
+    for row in rows:
+        verdict = "met" if row.met else "MISSED"
+        target = f"{row.comparison} {fig.format_value(row.target, row.unit)}"
+        print(f"  {verdict:6} {row.label:62} {fig.format_value(row.value, row.unit):>12}  "
+              f"(target {target}; {context.get(row.name, '')})")
+    missed = sum(not r.met for r in rows)
+    print(f"\n{len(rows) - missed} of {len(rows)} targets met" + (f", {missed} missed" if missed else ""))
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+def measure(args: argparse.Namespace, timeout_s: float, pool: list[str]) -> dict[str, Any]:
+    """Start the stack, run every phase, return the report (without the target rows)."""
+    from ops.stack import private_stack
+
+    report: dict[str, Any] = {
+        "settings": {"cores": os.cpu_count(), "client": "same machine", "rate_limits": RATE_LIMITS_OFF,
+                     "users": args.users, "turns": args.turns, "seed": args.seed,
+                     "request_timeout_s": timeout_s, "load_average_at_start": os.getloadavg()[:2],
+                     "started_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")},
+    }
+    _line(f"Starting a private stack (action server, Rasa, API) at {report['settings']['started_at']}…")
+    started = time.monotonic()
+    with private_stack(**RATE_LIMITS_OFF) as env:
+        report["stack_start_s"] = round(time.monotonic() - started, 1)
+        _line(f"  ready in {report['stack_start_s']} s (processes only; environments, model and "
+              "knowledge base already built)")
+        phases = Phases(env, timeout_s)
+
+        _line("Warm-up (not measured)…")
+        asyncio.run(phases.warm_up(pool, args.seed + 99))
+        phases.idle()
+
+        _line(f"One long conversation ({args.long_turns} turns; {LONG_HANDOVERS} in a row, each next one's "
+              f"first {LONG_EDGE} turns alternating with the last {LONG_EDGE} of the one before)…")
+        edge_late = args.long_turns - LONG_EDGE + 1
+        records = asyncio.run(phases.long(
+            fig.chain_scripts(pool, args.long_turns, LONG_EDGE, LONG_HANDOVERS, args.seed + 2)))
+        early = fig.turn_window([t for r in records[1:] for t in r.per_turn], 1, LONG_EDGE)
+        late = fig.turn_window([t for r in records[:-1] for t in r.per_turn], edge_late, args.long_turns)
+        report["long_conversation"] = {
+            "turns": args.long_turns, "conversations": len(records), "handovers": LONG_HANDOVERS,
+            "early_turns": f"1-{LONG_EDGE}", "late_turns": f"{edge_late}-{args.long_turns}",
+            "early": fig.latency_ms(early), "late": fig.latency_ms(late),
+            "errors": sum(len(r.turns.errors) + len(r.openings.errors) for r in records),
+        }
+        lc = report["long_conversation"]
+        lc["growth_median"] = fig.added_latency(lc["late"]["p50_ms"], lc["early"]["p50_ms"])
+        lc["growth_mean"] = fig.added_latency(lc["late"]["mean_ms"], lc["early"]["mean_ms"])
+        _line(f"  turns {lc['late_turns']}: median {lc['late']['p50_ms']} ms; turns {lc['early_turns']}: "
+              f"{lc['early']['p50_ms']} ms ({fig.format_value(lc['growth_median'], 'ratio')}); "
+              f"errors {lc['errors']}")
+        phases.idle()
+
+        _line(f"One patient alone ({args.single} turns; API, Rasa's webhook and /model/parse in turn)…")
+        api_one, hook_one, parse_one = asyncio.run(
+            phases.alone(fig.conversation_scripts(pool, 1, args.single, args.seed + 1)[0]))
+        one = {"api": _calls(api_one.turns), "rasa_webhook": _calls(hook_one.turns),
+               "model_parse": _calls(parse_one.turns),
+               "api_opening_ms": fig.latency_ms(api_one.openings.latencies)["p50_ms"]}
+        one["api_vs_webhook_p50"] = fig.comparable_added_latency(
+            one["api"]["p50_ms"], one["rasa_webhook"]["p50_ms"], one["api"]["errors"] + one["rasa_webhook"]["errors"])
+        report["one_patient"] = one
+        _line(f"  p50 per turn: API {one['api']['p50_ms']} ms, webhook {one['rasa_webhook']['p50_ms']} ms, "
+              f"/model/parse {one['model_parse']['p50_ms']} ms; errors "
+              f"{sum(one[k]['errors'] for k in ('api', 'rasa_webhook', 'model_parse'))}")
+        phases.idle()
+
+        scripts = fig.conversation_scripts(pool, args.users, args.turns, args.seed)
+        _line(f"{args.users} conversations x {args.turns} turns through the API, no pauses…")
+        record, api_load = phases.concurrent(True, scripts)
+        report["memory_mb"] = procs.rss_mb(phases.pids)
+        stored = _stored(phases.db_path, record.handles, len(record.turns.latencies))
+        _line(f"  {api_load['turns_per_s']} msg/s (turns; openings not counted, their time is: "
+              f"{api_load['requests_per_s']} req/s with them), p50 {api_load['turns']['p50_ms']} ms, "
+              f"p95 {api_load['turns']['p95_ms']} ms (answered turns: p50 "
+              f"{api_load['turns']['answered']['p50_ms']} ms), errors {api_load['errors']}; openings p50 "
+              f"{api_load['openings']['p50_ms']} ms, p95 {api_load['openings']['p95_ms']} ms")
+        _line(f"  client CPU {api_load['client_cpu_s']} s, stack {api_load['stack_cores_used']} cores busy "
+              "on average")
+        _line(f"  memory right after: {_memory(report['memory_mb'])}; patient messages lost: "
+              f"{stored['lost']} of {stored['sent']}")
+        phases.idle()
+
+        _line("The same scripts straight at Rasa's webhook…")
+        _, hook_load = phases.concurrent(False, scripts)
+        _line(f"  {hook_load['turns_per_s']} msg/s, p50 {hook_load['turns']['p50_ms']} ms, "
+              f"p95 {hook_load['turns']['p95_ms']} ms, errors {hook_load['errors']}; client CPU "
+              f"{hook_load['client_cpu_s']} s, stack {hook_load['stack_cores_used']} cores busy")
+        report["load"] = {"api": api_load, "rasa_webhook": hook_load, "stored": stored,
+                          "counting": "msg/s counts answered turns only; the wall time includes "
+                                      "each conversation's opening (reported apart)"}
+        phases.idle()
+
+        report["bursts"] = {}
+        for key, count in (("small", args.small_burst), ("large", args.burst)):
+            _line(f"{count} conversations opened at the same moment…")
+            report["bursts"][key] = phases.burst(count)
+            b = report["bursts"][key]
+            _line(f"  p50 {b['p50_ms']} ms, p95 {b['p95_ms']} ms, errors {b['errors']} {b['error_kinds'] or ''}")
+            phases.idle()
+    return report
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__)
-    parser.add_argument("--users", type=int, default=50, help="concurrent conversations")
-    parser.add_argument("--turns", type=int, default=8, help="messages per conversation")
-    parser.add_argument("--single", type=int, default=40, help="messages for the one-user latency")
+    parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--users", type=int, default=50, help="concurrent conversations (50)")
+    parser.add_argument("--turns", type=int, default=7, help="messages per conversation (7)")
+    parser.add_argument("--single", type=int, default=40, help="messages for the one-patient latency (40)")
+    parser.add_argument("--long-turns", type=int, default=60, help="messages of the long conversation (60)")
+    parser.add_argument("--burst", type=int, default=100, help="conversations opened at once, the target (100)")
+    parser.add_argument("--small-burst", type=int, default=50, help="the same, for information (50)")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--report", type=Path, default=ROOT / "results" / "bench" / "report.json")
     args = parser.parse_args(argv)
 
-    from ops.stack import private_stack
-
-    print(f"Starting a private stack ({os.cpu_count()} cores)…", flush=True)
-    started = time.monotonic()
-    with private_stack(MESO_RATE_LIMIT_CONVERSATIONS_PER_MINUTE="0",
-                       MESO_RATE_LIMIT_MESSAGES_PER_MINUTE="0") as env:
-        ready_s = time.monotonic() - started
-        api_url, rasa_url = env["MESO_API_URL"], env["MESO_RASA_URL"]
-        pids = [int(p) for p in env["_MESO_PIDS"].split(",")]
-        db_path = Path(env["MESO_VAR_DIR"]) / "meso.db"
-
-        asyncio.run(_run(api_url, _scripts(4, 4, args.seed + 99), _api_patient))  # warm-up
-        single_script = _scripts(1, args.single, args.seed + 1)
-        single, single_s, _ = asyncio.run(_run(api_url, single_script, _api_patient))
-        scripts = _scripts(args.users, args.turns, args.seed)
-        via_api, api_s, ids = asyncio.run(_run(api_url, scripts, _api_patient))
-        stored = _stored(db_path, ids)
-        rss = _rss_mb(pids)
-        # The meso channel, as the API calls it: with Rasa's token (it refuses anyone else).
-        channel_auth = {AUTH_HEADER: auth_value(env["MESO_RASA_TOKEN"])}
-        direct, rasa_s, _ = asyncio.run(_run(rasa_url, scripts, _rasa_patient, channel_auth))
-
-    api, rasa = _summary(via_api, api_s), _summary(direct, rasa_s)
-    report = {
-        "cores": os.cpu_count(),
-        "users": args.users, "turns": args.turns,
-        "one_user": _summary(single, single_s),
-        "api": {**api, "sent": via_api.sent, **stored},
-        "rasa_webhook": rasa,
-        "api_overhead_throughput": round(1 - api["messages_per_s"] / rasa["messages_per_s"], 3) if rasa["messages_per_s"] else None,
-        "api_overhead_p50": round(api["p50_ms"] / rasa["p50_ms"] - 1, 3) if rasa["p50_ms"] else None,
-        "memory_mb_all_processes": rss,
-        "seconds_to_ready": round(ready_s, 1),
-    }
+    timeout_s = fig.widget_timeout_s(WIDGET_JS.read_text(encoding="utf-8"))
+    pool = fig.text_pool(yaml.safe_load(QUESTIONS.read_text(encoding="utf-8")))
+    _print_header(args, timeout_s)
+    began = time.monotonic()
+    report = measure(args, timeout_s, pool)
+    rows = fig.evaluate(_figures(report))
+    report["targets"] = [dataclasses.asdict(row) for row in rows]
+    report["all_met"] = all(r.met for r in rows)
+    report["bench_seconds"] = round(time.monotonic() - began, 1)
+    _print_table(rows, _context(report))
     args.report.parent.mkdir(parents=True, exist_ok=True)
-    args.report.write_text(json.dumps(report, indent=2), encoding="utf-8")
-    one = report["one_user"]
-    print(f"\nOne patient alone: p50 {one['p50_ms']} ms, p95 {one['p95_ms']} ms (target p50 <= 100 ms)")
-    print(f"{args.users} concurrent patients x {args.turns} messages through the API: "
-          f"{api['messages_per_s']} msg/s, p50 {api['p50_ms']} ms, p95 {api['p95_ms']} ms, errors {api['errors']} "
-          f"(targets >= 40 msg/s, p95 <= 1500 ms, 0 errors)")
-    print(f"  sent {via_api.sent}, stored {stored['patient_messages_stored']} patient messages "
-          f"({stored['answered']} answered): lost {via_api.sent - stored['patient_messages_stored']}")
-    print(f"Same load straight at Rasa's webhook: {rasa['messages_per_s']} msg/s, p50 {rasa['p50_ms']} ms, "
-          f"p95 {rasa['p95_ms']} ms, errors {rasa['errors']}")
-    if report["api_overhead_throughput"] is not None:
-        print(f"API overhead: {report['api_overhead_throughput']:.1%} less throughput, "
-              f"{report['api_overhead_p50']:.1%} more p50 latency (target <= 10%)")
-    print(f"Memory of all processes after the API run: {rss} MB (target <= 1536 MB)")
-    print(f"Seconds from start to ready (processes only; environments and model already built): {report['seconds_to_ready']}")
-    print(f"Report: {args.report}")
-    return 0
+    args.report.write_text(json.dumps(_json_safe(report), indent=2), encoding="utf-8")
+    print(f"Report: {args.report} ({report['bench_seconds']:.0f} s in all)")
+    return fig.exit_code(rows)
 
 
 if __name__ == "__main__":

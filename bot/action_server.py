@@ -79,6 +79,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     from rasa_sdk.endpoint import create_argument_parser, create_ssl_context
     from rasa_sdk.plugin import plugin_manager
 
+    from bot.process_tuning import ACTION_SERVER_UNUSED, skip_unused_frameworks
+
+    skip_unused_frameworks(ACTION_SERVER_UNUSED)  # before the actions import spaCy
     args = create_argument_parser().parse_args(argv)
     token = os.environ.get(TOKEN_ENV, "")
     if not token:

@@ -7,6 +7,11 @@ option, reads the token from ``MESO_RASA_TOKEN`` and runs Rasa's own ``rasa run`
 process with the token put straight into its parsed arguments: it never reaches ``sys.argv``.
 A token (or a JWT secret) given as an argument is refused. The meso channel
 (``bot/channels/meso.py``) checks the same token from the same variable.
+
+It also applies ``bot.process_tuning`` for this process: JAX is never loaded, the action
+server's replies are checked with a schema validator built once, stored events find their
+classes without a walk over every event class, and the rule policy stops walking back once
+no rule is left to compare.
 """
 
 from __future__ import annotations
@@ -39,8 +44,18 @@ def main(argv: Optional[List[str]] = None) -> int:
         print(f"error: set {TOKEN_ENV} (the token of Rasa's HTTP API)", file=sys.stderr)
         return 2
 
+    from bot.process_tuning import (
+        RASA_UNUSED, cache_action_result_check, cache_event_types, skip_unused_frameworks,
+        narrow_rule_matching,
+    )
+
+    skip_unused_frameworks(RASA_UNUSED)
     import rasa.__main__
     import rasa.cli.run
+
+    cache_action_result_check()
+    cache_event_types()
+    narrow_rule_matching()
 
     rasa_run = rasa.cli.run.run
 

@@ -93,7 +93,7 @@ def write_endpoints(env: dict[str, str]) -> Path:
         "    Authorization: Bearer ${MESO_ACTION_TOKEN}\n"
         f"nlg:\n  type: {NLG}\n"
         "tracker_store:\n"
-        "  type: SQL\n"
+        "  type: bot.stores.tracker_store.MesoTrackerStore\n"
         f"  url: {json.dumps(env['MESO_TRACKER_URL'])}\n"
         "  db: meso_tracker\n"
     )

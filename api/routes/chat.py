@@ -155,7 +155,8 @@ async def create_conversation(
             )
             reply = runtime.safety_net.opening(consent)
         messages = await crud.store_replies(
-            session, conversation, reply, summary_link=_summary_link(runtime, conversation_id)
+            session, conversation, reply, summary_link=_summary_link(runtime, conversation_id),
+            first_seq=crud.FIRST_SEQ,
         )
         await session.commit()
         understood = await _understanding(request, runtime, conversation_id, reply.nlu)
@@ -234,11 +235,12 @@ async def send_message(
 
     started = time.perf_counter()
     async with runtime.locks.hold(conversation_id):
-        conversation = await crud.get_conversation_for_update(session, conversation_id)
-        if conversation is None:  # deleted while this request waited
+        start = await crud.start_turn(session, conversation_id)
+        if start is None:  # deleted while this request waited
             raise not_found()
+        conversation = start.conversation
         try:
-            stored = await _store_turn(session, runtime, conversation, body, text)
+            stored = await _store_turn(session, runtime, start, body, text)
         except DBAPIError as exc:
             await session.rollback()
             logger.warning(
@@ -282,6 +284,7 @@ async def send_message(
         messages = await crud.store_replies(
             session, conversation, reply, patient,
             summary_link=_summary_link(runtime, conversation_id),
+            first_seq=patient.seq + 1 if patient is not None else None,  # the latest message
         )
         await session.commit()
         understood = await _understanding(request, runtime, conversation_id, reply.nlu)
@@ -318,21 +321,26 @@ def _without_database(
 async def _store_turn(
     session: AsyncSession,
     runtime: RuntimeDep,
-    conversation: Conversation,
+    start: crud.TurnStart,
     body: MessageIn,
     text: str,
 ) -> Replies | tuple[Message | None, str | None]:
     """Store the patient's message (with consent) before the bot is asked; return it and the
     title of the button it pressed, or the stored replies when it is a retry already answered.
     """
+    conversation = start.conversation
     conversation_id = conversation.id
     patient: Message | None = None
     if conversation.transcript_consent:
         # A turn the bot failed earlier may have been answered since: settle it first,
         # so a retry gets that answer and the new message comes after it.
         link = _summary_link(runtime, conversation.id)
-        if await tracker_sync.settle(session, runtime.rasa, conversation, summary_link=link):
+        seq = start.next_seq
+        if start.pending and await tracker_sync.settle(
+            session, runtime.rasa, conversation, summary_link=link
+        ):
             await session.commit()
+            seq = await crud.next_seq(session, conversation_id)
         earlier = await _earlier_attempt(session, conversation_id, body)
         if earlier is not None and earlier.status == "answered":
             logger.info(
@@ -343,9 +351,13 @@ async def _store_turn(
             return Replies(
                 messages=await crud.stored_replies(session, earlier, summary_link=link)
             )
-        offered = await crud.last_offered_buttons(session, conversation_id)
+        offered = (
+            await crud.last_offered_buttons(session, conversation_id)
+            if history.may_be_press(text)
+            else []
+        )
         title = history.press_title(text, offered)
-        patient = await _store_patient_message(session, conversation, body, title, earlier)
+        patient = await _store_patient_message(session, conversation, body, title, earlier, seq)
     else:
         offered = await _tracker_buttons(runtime, conversation_id, text)
         title = history.press_title(text, offered)
@@ -391,20 +403,23 @@ async def _store_patient_message(
     body: MessageIn,
     title: str | None,
     earlier: Message | None,
+    seq: int,
 ) -> Message:
-    """Store the message as 'unanswered' (or take up the unanswered earlier attempt)."""
+    """Store the message as 'unanswered' with ``seq`` (or take up the unanswered earlier
+    attempt)."""
     if earlier is not None:
         await crud.retry_patient_message(session, conversation, earlier, title)
         return earlier
     return await crud.add_patient_message(
-        session, conversation, text=body.text, button_title=title, client_id=body.client_id
+        session, conversation, text=body.text, button_title=title, client_id=body.client_id,
+        seq=seq,
     )
 
 
 async def _tracker_buttons(runtime: RuntimeDep, conversation_id: str, text: str) -> list[Button]:
     """Without a stored transcript, the buttons on offer are read from Rasa's tracker (only
-    when ``text`` could be a payload: every button payload is a command, starting with '/')."""
-    if not text.startswith("/"):
+    when ``text`` could be a payload: ``history.may_be_press``)."""
+    if not history.may_be_press(text):
         return []
     try:
         events = await runtime.rasa.tracker(conversation_id)
@@ -457,7 +472,7 @@ HISTORY_ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _history_limit(request: Request, runtime: RuntimeDep) -> None:
+async def _history_limit(request: Request, runtime: RuntimeDep) -> None:
     """Count the request against its client's history limit (before the token is checked:
     guesses count too)."""
     retry_after = runtime.history_limiter.hit(client_key(request))

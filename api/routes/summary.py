@@ -152,7 +152,7 @@ async def summary_page(
     return HTMLResponse(html, headers=PRIVATE_HEADERS)
 
 
-def _summary_limit(request: Request, runtime: RuntimeDep) -> None:
+async def _summary_limit(request: Request, runtime: RuntimeDep) -> None:
     """Count the request against its client's summary limit (before the token is checked:
     guesses count too)."""
     retry_after = runtime.summary_limiter.hit(client_key(request))

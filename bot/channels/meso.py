@@ -12,6 +12,10 @@ Like Rasa's REST channel, plus two things the API needs:
 * The reply carries the NLU result (intent, confidence, entities) next to the messages,
   so the API can store it with the transcript without a second request. The message is
   parsed once, here, and the parse is handed to the processor.
+* The parse runs on a thread of its own (:class:`ParseThread`), not on Rasa's event loop:
+  the sentence encoder releases the interpreter while it computes, so one message's
+  understanding and other messages' dialogue steps (tracker store, policies, action
+  calls) use both cores, and no patient waits behind another one's parse.
 
 Unlike Rasa's own webhooks it authenticates its caller: a call without ``Authorization:
 Bearer <token>`` gets 401 before anything is parsed (compared in constant time). The token
@@ -25,6 +29,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Awaitable, Callable, Dict, Optional, Text
 
 from rasa.core.channels.channel import CollectingOutputChannel, InputChannel, UserMessage
@@ -82,6 +88,30 @@ def _nlu_summary(parse_data: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+class ParseThread:
+    """Runs Rasa's message parse (the NLU pipeline) on one worker thread, off the event loop.
+
+    One thread, so parses run one at a time, as they would on the loop; the thread keeps
+    its own event loop for the processor's (synchronous inside) ``parse_message``. Made on
+    first use, not at import.
+    """
+
+    def __init__(self) -> None:
+        self._executor: Optional[ThreadPoolExecutor] = None
+        self._local = threading.local()
+
+    def _parse(self, processor: Any, message: UserMessage) -> Dict[Text, Any]:
+        loop = getattr(self._local, "loop", None)
+        if loop is None:
+            loop = self._local.loop = asyncio.new_event_loop()
+        return loop.run_until_complete(processor.parse_message(message))
+
+    async def parse(self, processor: Any, message: UserMessage) -> Dict[Text, Any]:
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="meso-parse")
+        return await asyncio.get_running_loop().run_in_executor(self._executor, self._parse, processor, message)
+
+
 TOKEN_ENV = "MESO_RASA_TOKEN"
 """Where the channel finds its callers' token when the credentials file names none."""
 
@@ -89,6 +119,7 @@ TOKEN_ENV = "MESO_RASA_TOKEN"
 class MesoInput(InputChannel):
     def __init__(self, token: Optional[str] = None) -> None:
         self.token = token if token is not None else os.environ.get(TOKEN_ENV, "")
+        self._parser = ParseThread()
         if not self.token:
             logger.error("meso channel: no token (%s): every call will be refused", TOKEN_ENV)
 
@@ -135,7 +166,7 @@ class MesoInput(InputChannel):
             collector = WholeMessagesOutput()
             message = UserMessage(text, collector, sender, input_channel=self.name(), message_id=message_id)
             try:
-                parse_data = await agent.processor.parse_message(message)
+                parse_data = await self._parser.parse(agent.processor, message)
                 message.parse_data = parse_data
                 await on_new_message(message)
             except asyncio.CancelledError:

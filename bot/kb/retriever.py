@@ -97,6 +97,11 @@ class Retrieval:
         return self.best.score if self.best else 0.0
 
 
+SCORED_TEXTS_KEPT = 64
+"""Texts whose classifier scores the retriever keeps (a turn has a message and its pieces;
+requests from several patients may interleave)."""
+
+
 class Retriever:
     def __init__(self, kb: KnowledgeBase, index: BM25Index, normaliser: Normaliser,
                  semantic: SemanticIndex | None = None, encoder: Encoder | None = None) -> None:
@@ -107,6 +112,8 @@ class Retriever:
             raise ValueError("a semantic index needs an encoder, and the other way round")
         self._semantic = semantic
         self._encoder = encoder
+        # Entry scores of recent texts, as Rasa's classifier scored them (take_scores).
+        self._scored: dict[str, dict[str, float]] = {}
         self._by_initial: dict[str, list[str]] = {}
         for word in sorted(index.vocabulary):
             self._by_initial.setdefault(word[0], []).append(word)
@@ -183,11 +190,29 @@ class Retriever:
         whole), when the encoder keeps what it encoded recently (bot.nlp.encoder.RecentEncodings)."""
         prepare = getattr(self._encoder, "prepare", None)
         if prepare is not None and self._semantic is not None:
-            prepare([t for t in texts if t.strip()])
+            prepare([t for t in texts if t.strip() and t not in self._scored])
+
+    def take_scores(self, packed: object) -> int:
+        """Keep the entry scores Rasa's classifier packed into a message's parse data
+        (``SIMILARITIES_KEY``, :meth:`SemanticIndex.pack`) for the message and its pieces:
+        searching those texts then encodes nothing. Scores packed against another index
+        are ignored (those texts are encoded here). Returns how many texts were taken."""
+        if self._semantic is None:
+            return 0
+        taken = self._semantic.unpack(packed)
+        for text, scores in taken.items():
+            self._scored.pop(text, None)
+            self._scored[text] = scores
+        while len(self._scored) > SCORED_TEXTS_KEPT:
+            self._scored.pop(next(iter(self._scored)))
+        return len(taken)
 
     def _similarities(self, text: str) -> Mapping[str, float] | None:
         if self._semantic is None or self._encoder is None:
             return None
+        scored = self._scored.get(text)
+        if scored is not None:
+            return scored
         return self._semantic.similarities(text, self._encoder)
 
     def _intent_by_topic(self, ranking: Iterable[tuple[str, float]]) -> dict[str, float]:

@@ -6,6 +6,11 @@ character n-grams keep typos close. A multinomial logistic regression over both 
 calibrated probabilities for the whole intent ranking, which the knowledge action uses.
 
 Persisted as plain arrays and JSON (no pickles): vocabularies, idf weights, coefficients.
+
+Each message is encoded once. When the knowledge base is built (``make kb``: the entries'
+question vectors, bot.kb.semantic), the same vectors also score the message and its pieces
+against every entry, and the scores go on in the parse data (``SIMILARITIES_KEY``): the
+action server's retriever reads them instead of encoding the message again.
 """
 
 from __future__ import annotations
@@ -28,6 +33,8 @@ from rasa.shared.nlu.training_data.training_data import TrainingData
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 
+from bot import paths
+from bot.kb.semantic import SIMILARITIES_KEY, SemanticIndex
 from bot.nlp.encoder import shared_encoder
 from bot.nlp.segments import read
 
@@ -69,7 +76,7 @@ class MiniLMIntentClassifier(GraphComponent, IntentClassifier):
     def __init__(self, config: Dict[Text, Any], model_storage: ModelStorage, resource: Resource,
                  vectorizers: Optional[Dict[str, TfidfVectorizer]] = None,
                  coef: Optional[np.ndarray] = None, intercept: Optional[np.ndarray] = None,
-                 classes: Optional[List[str]] = None) -> None:
+                 classes: Optional[List[str]] = None, semantic: Optional[SemanticIndex] = None) -> None:
         self._config = {**self.get_default_config(), **config}
         self._storage = model_storage
         self._resource = resource
@@ -77,6 +84,20 @@ class MiniLMIntentClassifier(GraphComponent, IntentClassifier):
         self._coef = coef
         self._intercept = intercept
         self._classes = classes or []
+        self._semantic = semantic
+        self._sparse_weights: Optional[np.ndarray] = None
+        self._dense_weights: Optional[np.ndarray] = None
+        if coef is not None:
+            self._split_weights()
+
+    def _split_weights(self) -> None:
+        """The coefficients as two contiguous (features x intents) blocks: the n-gram part
+        multiplies the sparse n-gram features, the last 384 columns the sentence vector."""
+        assert self._coef is not None
+        ngrams = sum(len(getattr(v, "vocabulary_", None) or v.vocabulary) for v in self._vectorizers.values())
+        coef = self._coef.astype(np.float64)
+        self._sparse_weights = np.ascontiguousarray(coef[:, :ngrams].T)
+        self._dense_weights = np.ascontiguousarray(coef[:, ngrams:].T * self._config["embedding_weight"])
 
     @classmethod
     def create(cls, config: Dict[Text, Any], model_storage: ModelStorage, resource: Resource,
@@ -84,10 +105,12 @@ class MiniLMIntentClassifier(GraphComponent, IntentClassifier):
         return cls(config, model_storage, resource)
 
     # -- features -------------------------------------------------------------------
+    def _ngrams(self, texts: List[str]) -> sp.csr_matrix:
+        return sp.hstack([self._vectorizers[name].transform(texts) for name in _VECTORIZERS]).tocsr()
+
     def _features(self, texts: List[str]) -> sp.csr_matrix:
-        blocks = [self._vectorizers[name].transform(texts) for name in _VECTORIZERS]
         embeddings = shared_encoder().encode(texts) * self._config["embedding_weight"]
-        return sp.hstack(blocks + [sp.csr_matrix(embeddings)]).tocsr()
+        return sp.hstack([self._ngrams(texts), sp.csr_matrix(embeddings)]).tocsr()
 
     # -- training -------------------------------------------------------------------
     def train(self, training_data: TrainingData) -> Resource:
@@ -106,6 +129,7 @@ class MiniLMIntentClassifier(GraphComponent, IntentClassifier):
         self._coef = model.coef_.astype(np.float32)
         self._intercept = model.intercept_.astype(np.float32)
         self._classes = [str(c) for c in model.classes_]
+        self._split_weights()
         self._persist()
         return self._resource
 
@@ -138,12 +162,15 @@ class MiniLMIntentClassifier(GraphComponent, IntentClassifier):
             logger.warning("MiniLMIntentClassifier: no trained model found; it will not classify")
             return cls(config, model_storage, resource)
         shared_encoder()  # load the weights now, not on the first message
-        return cls(config, model_storage, resource, vectorizers, coef, intercept, meta["classes"])
+        return cls(config, model_storage, resource, vectorizers, coef, intercept, meta["classes"],
+                   semantic=_built_semantic_index())
 
     # -- prediction -----------------------------------------------------------------
-    def _probabilities(self, texts: List[str]) -> np.ndarray:
-        """One row of intent probabilities per text (all encoded in one batch)."""
-        scores = np.asarray(self._features(texts) @ self._coef.T + self._intercept)
+    def _probabilities(self, texts: List[str], vectors: np.ndarray) -> np.ndarray:
+        """One row of intent probabilities per text; ``vectors`` are the texts' sentence vectors."""
+        assert self._sparse_weights is not None and self._dense_weights is not None
+        scores = np.asarray(self._ngrams(texts) @ self._sparse_weights)
+        scores += vectors.astype(np.float64) @ self._dense_weights + self._intercept
         scores = scores - scores.max(axis=1, keepdims=True)
         probs = np.exp(scores)
         return probs / probs.sum(axis=1, keepdims=True)
@@ -161,7 +188,11 @@ class MiniLMIntentClassifier(GraphComponent, IntentClassifier):
                 continue
             reading = read(text) if not text.startswith("/") else None
             pieces = list(reading.pieces) if reading and reading.needs_pieces else []
-            probs = self._probabilities([text] + [p.text for p in pieces])
+            texts = [text] + [p.text for p in pieces]
+            vectors = shared_encoder().encode(texts)  # the one encoding of this message
+            probs = self._probabilities(texts, vectors)
+            if self._semantic is not None and reading is not None:
+                message.set(SIMILARITIES_KEY, self._semantic.pack(texts, vectors), add_to_output=True)
             whole = probs[0]
             questions = [probs[i + 1] for i, p in enumerate(pieces) if p.question]
             if questions and len(questions) < len(pieces):
@@ -182,3 +213,13 @@ class MiniLMIntentClassifier(GraphComponent, IntentClassifier):
                     ],
                 }, add_to_output=True)
         return messages
+
+
+def _built_semantic_index() -> Optional[SemanticIndex]:
+    """The entries' question vectors from the knowledge build, if it is there."""
+    try:
+        return SemanticIndex.load(paths.build_dir())
+    except (OSError, ValueError) as exc:
+        logger.warning("MiniLMIntentClassifier: no knowledge build (%s); the action server "
+                       "will encode each message itself", exc)
+        return None

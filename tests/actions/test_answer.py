@@ -397,3 +397,30 @@ async def test_an_entry_without_a_note_still_reads_cleanly(runtime, domain, trac
                               entities=[{"entity": "entry", "value": entry.id}])
     messages, _ = await _run(runtime, domain, tracker)
     assert re.search(r"How sure the sources are: [a-z ]+\. Information checked on ", messages[0]["text"])
+
+
+class _NoEncoder:
+    def encode(self, texts: list[str]):
+        raise AssertionError(f"the action server encoded {texts!r}")
+
+
+@pytest.mark.asyncio
+async def test_the_answer_uses_the_scores_rasa_sent_and_encodes_nothing(runtime, domain, tracker_factory, built_dir):
+    """The classifier's entry scores in the parse data (bot.kb.semantic) stand in for the
+    action server's own encoding: same answer, no second encoding."""
+    from bot.kb.retriever import Retriever
+    from bot.kb.semantic import SIMILARITIES_KEY, SemanticIndex
+    from bot.nlp.encoder import shared_encoder
+
+    text = "will my scalp go numb first?"
+    expected, _ = await _run(runtime, domain, tracker_factory(text, "ask_pain", 0.6))
+    index = SemanticIndex.load(built_dir)
+    lean = replace(runtime, retriever=Retriever(runtime.kb, runtime.retriever._index, runtime.normaliser,
+                                                index, _NoEncoder()))
+    tracker = tracker_factory(text, "ask_pain", 0.6)
+    with pytest.raises(AssertionError, match="encoded"):
+        await _run(lean, domain, tracker)
+    tracker.latest_message[SIMILARITIES_KEY] = index.pack([text], shared_encoder().encode([text]))
+    messages, _ = await _run(lean, domain, tracker)
+    assert messages[0]["custom"].get("entry_id") == expected[0]["custom"].get("entry_id")
+    assert messages[0]["text"] == expected[0]["text"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import os
 import subprocess
 import sys
@@ -48,10 +49,10 @@ async def test_lifespan_creates_the_database_and_closes_everything(
     assert not db_path.parent.exists()
     async with start() as h:
         runtime = h.app.state.runtime
-        http = runtime.rasa._http
+        rasa = runtime.rasa
         assert db_path.exists()
-        assert not http.is_closed
-    assert http.is_closed
+        assert not rasa.is_closed
+    assert rasa.is_closed
     assert h.app.state.runtime is None
 
 
@@ -64,3 +65,29 @@ async def test_requests_before_start_up_fail_clearly() -> None:
         response = await client.get("/readyz")
     assert response.status_code == 500
     assert list(response.json()) == ["detail"]
+
+
+def test_the_public_api_has_no_plain_def_dependency() -> None:
+    """FastAPI runs a plain ``def`` dependency in a worker thread, a hand-over between threads
+    on every request: every dependency of the public API is a coroutine."""
+    from fastapi.routing import APIRoute
+
+    from api.routes import chat, feedback, health, summary, widget
+
+    def calls(dependant: Any) -> Any:
+        for sub in dependant.dependencies:
+            yield sub.call
+            yield from calls(sub)
+
+    routers = (chat.router, feedback.router, health.router, summary.router, summary.page_router,
+               widget.router)
+    checked = 0
+    for route in (r for router in routers for r in router.routes):
+        assert isinstance(route, APIRoute)
+        for call in calls(route.dependant):
+            target = call if inspect.isfunction(call) else type(call).__call__
+            assert inspect.iscoroutinefunction(target) or inspect.isasyncgenfunction(target), (
+                f"{route.path}: {call!r} is not async"
+            )
+            checked += 1
+    assert checked > 10

@@ -37,16 +37,16 @@ def client_for(seen: list[httpx.Request]) -> Callable[[Handler], Any]:
                 result = await result
             return result  # type: ignore[no-any-return]
 
-        async with httpx.AsyncClient(transport=httpx.MockTransport(recording)) as http:
-            options: dict[str, Any] = {
-                "rasa_url": "http://rasa.local:5005/",
-                "action_server_url": "http://actions.local:5055",
-                "token": "s3cret",
-                "timeout": 0.3,
-                "check_timeout": 0.3,
-            }
-            options.update(kwargs)
-            yield RasaClient(http, **options)
+        options: dict[str, Any] = {
+            "rasa_url": "http://rasa.local:5005/",
+            "action_server_url": "http://actions.local:5055",
+            "token": "s3cret",
+            "timeout": 0.3,
+            "check_timeout": 0.3,
+        }
+        options.update(kwargs)
+        async with RasaClient(httpx.MockTransport(recording), **options) as rasa:
+            yield rasa
 
     return make
 

@@ -66,3 +66,46 @@ def test_the_retriever_answers_a_paraphrase_the_intents_split_on(runtime: Any) -
                                       [("ask_pain", 0.5), ("ask_procedure", 0.4)])
     assert result.confident
     assert result.best.entry.id == "pain-numbing-and-sensitivity"
+
+
+class _NoEncoder:
+    def encode(self, texts: list[str]) -> np.ndarray:
+        raise AssertionError(f"encoded {texts!r}: the scores were given")
+
+
+def test_packed_scores_unpack_to_the_same_similarities(index: SemanticIndex) -> None:
+    texts = ["does it hurt", "how much per session, roughly?"]
+    packed = index.pack(texts, shared_encoder().encode(texts))
+    assert all(len(v) < 400 for v in packed["texts"].values())  # small enough for every parse
+    unpacked = index.unpack(packed)
+    for text in texts:
+        expected = index.similarities(text, shared_encoder())
+        assert unpacked[text].keys() == expected.keys()
+        assert max(abs(unpacked[text][k] - expected[k]) for k in expected) < 2e-5
+
+
+def test_scores_packed_for_another_index_or_malformed_are_not_used(index: SemanticIndex) -> None:
+    texts = ["does it hurt"]
+    packed = index.pack(texts, shared_encoder().encode(texts))
+    other = SemanticIndex(index.entry_ids[:-1], index.vectors[:-1])
+    assert other.digest != index.digest and other.unpack(packed) == {}
+    assert index.unpack({**packed, "texts": {"does it hurt": "not base64!"}}) == {}
+    assert index.unpack({**packed, "texts": {"does it hurt": "AAAA"}}) == {}  # wrong length
+    assert index.unpack(None) == {} and index.unpack("x") == {}
+
+
+def test_the_retriever_searches_given_scores_without_encoding(runtime: Any, built_dir: Path) -> None:
+    from bot.kb.retriever import Retriever
+
+    text = "will my scalp go numb first?"
+    expected = runtime.retriever.search(text)
+    index = SemanticIndex.load(built_dir)
+    retriever = Retriever(runtime.kb, runtime.retriever._index, runtime.normaliser, index, _NoEncoder())
+    assert retriever.take_scores(index.pack([text], shared_encoder().encode([text]))) == 1
+    retriever.prepare([text])  # nothing left to encode
+    found = retriever.search(text)
+    assert found.best.entry.id == expected.best.entry.id
+    assert found.best.score == pytest.approx(expected.best.score, abs=1e-4)
+    assert found.confident == expected.confident
+    with pytest.raises(AssertionError, match="encoded"):
+        retriever.search("a text nobody scored")

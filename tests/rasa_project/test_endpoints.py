@@ -50,7 +50,7 @@ def test_a_stack_writes_its_own_endpoints(no_meso_env: None, monkeypatch: pytest
     assert endpoints.action.url == "http://127.0.0.1:47123/webhook"
     assert endpoints.action.headers == {"Authorization": f"Bearer {env['MESO_ACTION_TOKEN']}"}
     assert env["MESO_ACTION_TOKEN"] not in path.read_text(encoding="utf-8")  # filled by Rasa
-    assert endpoints.tracker_store.type == "SQL"
+    assert endpoints.tracker_store.type == "bot.stores.tracker_store.MesoTrackerStore"
     assert endpoints.tracker_store.url == tracker
     assert endpoints.tracker_store.kwargs["db"] == "meso_tracker"
 
@@ -73,6 +73,7 @@ def test_the_scaled_set_up_keeps_its_endpoints_file(no_meso_env: None, monkeypat
     assert endpoints.action.url == "http://127.0.0.1:5055/webhook"
     assert endpoints.action.headers == {"Authorization": f"Bearer {env['MESO_ACTION_TOKEN']}"}
     assert endpoints.tracker_store.url == "postgresql://meso@db.internal/rasa"
+    assert endpoints.tracker_store.type == "bot.stores.tracker_store.MesoTrackerStore"
     assert endpoints.lock_store.type == "redis"
     assert endpoints.lock_store.url == "redis.internal"
 

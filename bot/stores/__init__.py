@@ -1,0 +1,1 @@
+"""Where Rasa keeps conversations: its SQL tracker store, tuned (tracker_store)."""

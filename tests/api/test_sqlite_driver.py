@@ -1,0 +1,168 @@
+"""The API's SQLite connections (``api.sqlite_driver``): one writer at a time, first come first
+served, the busy timeout kept, every row of a long result returned."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from api.db import create_engine
+from api.sqlite_driver import FETCH_CHUNK, async_creator, is_write
+
+pytestmark = pytest.mark.anyio
+
+
+async def _with_table(engine: AsyncEngine) -> AsyncEngine:
+    async with engine.begin() as connection:
+        await connection.execute(text("CREATE TABLE t (id INTEGER PRIMARY KEY, who TEXT)"))
+    return engine
+
+
+@pytest.fixture
+async def engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
+    """The app's own engine (``api.db.create_engine``) on a fresh file."""
+    engine = await _with_table(create_engine(f"sqlite+aiosqlite:///{tmp_path / 'd.db'}"))
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
+async def short_engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
+    """The same connections with a 0.2 s busy timeout."""
+    database = str(tmp_path / "short.db")
+    engine = create_async_engine(
+        f"sqlite+aiosqlite:///{database}",
+        async_creator=async_creator(database, busy_timeout=0.2),
+    )
+    yield await _with_table(engine)
+    await engine.dispose()
+
+
+def test_writes_are_the_statements_that_take_the_write_lock() -> None:
+    assert is_write("INSERT INTO t VALUES (1)")
+    assert is_write("  update t SET who = 'x'")
+    assert is_write("DELETE FROM t")
+    assert is_write("CREATE TABLE x (a)")
+    assert not is_write("SELECT * FROM t")
+    assert not is_write("PRAGMA journal_mode")
+
+
+async def test_writers_wait_their_turn_and_commit_in_arrival_order(engine: AsyncEngine) -> None:
+    names = "abcdefghijk"
+    committed: list[str] = []
+    ready = {name: asyncio.Event() for name in names}
+    release_first = asyncio.Event()
+
+    async def writer(name: str) -> None:
+        async with engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))
+            ready[name].set()  # nothing waits between here and the write's turn
+            await connection.execute(text("INSERT INTO t (who) VALUES (:w)"), {"w": name})
+            if name == names[0]:
+                await release_first.wait()  # holds the write lock across awaits
+            await connection.commit()
+            committed.append(name)
+
+    tasks = []
+    for name in names:
+        tasks.append(asyncio.create_task(writer(name)))
+        await ready[name].wait()
+    release_first.set()
+    await asyncio.gather(*tasks)
+
+    assert committed == list(names)
+    async with engine.connect() as connection:
+        rows = (await connection.execute(text("SELECT who FROM t ORDER BY id"))).scalars()
+        assert list(rows) == list(names)
+
+
+async def test_many_writers_at_once_all_succeed(engine: AsyncEngine) -> None:
+    async def writer(i: int) -> None:
+        async with engine.begin() as connection:
+            await connection.execute(text("INSERT INTO t (who) VALUES (:w)"), {"w": str(i)})
+            await asyncio.sleep(0)  # the lock is held across an await
+            await connection.execute(text("UPDATE t SET who = who || '!' WHERE who = :w"), {"w": str(i)})
+
+    await asyncio.gather(*(writer(i) for i in range(60)))
+
+    async with engine.connect() as connection:
+        assert await connection.scalar(text("SELECT count(*) FROM t WHERE who LIKE '%!'")) == 60
+
+
+async def test_a_writer_held_past_the_busy_timeout_makes_the_next_fail_as_sqlite_would(
+    short_engine: AsyncEngine,
+) -> None:
+    async with short_engine.connect() as holder:
+        await holder.execute(text("INSERT INTO t (who) VALUES ('holder')"))
+        async with short_engine.connect() as other:
+            with pytest.raises(OperationalError, match="database is locked"):
+                await other.execute(text("INSERT INTO t (who) VALUES ('other')"))
+        await holder.commit()
+    async with short_engine.begin() as connection:  # the lock is free again
+        await connection.execute(text("INSERT INTO t (who) VALUES ('after')"))
+
+
+async def test_a_failed_write_and_an_abandoned_one_give_the_lock_back(
+    short_engine: AsyncEngine,
+) -> None:
+    async with short_engine.begin() as connection:
+        await connection.execute(text("INSERT INTO t (id, who) VALUES (1, 'one')"))
+    with pytest.raises(IntegrityError):
+        async with short_engine.begin() as connection:
+            await connection.execute(text("INSERT INTO t (id, who) VALUES (1, 'again')"))
+    async with short_engine.connect() as connection:  # closed without a commit
+        await connection.execute(text("INSERT INTO t (id, who) VALUES (2, 'dropped')"))
+
+    async with short_engine.begin() as connection:
+        await connection.execute(text("INSERT INTO t (id, who) VALUES (3, 'three')"))
+        rows = (await connection.execute(text("SELECT who FROM t ORDER BY id"))).scalars()
+        assert list(rows) == ["one", "three"]
+
+
+async def test_results_longer_than_a_chunk_come_back_whole(engine: AsyncEngine) -> None:
+    count = FETCH_CHUNK * 2 + 7
+    async with engine.begin() as connection:
+        await connection.execute(
+            text("INSERT INTO t (who) VALUES (:w)"), [{"w": str(i)} for i in range(count)]
+        )
+    async with engine.connect() as connection:
+        rows = (await connection.execute(text("SELECT who FROM t ORDER BY id"))).scalars().all()
+        assert rows == [str(i) for i in range(count)]
+        streamed = await connection.stream(
+            text("SELECT who FROM t ORDER BY id").execution_options(yield_per=300)
+        )
+        assert [row async for row in streamed.scalars()] == rows
+
+
+async def test_cancelled_writers_give_the_lock_back(short_engine: AsyncEngine) -> None:
+    holding = asyncio.Event()
+
+    async def holder() -> None:
+        async with short_engine.connect() as connection:
+            await connection.execute(text("INSERT INTO t (who) VALUES ('cancelled')"))
+            holding.set()
+            await asyncio.Event().wait()  # cancelled while it holds the write lock
+
+    async def waiter() -> None:
+        async with short_engine.connect() as connection:
+            await connection.execute(text("INSERT INTO t (who) VALUES ('never')"))
+            await connection.commit()
+
+    first = asyncio.create_task(holder())
+    await holding.wait()
+    second = asyncio.create_task(waiter())
+    await asyncio.sleep(0.01)  # the second waits for the lock
+    for task in (second, first):
+        task.cancel()
+    await asyncio.gather(first, second, return_exceptions=True)
+
+    async with short_engine.begin() as connection:
+        await connection.execute(text("INSERT INTO t (who) VALUES ('after')"))
+        rows = (await connection.execute(text("SELECT who FROM t"))).scalars()
+        assert list(rows) == ["after"]
