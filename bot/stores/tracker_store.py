@@ -9,6 +9,7 @@ journal and a full sync per commit, and (unlike the API) without ``secure_delete
 * only the ``data`` column read, as plain rows, and no count query before each write of
   a tracker read or written here already (it knows how many events the database has);
 * user events stored without the entry scores of that turn (see :meth:`MesoTrackerStore.save`);
+* a new conversation written once, at the end of its first turn, not also when created;
 * on SQLite, a few connections kept open instead of one opened for every read and write;
 * on SQLite, every connection in WAL mode with ``synchronous = NORMAL`` (as the API's
   own database), ``secure_delete`` on (an erased conversation's events are overwritten,
@@ -30,6 +31,8 @@ import sqlalchemy as sa
 import sqlalchemy.orm
 import sqlalchemy.pool
 from rasa.core.tracker_store import SQLTrackerStore
+from rasa.shared.core.constants import ACTION_LISTEN_NAME
+from rasa.shared.core.events import ActionExecuted
 from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.shared.nlu.constants import INTENT_NAME_KEY
 
@@ -91,6 +94,17 @@ class MesoTrackerStore(SQLTrackerStore):
                 setattr(tracker, _STORED, len(events))
             return tracker
         return None
+
+    async def create_tracker(self, sender_id: Text, append_action_listen: bool = True) -> DialogueStateTracker:
+        """Rasa's new tracker (listening, with nothing stored yet), not written at once:
+        Rasa writes a new conversation's first event here and the rest at the end of the
+        turn; the turn's one write stores all of it. Rasa creates one only when the
+        database has no event of that conversation, under its lock on the conversation."""
+        tracker = self.init_tracker(sender_id)
+        if append_action_listen:
+            tracker.update(ActionExecuted(ACTION_LISTEN_NAME))
+        setattr(tracker, _STORED, 0)
+        return tracker
 
     async def save(self, tracker: DialogueStateTracker) -> None:
         """Rasa's ``SQLTrackerStore.save``, storing each user event without the entry scores
