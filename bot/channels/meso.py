@@ -15,7 +15,7 @@ Like Rasa's REST channel, plus two things the API needs:
 * The parse runs on a thread of its own (:class:`ParseThread`), not on Rasa's event loop:
   the sentence encoder releases the interpreter while it computes, so one message's
   understanding and other messages' dialogue steps (tracker store, policies, action
-  calls) use both cores, and no patient waits behind another one's parse.
+  calls) use both cores. Parses still run one at a time, on that one thread.
 
 Unlike Rasa's own webhooks it authenticates its caller: a call without ``Authorization:
 Bearer <token>`` gets 401 before anything is parsed (compared in constant time). The token
