@@ -3,17 +3,25 @@
 A conversation without transcript consent (``Conversation.transcript_consent`` false) gets
 no message rows and no red-flag marks; the data the patient consented to separately
 (callback requests, the record) and the summary are stored all the same.
+
+A turn's reads and writes (:func:`start_turn`, :func:`add_patient_message`,
+:func:`store_replies`, ...) are plain SQL statements (SQLAlchemy Core), built once where
+their shape is fixed, on plain snapshots (:class:`ConversationState`,
+:class:`PatientMessage`) instead of ORM objects: no unit of work, no identity map, one
+statement per change. They store exactly what the ORM models would (their column defaults
+and types apply: ``tests/api/test_crud.py``). Reads and writes off the chat path keep the
+ORM.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, exists, func, insert, select
+from sqlalchemy import Table, bindparam, exists, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api import field_checks, history, schemas
@@ -26,35 +34,125 @@ from api.schemas import Rating
 
 logger = logging.getLogger(__name__)
 
-_OPEN = Conversation.expired_at.is_(None)
+CONVERSATIONS: Table = Conversation.__table__  # type: ignore[assignment]
+MESSAGES: Table = Message.__table__  # type: ignore[assignment]
+CALLBACK_REQUESTS: Table = CallbackRequest.__table__  # type: ignore[assignment]
+
+_OPEN = CONVERSATIONS.c.expired_at.is_(None)
 """An expired conversation (see ``api.retention``) is gone for the chat routes."""
 FIRST_SEQ = 1
 """The ``seq`` of a conversation's first message."""
 _ID = bindparam("conversation_id")
-_GET_CONVERSATION = select(Conversation).where(Conversation.id == _ID, _OPEN)
-"""Built once: every chat request reads its conversation (``conversation_id`` bound)."""
+_ROW_ID = bindparam("row_id")
+"""The id of the one row an UPDATE changes (not named after a column: the SET clause is
+made from the execution's parameters, named after the columns they set)."""
+_GET_CONVERSATION = select(Conversation).where(CONVERSATIONS.c.id == _ID, _OPEN)
+"""Built once: the summary reads its conversation (``conversation_id`` bound)."""
+
+
+@dataclass
+class ConversationState:
+    """What a turn reads of its conversation and may change, as a plain snapshot:
+    :func:`store_replies` keeps it in step with what it writes."""
+
+    id: str
+    transcript_consent: bool
+    red_flag_level: str | None = None
+    red_flag_at: datetime | None = None
+    record: dict[str, Any] = field(default_factory=dict)
+
+
+_STATE_COLUMNS = tuple(CONVERSATIONS.c[f.name] for f in fields(ConversationState))
+
+
+def _state(row: Any) -> ConversationState:
+    return ConversationState(
+        row.id, row.transcript_consent, row.red_flag_level, row.red_flag_at, row.record or {}
+    )
+
+
+@dataclass
+class PatientMessage:
+    """A stored patient message, as a turn reads and changes it (a plain snapshot)."""
+
+    id: int
+    conversation_id: str
+    seq: int
+    text: str
+    status: str | None = "unanswered"
+    intent: str | None = None
+    intent_confidence: float | None = None
+    red_flag: str | None = None
+    red_flag_names: list[Any] | None = None
+    tracker_pending: bool = False
+
+
+_PATIENT_COLUMNS = tuple(MESSAGES.c[f.name] for f in fields(PatientMessage))
+
+
+def _patient(row: Any) -> PatientMessage:
+    return PatientMessage(**row._mapping)
+
+
+@dataclass
+class ConversationAccess:
+    """What opening a conversation from the public API needs (``api.routes.access``)."""
+
+    id: str
+    token_hash: str | None
+    last_activity_at: datetime
+    transcript_consent: bool
+    has_summary: bool
+    """A consultation summary is stored."""
+
+
+_ACCESS = select(
+    CONVERSATIONS.c.id,
+    CONVERSATIONS.c.token_hash,
+    CONVERSATIONS.c.last_activity_at,
+    CONVERSATIONS.c.transcript_consent,
+    CONVERSATIONS.c.summary.is_not(None).label("has_summary"),
+).where(CONVERSATIONS.c.id == _ID, _OPEN)
+"""Built once: every public request on a conversation reads this (:func:`get_access`)."""
 _START_TURN = (
     select(
-        Conversation,
-        select(func.max(Message.seq))
-        .where(Message.conversation_id == Conversation.id)
-        .scalar_subquery(),
-        exists().where(
-            Message.conversation_id == Conversation.id,
-            Message.role == "patient",
-            Message.tracker_pending.is_(True),
-        ),
+        *_STATE_COLUMNS,
+        select(func.max(MESSAGES.c.seq))
+        .where(MESSAGES.c.conversation_id == CONVERSATIONS.c.id)
+        .scalar_subquery()
+        .label("last_seq"),
+        exists()
+        .where(
+            MESSAGES.c.conversation_id == CONVERSATIONS.c.id,
+            MESSAGES.c.role == "patient",
+            MESSAGES.c.tracker_pending.is_(True),
+        )
+        .label("pending"),
     )
-    .where(Conversation.id == _ID, _OPEN)
-    .with_for_update(of=Conversation)
+    .where(CONVERSATIONS.c.id == _ID, _OPEN)
+    .with_for_update(of=CONVERSATIONS)
 )
 """Built once: the first read of every turn (:func:`start_turn`)."""
+_FOR_UPDATE = select(*_STATE_COLUMNS).where(CONVERSATIONS.c.id == _ID, _OPEN).with_for_update()
+_NEXT_SEQ = select(func.max(MESSAGES.c.seq)).where(MESSAGES.c.conversation_id == _ID)
+_INSERT_CONVERSATION = insert(CONVERSATIONS)
+_INSERT_MESSAGE = insert(MESSAGES)
+_INSERT_CALLBACK = insert(CALLBACK_REQUESTS)
+_UPDATE_CONVERSATION = update(CONVERSATIONS).where(CONVERSATIONS.c.id == _ROW_ID)
+"""SET: the columns named by the execution's parameters (and ``updated_at``, by its
+``onupdate``), WHERE ``id = :row_id``."""
+_UPDATE_MESSAGE = update(MESSAGES).where(MESSAGES.c.id == _ROW_ID)
+_SET_TRACKER_PENDING = (
+    update(MESSAGES)
+    .where(MESSAGES.c.id.in_(bindparam("ids", expanding=True)))
+    .values(tracker_pending=bindparam("pending"))
+)
 
 
 async def conversation_exists(session: AsyncSession, conversation_id: str) -> bool:
     """True for a conversation the chat routes may use (known and not expired)."""
     found = await session.scalar(
-        select(Conversation.id).where(Conversation.id == conversation_id, _OPEN)
+        select(CONVERSATIONS.c.id).where(CONVERSATIONS.c.id == conversation_id, _OPEN)
     )
     return found is not None
 
@@ -62,6 +160,12 @@ async def conversation_exists(session: AsyncSession, conversation_id: str) -> bo
 async def get_conversation(session: AsyncSession, conversation_id: str) -> Conversation | None:
     """The conversation, unless it is unknown or expired."""
     return await session.scalar(_GET_CONVERSATION, {"conversation_id": conversation_id})
+
+
+async def get_access(session: AsyncSession, conversation_id: str) -> ConversationAccess | None:
+    """What opening the conversation needs, unless it is unknown or expired."""
+    row = (await session.execute(_ACCESS, {"conversation_id": conversation_id})).first()
+    return None if row is None else ConversationAccess(*row)
 
 
 async def create_conversation(
@@ -73,38 +177,38 @@ async def create_conversation(
     user_agent: str | None,
     language: str | None,
     origin: str | None,
-) -> Conversation:
+) -> ConversationState:
     """A new conversation; the client hints are kept only with transcript consent."""
     now = utcnow()
     hints = {"user_agent": user_agent, "language": language, "origin": origin}
-    conversation = Conversation(
-        id=conversation_id,
-        token_hash=token_hash,
-        created_at=now,
-        last_activity_at=now,
-        transcript_consent=consent,
-        consent_at=now if consent else None,
-        **(hints if consent else {}),
+    await session.execute(
+        _INSERT_CONVERSATION,
+        {
+            "id": conversation_id,
+            "token_hash": token_hash,
+            "created_at": now,
+            "last_activity_at": now,
+            "transcript_consent": consent,
+            "consent_at": now if consent else None,
+            **(hints if consent else {}),
+        },
     )
-    session.add(conversation)
-    await session.flush()
-    return conversation
+    return ConversationState(conversation_id, consent)
 
 
 async def get_conversation_for_update(
     session: AsyncSession, conversation_id: str
-) -> Conversation | None:
-    """Load the conversation, row-locked until commit where the database supports it."""
-    return await session.scalar(
-        select(Conversation).where(Conversation.id == conversation_id, _OPEN).with_for_update()
-    )
+) -> ConversationState | None:
+    """The conversation, row-locked until commit where the database supports it."""
+    row = (await session.execute(_FOR_UPDATE, {"conversation_id": conversation_id})).first()
+    return None if row is None else _state(row)
 
 
 @dataclass
 class TurnStart:
     """What a chat turn reads first, under the conversation's lock (:func:`start_turn`)."""
 
-    conversation: Conversation
+    conversation: ConversationState
     next_seq: int
     """The ``seq`` the turn's message gets, unless earlier turns are settled first."""
     pending: bool
@@ -117,14 +221,12 @@ async def start_turn(session: AsyncSession, conversation_id: str) -> TurnStart |
     row = (await session.execute(_START_TURN, {"conversation_id": conversation_id})).first()
     if row is None:
         return None
-    conversation, last, is_pending = row
-    return TurnStart(conversation, FIRST_SEQ if last is None else last + 1, bool(is_pending))
+    last = row.last_seq
+    return TurnStart(_state(row), FIRST_SEQ if last is None else last + 1, bool(row.pending))
 
 
 async def next_seq(session: AsyncSession, conversation_id: str) -> int:
-    last = await session.scalar(
-        select(func.max(Message.seq)).where(Message.conversation_id == conversation_id)
-    )
+    last = await session.scalar(_NEXT_SEQ, {"conversation_id": conversation_id})
     return FIRST_SEQ if last is None else last + 1
 
 
@@ -137,79 +239,112 @@ async def last_offered_buttons(
     the start: the opening messages). A patient message left unanswered (Rasa was down) has
     no replies, so pressing one of these buttons again still counts as pressing it.
     """
+    m = MESSAGES.c
     last_answered = (
-        select(func.max(Message.seq))
-        .where(
-            Message.conversation_id == conversation_id,
-            Message.role == "patient",
-            Message.status == "answered",
-        )
+        select(func.max(m.seq))
+        .where(m.conversation_id == conversation_id, m.role == "patient", m.status == "answered")
         .scalar_subquery()
     )
     rows = await session.scalars(
-        select(Message.buttons)
+        select(m.buttons)
         .where(
-            Message.conversation_id == conversation_id,
-            Message.role == "assistant",
-            Message.seq > func.coalesce(last_answered, 0),
+            m.conversation_id == conversation_id,
+            m.role == "assistant",
+            m.seq > func.coalesce(last_answered, 0),
         )
-        .order_by(Message.seq)
+        .order_by(m.seq)
     )
     return [schemas.Button.model_validate(b) for buttons in rows if buttons for b in buttons]
 
 
 async def find_patient_message(
     session: AsyncSession, conversation_id: str, client_id: str
-) -> Message | None:
+) -> PatientMessage | None:
     """The patient's message the client sent earlier with ``client_id``, if stored."""
-    return await session.scalar(
-        select(Message).where(
-            Message.conversation_id == conversation_id,
-            Message.client_id == client_id,
-            Message.role == "patient",
+    row = (
+        await session.execute(
+            select(*_PATIENT_COLUMNS).where(
+                MESSAGES.c.conversation_id == conversation_id,
+                MESSAGES.c.client_id == client_id,
+                MESSAGES.c.role == "patient",
+            )
         )
-    )
+    ).first()
+    return None if row is None else _patient(row)
+
+
+async def touch(session: AsyncSession, conversation_id: str, at: datetime) -> None:
+    """Set the conversation's ``last_activity_at`` (and ``updated_at``)."""
+    await session.execute(_UPDATE_CONVERSATION, {"row_id": conversation_id, "last_activity_at": at})
 
 
 async def add_patient_message(
     session: AsyncSession,
-    conversation: Conversation,
+    conversation: ConversationState,
     *,
     text: str,
     button_title: str | None,
     client_id: str | None = None,
     seq: int | None = None,
-) -> Message:
-    """Store the patient's message as 'unanswered'; it becomes 'answered' with the reply.
+    at: datetime | None = None,
+    tracker_pending: bool = False,
+) -> PatientMessage:
+    """Store the patient's message as 'unanswered' (it becomes 'answered' with the reply)
+    and make it the conversation's last activity.
 
     ``seq``: its ``seq`` when the caller knows the next one (:func:`start_turn`); else read.
+    ``at``: when it was sent (default now). ``tracker_pending``: Rasa never saw it
+    (``api.tracker_sync``).
     """
-    now = utcnow()
-    message = Message(
-        conversation_id=conversation.id,
-        seq=seq if seq is not None else await next_seq(session, conversation.id),
-        role="patient",
-        text=text,
-        button_title=button_title,
-        client_id=client_id,
-        status="unanswered",
-        created_at=now,
+    now = utcnow() if at is None else at
+    if seq is None:
+        seq = await next_seq(session, conversation.id)
+    values = {
+        "conversation_id": conversation.id,
+        "seq": seq,
+        "role": "patient",
+        "text": text,
+        "button_title": button_title,
+        "client_id": client_id,
+        "status": "unanswered",
+        "created_at": now,
+        "tracker_pending": tracker_pending,
+    }
+    result = await session.execute(_INSERT_MESSAGE, values)
+    await touch(session, conversation.id, now)
+    [message_id] = result.inserted_primary_key  # type: ignore[attr-defined]
+    return PatientMessage(
+        message_id, conversation.id, seq, text, tracker_pending=tracker_pending
     )
-    session.add(message)
-    conversation.last_activity_at = now
-    await session.flush()
-    return message
 
 
 async def retry_patient_message(
-    session: AsyncSession, conversation: Conversation, patient: Message, button_title: str | None
+    session: AsyncSession,
+    conversation: ConversationState,
+    patient: PatientMessage,
+    button_title: str | None,
 ) -> None:
     """Make the unanswered ``patient`` message the conversation's latest again, to resend it."""
-    if patient.seq != await next_seq(session, conversation.id) - 1:
-        patient.seq = await next_seq(session, conversation.id)
-    patient.button_title = button_title
-    conversation.last_activity_at = utcnow()
-    await session.flush()
+    last = await next_seq(session, conversation.id) - 1
+    if patient.seq != last:
+        patient.seq = last + 1
+    await session.execute(
+        _UPDATE_MESSAGE, {"row_id": patient.id, "seq": patient.seq, "button_title": button_title}
+    )
+    await touch(session, conversation.id, utcnow())
+
+
+async def set_tracker_pending(
+    session: AsyncSession, patients: Sequence[PatientMessage], pending: bool
+) -> None:
+    """Mark (or unmark) the patients' messages for ``api.tracker_sync``, in memory too."""
+    if not patients:
+        return
+    await session.execute(
+        _SET_TRACKER_PENDING, {"ids": [p.id for p in patients], "pending": pending}
+    )
+    for patient in patients:
+        patient.tracker_pending = pending
 
 
 async def stored_messages(session: AsyncSession, conversation_id: str) -> Sequence[Message]:
@@ -220,22 +355,24 @@ async def stored_messages(session: AsyncSession, conversation_id: str) -> Sequen
     return rows.all()
 
 
-async def pending_patient_messages(session: AsyncSession, conversation_id: str) -> list[Message]:
+async def pending_patient_messages(
+    session: AsyncSession, conversation_id: str
+) -> list[PatientMessage]:
     """The conversation's patient messages whose turn Rasa's tracker may not agree with yet."""
-    rows = await session.scalars(
-        select(Message)
+    rows = await session.execute(
+        select(*_PATIENT_COLUMNS)
         .where(
-            Message.conversation_id == conversation_id,
-            Message.role == "patient",
-            Message.tracker_pending.is_(True),
+            MESSAGES.c.conversation_id == conversation_id,
+            MESSAGES.c.role == "patient",
+            MESSAGES.c.tracker_pending.is_(True),
         )
-        .order_by(Message.seq)
+        .order_by(MESSAGES.c.seq)
     )
-    return list(rows.all())
+    return [_patient(row) for row in rows]
 
 
 async def stored_replies(
-    session: AsyncSession, patient: Message, *, summary_link: str
+    session: AsyncSession, patient: PatientMessage, *, summary_link: str
 ) -> list[schemas.Message]:
     """The assistant's stored replies to ``patient`` (an answered message), as first sent;
     a message that offered the summary links to it with ``summary_link``."""
@@ -294,28 +431,48 @@ async def set_feedback(
     return True
 
 
-def record_understanding(patient: Message, nlu: RasaNlu) -> None:
+@dataclass
+class _Changes:
+    """What one reply changes (:func:`store_replies` writes it)."""
+
+    conversation: dict[str, Any] = field(default_factory=dict)
+    """The conversation's columns to set."""
+    patient: dict[str, Any] = field(default_factory=dict)
+    """The patient message's columns to set."""
+    callbacks: list[dict[str, Any]] = field(default_factory=list)
+    """The callback requests to add."""
+
+
+def _record_understanding(patient: PatientMessage, nlu: RasaNlu, changes: _Changes) -> None:
     patient.status = "answered"
     patient.intent = nlu.intent
     patient.intent_confidence = nlu.confidence
-    patient.entities = nlu.entities
+    changes.patient.update(
+        status="answered", intent=nlu.intent, intent_confidence=nlu.confidence,
+        entities=nlu.entities,
+    )
 
 
-def apply_red_flag(
-    conversation: Conversation, patient: Message | None, reply: RasaReply, now: datetime
-) -> bool:
+def _apply_red_flag(
+    conversation: ConversationState,
+    patient: PatientMessage | None,
+    reply: RasaReply,
+    now: datetime,
+    changes: _Changes,
+) -> None:
     """Flag the conversation (keeping its most severe level) and the patient's message with
-    the reply's red-flag level; True if there was one to record.
+    the reply's red-flag level, if it has one.
 
     ``patient`` is None for the opening messages. Nothing is recorded without transcript
     consent.
     """
     level = batch_red_flag(reply.messages)
     if level is None or not conversation.transcript_consent:
-        return False
+        return
     conversation.red_flag_level = most_severe(conversation.red_flag_level, level)
+    changes.conversation["red_flag_level"] = conversation.red_flag_level
     if conversation.red_flag_at is None:
-        conversation.red_flag_at = now
+        conversation.red_flag_at = changes.conversation["red_flag_at"] = now
     if patient is not None:
         patient.red_flag = most_severe(patient.red_flag, level)
         names = [
@@ -325,11 +482,13 @@ def apply_red_flag(
             for name in m.custom.red_flag.flags
         ]
         patient.red_flag_names = list(dict.fromkeys([*(patient.red_flag_names or []), *names]))
-    return True
+        changes.patient.update(red_flag=patient.red_flag, red_flag_names=patient.red_flag_names)
 
 
-def _apply_record(conversation: Conversation, update: dict[str, Any]) -> None:
-    merged = merge_record(conversation.record or {}, update)
+def _apply_record(
+    conversation: ConversationState, update: dict[str, Any], changes: _Changes
+) -> None:
+    merged = merge_record(conversation.record, update)
     if json_size(merged) > MAX_RECORD_BYTES:
         logger.warning(
             "conversation %s: record update ignored (the record would exceed %d bytes)",
@@ -337,73 +496,74 @@ def _apply_record(conversation: Conversation, update: dict[str, Any]) -> None:
             MAX_RECORD_BYTES,
         )
         return
-    conversation.record = merged  # a new dict, so the JSON column sees the change
+    conversation.record = changes.conversation["record"] = merged
 
 
-def _add_callback(
-    session: AsyncSession, conversation: Conversation, callback: Callback, now: datetime
-) -> None:
-    session.add(
-        CallbackRequest(
-            conversation_id=conversation.id,
-            name=callback.name,
-            phone=callback.phone,
-            email=callback.email,
-            preferred_time=callback.preferred_time,
-            consent_at=now,
-            status="open",
-            created_at=now,
-        )
-    )
-    logger.info("conversation %s: callback request stored", short_id(conversation.id))
+def _callback_row(conversation_id: str, callback: Callback, now: datetime) -> dict[str, Any]:
+    logger.info("conversation %s: callback request stored", short_id(conversation_id))
+    return {
+        "conversation_id": conversation_id,
+        "name": callback.name,
+        "phone": callback.phone,
+        "email": callback.email,
+        "preferred_time": callback.preferred_time,
+        "consent_at": now,
+        "status": "open",
+        "created_at": now,
+    }
 
 
-def apply_data(
-    session: AsyncSession, conversation: Conversation, custom: RasaCustom, now: datetime
+def _apply_data(
+    conversation: ConversationState, custom: RasaCustom, now: datetime, changes: _Changes
 ) -> None:
     """Apply one message's record, callback and summary blocks.
 
-    (Red flags are applied per reply, by :func:`apply_red_flag`; a ``field_check`` result is
-    counted apart from the conversation by :func:`store_replies`, ``api.field_checks``.)
+    (Red flags are applied per reply, by :func:`_apply_red_flag`; a ``field_check`` result
+    is counted apart from the conversation by :func:`store_replies`, ``api.field_checks``.)
     """
     if custom.record is not None:
-        _apply_record(conversation, custom.record)
+        _apply_record(conversation, custom.record, changes)
     if custom.callback is not None:
-        _add_callback(session, conversation, custom.callback, now)
+        changes.callbacks.append(_callback_row(conversation.id, custom.callback, now))
     if custom.summary is not None:
-        conversation.summary = custom.summary.model_dump(mode="json")
-        conversation.summary_at = now
+        changes.conversation["summary"] = custom.summary.model_dump(mode="json")
+        changes.conversation["summary_at"] = now
 
 
 async def store_replies(
     session: AsyncSession,
-    conversation: Conversation,
+    conversation: ConversationState,
     reply: RasaReply,
-    patient: Message | None = None,
+    patient: PatientMessage | None = None,
     *,
     summary_link: str,
     first_seq: int | None = None,
 ) -> list[schemas.Message]:
-    """Apply the reply's data and return the messages there is something to show, in order.
+    """Store the reply and return the messages there is something to show, in order.
 
-    Every message's ``custom`` data is applied, also that of a message with neither text nor
-    buttons (not shown). With transcript consent the reply's red-flag level goes on
-    ``patient`` (the turn's message) and the conversation, and the shown messages are
-    stored (their ``id`` is their ``seq``); without it nothing of the turn is stored.
+    ``patient`` (the turn's message, None for the opening messages) becomes 'answered' with
+    the reply's understanding (intent, confidence, entities). Every message's ``custom`` data
+    is applied, also that of a message with neither text nor buttons (not shown). With
+    transcript consent the reply's red-flag level goes on ``patient`` and the conversation,
+    and the shown messages are stored (their ``id`` is their ``seq``); without it nothing of
+    the turn is stored. The conversation's last activity is now.
     ``first_seq``: the first reply's ``seq`` when the caller knows it (under the
     conversation's lock: ``patient.seq + 1`` when ``patient`` is the latest message,
     :data:`FIRST_SEQ` for a new conversation); otherwise it is read.
     """
     now = utcnow()
+    changes = _Changes()
+    if patient is not None:
+        _record_understanding(patient, reply.nlu, changes)
     for message in reply.messages:
         if message.custom is not None:
-            apply_data(session, conversation, message.custom, now)
+            _apply_data(conversation, message.custom, now, changes)
             if message.custom.field_check is not None:  # anonymous: kept without the conversation
                 await field_checks.record(session, message.custom.field_check, now)
     shown = present(reply.messages, summary_link=summary_link)
     rows: list[dict[str, Any]] = []
     if conversation.transcript_consent:
-        apply_red_flag(conversation, patient, reply, now)
+        _apply_red_flag(conversation, patient, reply, now, changes)
         seq = first_seq if first_seq is not None else await next_seq(session, conversation.id)
         for item in shown:
             public, custom = item.public, item.source.custom
@@ -425,13 +585,16 @@ async def store_replies(
             )
             public.id = str(seq)
             seq += 1
-    conversation.last_activity_at = now
+    if changes.patient and patient is not None:
+        await session.execute(_UPDATE_MESSAGE, {"row_id": patient.id, **changes.patient})
+    await session.execute(
+        _UPDATE_CONVERSATION,
+        {"row_id": conversation.id, **changes.conversation, "last_activity_at": now},
+    )
+    if changes.callbacks:
+        await session.execute(_INSERT_CALLBACK, changes.callbacks)
     if rows:
-        # One INSERT for the batch, after the pending changes are flushed (nothing reads
-        # these rows back as objects: their public id is their seq).
-        await session.execute(insert(Message), rows)
-    else:
-        await session.flush()
+        await session.execute(_INSERT_MESSAGE, rows)  # one statement for the batch
     return [item.public for item in shown]
 
 

@@ -29,7 +29,8 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api import crud
-from api.models import Conversation, Message, short_id
+from api.crud import ConversationState, PatientMessage
+from api.models import short_id
 from contract import channel
 from api.rasa_client import AssistantUnavailable, RasaClient, RasaEvent, RasaMessage, RasaNlu, RasaReply
 
@@ -41,7 +42,7 @@ patient's message must not wait for it (the marks stay for the next contact)."""
 RED_FLAG_REPLY = "utter_red_flag"
 
 
-def message_id(patient: Message) -> str:
+def message_id(patient: PatientMessage) -> str:
     """The name of ``patient``'s turn in Rasa's tracker (stable across retries)."""
     return f"m{patient.id}"
 
@@ -73,7 +74,7 @@ def find_turn(events: list[dict[str, Any]], turn_id: str, conversation: str) -> 
 
 
 async def _answered_turn(
-    session: AsyncSession, patient: Message, summary_link: str
+    session: AsyncSession, patient: PatientMessage, summary_link: str
 ) -> list[dict[str, Any]]:
     """The events of a turn the safety net answered, as Rasa would have logged them."""
     user = {
@@ -99,7 +100,8 @@ async def _answered_turn(
 
 
 async def settle(
-    session: AsyncSession, rasa: RasaClient, conversation: Conversation, *, summary_link: str
+    session: AsyncSession, rasa: RasaClient, conversation: ConversationState, *,
+    summary_link: str,
 ) -> int:
     """Settle the conversation's marked messages against Rasa's tracker; how many were.
 
@@ -116,7 +118,7 @@ async def settle(
         events = await rasa.raw_events(conversation.id, timeout=SETTLE_TIMEOUT)
     except AssistantUnavailable:
         return 0
-    settled = 0
+    settled: list[PatientMessage] = []
     for patient in pending:
         turn = find_turn(events, message_id(patient), name)
         if turn is None and patient.status == "answered":
@@ -127,12 +129,10 @@ async def settle(
             logger.info("conversation %s: the safety net's turn added to Rasa's tracker", name)
         elif turn is not None and patient.status == "unanswered" and turn.replies:
             reply = RasaReply(messages=turn.replies, nlu=turn.nlu)
-            crud.record_understanding(patient, reply.nlu)
             await crud.store_replies(
                 session, conversation, reply, patient, summary_link=summary_link
             )
             logger.info("conversation %s: Rasa's late reply stored", name)
-        patient.tracker_pending = False
-        settled += 1
-    await session.flush()
-    return settled
+        settled.append(patient)
+    await crud.set_tracker_pending(session, settled, False)
+    return len(settled)

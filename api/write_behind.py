@@ -98,14 +98,11 @@ async def _write(session: AsyncSession, turn: Turn, links: SummaryLinks) -> None
     patient = None
     if conversation.transcript_consent:
         patient = await crud.add_patient_message(
-            session, conversation, text=turn.text, button_title=turn.button_title, client_id=turn.client_id)
-        patient.created_at = turn.at
-        patient.tracker_pending = True
+            session, conversation, text=turn.text, button_title=turn.button_title,
+            client_id=turn.client_id, at=turn.at, tracker_pending=True)
     if turn.reply is not None:
-        if patient is not None:
-            crud.record_understanding(patient, turn.reply.nlu)
         await crud.store_replies(
             session, conversation, turn.reply, patient,
             summary_link=links.url(conversation.id, turn.at),
         )
-    conversation.last_activity_at = turn.at
+    await crud.touch(session, conversation.id, turn.at)

@@ -17,6 +17,18 @@ Applied once, at the start of a process, by its launcher (``bot.rasa_server``,
   own few last states: the walk grows with the conversation. The same matching, starting
   from the rules that can match the current state and stopped where no remaining rule has
   a state left to compare (the same rules are found).
+* :func:`tail_rule_states`: before each prediction the rule policy turns the whole
+  conversation into states, one per action so far, twice a turn, though rule matching only
+  ever compares the last few (no rule is longer): the larger part of a late turn's growth.
+  The same states for the last turns any rule can reach, the earlier ones stood for by one
+  marker state that no rule contains (the same predictions); the conversation is replayed
+  only from where the last prediction left it (:class:`_TailReplay`, which the tracker
+  store carries from one turn to the next).
+* :func:`recent_action_history`: with every call of a custom action Rasa sends every event
+  of the conversation as JSON, which the action server parses back: both grow with the
+  conversation. The actions of ``contract.action_history.RECENT_HISTORY_ACTIONS`` read
+  nothing older than the user's previous message: they get the events from there on, the
+  rest of the call as Rasa makes it.
 * :func:`cache_event_types`: Rasa finds each stored event's class by walking every
   subclass of ``Event`` (``Event.resolve_by_type``), for every event of the conversation on
   every turn: the larger part of reading a long conversation back. The same lookup,
@@ -25,6 +37,7 @@ Applied once, at the start of a process, by its launcher (``bot.rasa_server``,
 
 from __future__ import annotations
 
+import itertools
 import sys
 from functools import lru_cache
 from typing import Any, Dict, Iterable, Text
@@ -178,3 +191,169 @@ def narrow_rule_matching() -> None:
     from rasa.core.policies.rule_policy import RulePolicy
 
     RulePolicy._get_possible_keys = _possible_rule_keys  # type: ignore[method-assign]
+
+
+EARLIER_TURNS_ACTION = "meso_earlier_turns"
+"""The previous action of the one state that stands for all turns rules cannot reach."""
+
+
+def _rule_window(self: Any) -> int:
+    """The most states any rule of the policy compares: its longest rule, in states."""
+    from rasa.core.policies.rule_policy import RULES, RULES_FOR_LOOP_UNHAPPY_PATH
+
+    found = self.__dict__.get("_meso_rule_window")
+    if found is None:
+        keys = [*self.lookup.get(RULES, {}), *self.lookup.get(RULES_FOR_LOOP_UNHAPPY_PATH, {})]
+        found = self.__dict__["_meso_rule_window"] = max(
+            (len(self._rule_key_to_state(key)) for key in keys), default=0)
+    return found
+
+
+TAIL_REPLAY = "_meso_tail"
+"""The tracker attribute holding its :class:`_TailReplay` (the tracker store carries it over
+from one turn's tracker to the next turn's: ``bot.stores.tracker_store``)."""
+
+
+def _same_event(one: Any, other: Any) -> bool:
+    """The same event: the same object, or (read back from the database) the same type,
+    time and content."""
+    return one is other or (type(one) is type(other) and one.timestamp == other.timestamp
+                            and one.as_dict() == other.as_dict())
+
+
+class _TailReplay:
+    """A conversation replayed up to some applied event, and its last states so far: kept on
+    the tracker (attribute :data:`TAIL_REPLAY`) so that its next prediction replays only the
+    events added since. Valid while the tracker's applied events still start with the ones
+    replayed: events are only ever appended, an appended event can only take applied events
+    out (a revert, a restart, a loop run again), and taking any out before the last one
+    replayed moves another event into its place, which :meth:`extends` sees."""
+
+    def __init__(self, tracker: Any, window: int) -> None:
+        from rasa.shared.core.trackers import DialogueStateTracker
+
+        # Replayed events are applied ones (no revert, restart or session start among
+        # them): applying them reads no earlier event, so one event of history is kept.
+        self.prior = DialogueStateTracker(tracker.sender_id, tracker.slots.values(), 1,
+                                          is_rule_tracker=tracker.is_rule_tracker)
+        self.window = window
+        self.replayed = 0  # applied events replayed into ``prior``
+        self.last_event: Any = None  # the last of them
+        self.actions = 0  # states passed so far (one before each action)
+        self.kept: Any = None  # the last ``window`` of those states
+        self.seen_events = -1  # the tracker's number of events at the last call
+        self.seen_last: Any = None  # and its last event (the object)
+        self.result: list = []
+
+    def extends(self, applied: list) -> bool:
+        return self.replayed == 0 or (len(applied) >= self.replayed
+                                      and _same_event(applied[self.replayed - 1], self.last_event))
+
+    def unchanged(self, tracker: Any) -> bool:
+        """Whether ``tracker`` is as at the last call (no event added since)."""
+        return len(tracker.events) == self.seen_events and bool(tracker.events) \
+            and tracker.events[-1] is self.seen_last
+
+
+def _state_copy(state: Dict[Text, Any]) -> Dict[Text, Any]:
+    """A state the featurizer may change without touching ``state`` (sub-states are dicts
+    of strings and tuples)."""
+    return {kind: dict(sub) for kind, sub in state.items()}
+
+
+def tail_states(domain: Any, tracker: Any, window: int) -> list:
+    """``domain.states_for_tracker_history(tracker)`` (rule-policy settings: no slot
+    omitted, no turn hidden) where only the last ``window`` states are computed.
+
+    A conversation with more states than ``window + 1`` gets one marker state (previous
+    action :data:`EARLIER_TURNS_ACTION`) in place of all the earlier ones; a shorter one gets
+    exactly Rasa's states. The first call on a tracker replays its conversation from the
+    start (slots at each turn depend on it); later calls on the same tracker replay only the
+    events added since (:class:`_TailReplay`). Each call returns states of its own.
+    """
+    from collections import deque
+
+    from rasa.shared.core.events import ActionExecuted
+
+    replay = tracker.__dict__.get(TAIL_REPLAY)
+    if replay is not None and replay.window == window and replay.unchanged(tracker):
+        return [_state_copy(state) for state in replay.result]
+    applied = tracker.applied_events()
+    if replay is None or replay.window != window or not replay.extends(applied):
+        replay = tracker.__dict__[TAIL_REPLAY] = _TailReplay(tracker, window)
+        replay.kept = deque(maxlen=window)
+    prior = replay.prior
+    for event in itertools.islice(applied, replay.replayed, None):
+        if isinstance(event, ActionExecuted):
+            replay.kept.append(domain._clean_state(domain.get_active_state(prior)))
+            replay.actions += 1
+        prior.update(event)
+    replay.replayed, replay.last_event = len(applied), applied[-1] if applied else None
+    states = list(replay.kept) + [domain._clean_state(domain.get_active_state(prior))]
+    if replay.actions > window:  # more states than window + 1: the earlier ones stood for
+        states = [{"prev_action": {"action_name": EARLIER_TURNS_ACTION}}] + states[-window:]
+    replay.result = states
+    replay.seen_events, replay.seen_last = len(tracker.events), tracker.events[-1] if tracker.events else None
+    return [_state_copy(state) for state in states]
+
+
+_RASAS_PREDICTION_STATES: list[Any] = []
+
+
+def _tail_prediction_states(self: Any, tracker: Any, domain: Any, use_text_for_last_user_input: bool = False,
+                            rule_only_data: Any = None) -> list:
+    """``Policy._prediction_states`` for the rule policy, with :func:`tail_states`: what
+    its featurizer's ``prediction_states`` does (no turn of a rule policy is hidden)."""
+    from rasa.core.featurizers.tracker_featurizers import MaxHistoryTrackerFeaturizer
+
+    featurizer = self.featurizer
+    if type(featurizer) is not MaxHistoryTrackerFeaturizer:
+        return _RASAS_PREDICTION_STATES[0](self, tracker, domain, use_text_for_last_user_input, rule_only_data)
+    states = featurizer.slice_state_history(tail_states(domain, tracker, _rule_window(self)),
+                                            featurizer.max_history)
+    featurizer._choose_last_user_input([states], use_text_for_last_user_input)
+    return states
+
+
+def tail_rule_states() -> None:
+    """Give the rule policy only the states its rules can compare (same predictions)."""
+    from rasa.core.policies.rule_policy import RulePolicy
+
+    if not _RASAS_PREDICTION_STATES:
+        _RASAS_PREDICTION_STATES.append(RulePolicy._prediction_states)
+    RulePolicy._prediction_states = _tail_prediction_states  # type: ignore[method-assign]
+
+
+_RASAS_CALL_FORMAT: list[Any] = []
+
+
+def _recent_action_call_format(self: Any, tracker: Any, domain: Any) -> Dict[Text, Any]:
+    """``RemoteAction._action_call_format``; for an action that reads only recent events,
+    the tracker's events from the user's previous message on (everything else the same)."""
+    from itertools import islice
+
+    import rasa
+    from rasa.shared.core.trackers import EventVerbosity
+
+    from contract.action_history import RECENT_HISTORY_ACTIONS, first_recent
+
+    if self.name() not in RECENT_HISTORY_ACTIONS:
+        return _RASAS_CALL_FORMAT[0](self, tracker, domain)
+    state = tracker.current_state(EventVerbosity.NONE)  # the state in full, no events
+    events = tracker.events
+    state["events"] = [event.as_dict()
+                       for event in islice(events, first_recent(events, lambda event: event.type_name), None)]
+    result = {"next_action": self._name, "sender_id": tracker.sender_id, "tracker": state,
+              "version": rasa.__version__}
+    if not self._is_selective_domain_enabled() or domain.does_custom_action_explicitly_need_domain(self.name()):
+        result["domain"] = domain.as_dict()
+    return result
+
+
+def recent_action_history() -> None:
+    """Send the actions that read only recent events only those (the rest as Rasa does)."""
+    from rasa.core.actions.action import RemoteAction
+
+    if not _RASAS_CALL_FORMAT:
+        _RASAS_CALL_FORMAT.append(RemoteAction._action_call_format)
+    RemoteAction._action_call_format = _recent_action_call_format  # type: ignore[method-assign]

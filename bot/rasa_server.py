@@ -10,8 +10,9 @@ A token (or a JWT secret) given as an argument is refused. The meso channel
 
 It also applies ``bot.process_tuning`` for this process: JAX is never loaded, the action
 server's replies are checked with a schema validator built once, stored events find their
-classes without a walk over every event class, and the rule policy stops walking back once
-no rule is left to compare.
+classes without a walk over every event class, the rule policy stops walking back once
+no rule is left to compare and sees only the states its rules can reach, and the actions
+that read only recent events are sent only those.
 """
 
 from __future__ import annotations
@@ -45,8 +46,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         return 2
 
     from bot.process_tuning import (
-        RASA_UNUSED, cache_action_result_check, cache_event_types, skip_unused_frameworks,
-        narrow_rule_matching,
+        RASA_UNUSED, cache_action_result_check, cache_event_types, narrow_rule_matching,
+        recent_action_history, skip_unused_frameworks, tail_rule_states,
     )
 
     skip_unused_frameworks(RASA_UNUSED)
@@ -56,6 +57,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     cache_action_result_check()
     cache_event_types()
     narrow_rule_matching()
+    tail_rule_states()
+    recent_action_history()
 
     rasa_run = rasa.cli.run.run
 

@@ -19,6 +19,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api import conversation_auth, crud
 from api.deps import RuntimeDep, SessionDep
+from api.crud import ConversationAccess
 from api.models import Conversation, utcnow
 
 CONVERSATION_ID_PATTERN = r"^[A-Za-z0-9_-]{43,128}$"
@@ -45,7 +46,7 @@ def not_found(detail: str = NOT_FOUND_DETAIL) -> HTTPException:
     return HTTPException(status.HTTP_404_NOT_FOUND, detail=detail)
 
 
-def is_idle(conversation: Conversation, resume_hours: float) -> bool:
+def is_idle(conversation: ConversationAccess | Conversation, resume_hours: float) -> bool:
     """True when the conversation has been idle too long to be resumed by the patient."""
     return utcnow() - conversation.last_activity_at > timedelta(hours=resume_hours)
 
@@ -57,11 +58,11 @@ async def patient_conversation(
         str, Path(description="The id returned when the conversation was created.")
     ],
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
-) -> Conversation:
+) -> ConversationAccess:
     """The conversation the request's token opens, or a 404."""
     if not is_conversation_id(conversation_id):
         raise not_found()
-    conversation = await crud.get_conversation(session, conversation_id)
+    conversation = await crud.get_access(session, conversation_id)
     token = credentials.credentials if credentials is not None else None
     if conversation is None or not conversation_auth.matches(token, conversation.token_hash):
         raise not_found()
@@ -70,5 +71,5 @@ async def patient_conversation(
     return conversation
 
 
-PatientConversation = Annotated[Conversation, Depends(patient_conversation)]
+PatientConversation = Annotated[ConversationAccess, Depends(patient_conversation)]
 """A conversation opened by its token (see the module's docstring)."""

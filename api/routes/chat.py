@@ -23,7 +23,7 @@ from contract import commands
 from api.deps import RuntimeDep, SessionDep
 from api.staff.erasure import erase
 from api.routes.access import PatientConversation, not_found
-from api.models import Conversation, Message, short_id, utcnow
+from api.models import short_id, utcnow
 from api.rasa_client import AssistantUnavailable, RasaNlu
 from api.replies import batch_red_flag, present
 from api.schemas import (
@@ -261,7 +261,7 @@ async def send_message(
             )
         except AssistantUnavailable as exc:
             if patient is not None:  # Rasa may still answer it, or never have seen it
-                patient.tracker_pending = True
+                await crud.set_tracker_pending(session, [patient], True)
             logger.warning(
                 "conversation %s message %s unanswered: %s", short_id(conversation_id), turn, exc
             )
@@ -279,8 +279,6 @@ async def send_message(
             )
             reply = net
 
-        if patient is not None:
-            crud.record_understanding(patient, reply.nlu)
         messages = await crud.store_replies(
             session, conversation, reply, patient,
             summary_link=_summary_link(runtime, conversation_id),
@@ -324,13 +322,13 @@ async def _store_turn(
     start: crud.TurnStart,
     body: MessageIn,
     text: str,
-) -> Replies | tuple[Message | None, str | None]:
+) -> Replies | tuple[crud.PatientMessage | None, str | None]:
     """Store the patient's message (with consent) before the bot is asked; return it and the
     title of the button it pressed, or the stored replies when it is a retry already answered.
     """
     conversation = start.conversation
     conversation_id = conversation.id
-    patient: Message | None = None
+    patient: crud.PatientMessage | None = None
     if conversation.transcript_consent:
         # A turn the bot failed earlier may have been answered since: settle it first,
         # so a retry gets that answer and the new message comes after it.
@@ -361,7 +359,7 @@ async def _store_turn(
     else:
         offered = await _tracker_buttons(runtime, conversation_id, text)
         title = history.press_title(text, offered)
-        conversation.last_activity_at = utcnow()
+        await crud.touch(session, conversation_id, utcnow())
     await session.commit()
     return patient, title
 
@@ -384,7 +382,7 @@ async def _understanding(
 
 async def _earlier_attempt(
     session: AsyncSession, conversation_id: str, body: MessageIn
-) -> Message | None:
+) -> crud.PatientMessage | None:
     """The stored message this one retries (same ``client_id``), if any.
 
     A ``client_id`` already used for other text is refused (422), never answered wrongly.
@@ -399,12 +397,12 @@ async def _earlier_attempt(
 
 async def _store_patient_message(
     session: AsyncSession,
-    conversation: Conversation,
+    conversation: crud.ConversationState,
     body: MessageIn,
     title: str | None,
-    earlier: Message | None,
+    earlier: crud.PatientMessage | None,
     seq: int,
-) -> Message:
+) -> crud.PatientMessage:
     """Store the message as 'unanswered' with ``seq`` (or take up the unanswered earlier
     attempt)."""
     if earlier is not None:
@@ -503,14 +501,14 @@ async def read_history(
         if await crud.pending_patient_messages(session, conversation_id):
             await session.rollback()
             async with runtime.locks.hold(conversation_id):
-                conversation = await crud.get_conversation_for_update(session, conversation_id)
-                if conversation is None:
+                locked = await crud.get_conversation_for_update(session, conversation_id)
+                if locked is None:
                     raise not_found()
-                await tracker_sync.settle(session, runtime.rasa, conversation, summary_link=link)
+                await tracker_sync.settle(session, runtime.rasa, locked, summary_link=link)
                 await session.commit()
         rows = await crud.stored_messages(session, conversation_id)
         return History(consent=True, messages=history.from_rows(rows, summary_link=link))
-    has_summary = conversation.summary is not None
+    has_summary = conversation.has_summary
     await session.rollback()  # no transaction stays open while waiting or asking Rasa
     # Under the conversation's lock: the purge erases Rasa's copy under it, and Rasa would
     # start a new (empty) tracker if asked for one just erased.

@@ -10,6 +10,11 @@ journal and a full sync per commit, and (unlike the API) without ``secure_delete
   a tracker read or written here already (it knows how many events the database has);
 * user events stored without the entry scores of that turn (see :meth:`MesoTrackerStore.save`);
 * a new conversation written once, at the end of its first turn, not also when created;
+* the latest session of recently active conversations kept in memory, marshalled, with the
+  rule policy's replay of it (:class:`RecentConversations`): the next turn checks with one
+  small query (the conversation's row count and highest row id) that the database holds
+  just what it kept, and reads and decodes nothing else; anything else (a row written or
+  deleted elsewhere, an erasure, a new session) and it reads the database as before;
 * on SQLite, a few connections kept open instead of one opened for every read and write;
 * on SQLite, every connection in WAL mode with ``synchronous = NORMAL`` (as the API's
   own database), ``secure_delete`` on (an erased conversation's events are overwritten,
@@ -25,18 +30,23 @@ from __future__ import annotations
 import itertools
 import json
 import logging
-from typing import Any, Iterator, Optional, Text
+import marshal
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator, Optional, Text
 
 import sqlalchemy as sa
 import sqlalchemy.orm
 import sqlalchemy.pool
 from rasa.core.tracker_store import SQLTrackerStore
 from rasa.shared.core.constants import ACTION_LISTEN_NAME
-from rasa.shared.core.events import ActionExecuted
+from rasa.shared.core.events import ActionExecuted, SessionStarted
 from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.shared.nlu.constants import INTENT_NAME_KEY
 
 from bot.kb.semantic import SIMILARITIES_KEY
+from bot.process_tuning import TAIL_REPLAY
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +73,101 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 _STORED = "_meso_events_stored"
 """Set on a tracker this store read: how many of its events the database holds."""
 
+RECENT_MAX_BYTES = 32 * 2**20
+"""Marshalled events kept for recent conversations, in all (the least recently used go)."""
+RECENT_IDLE_S = 120.0
+"""A conversation idle this long is let go (checked whenever any conversation is read or
+written): an erased conversation's events leave Rasa's memory at the latest then."""
+
+
+@dataclass
+class _Recent:
+    rows: int  # the conversation's rows in the database, every session
+    last_id: int  # their highest id
+    chunks: list[bytes] = field(default_factory=list)  # latest session's event dicts, marshalled
+    size: int = 0
+    replay: Any = None  # the rule policy's replay on the last tracker saved (bot.process_tuning)
+    used: float = 0.0
+
+
+class RecentConversations:
+    """The latest session of recently active conversations, as the database holds them.
+
+    Each conversation is kept with the row count and highest row id the database had when
+    it was read or last written here: :meth:`take` gives its events only when the database
+    still has exactly those, so a row written by another process, an erasure or a deletion
+    is never missed. Events are kept marshalled and unmarshalled on each read, so nothing a
+    turn changes reaches the next. Bounded in bytes (:data:`RECENT_MAX_BYTES`) and idle time
+    (:data:`RECENT_IDLE_S`). Used from Rasa's event loop only.
+    """
+
+    def __init__(self, max_bytes: int = RECENT_MAX_BYTES, idle_s: float = RECENT_IDLE_S,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self._max_bytes, self._idle_s, self._clock = max_bytes, idle_s, clock
+        self._recent: "OrderedDict[str, _Recent]" = OrderedDict()
+        self._size = 0
+
+    def __len__(self) -> int:
+        return len(self._recent)
+
+    @property
+    def size(self) -> int:
+        return self._size
+
+    def take(self, sender_id: str, rows: int, last_id: Optional[int]) -> Optional[tuple[list, Any]]:
+        """The events kept for ``sender_id`` and its replay (handed over: kept no more), if
+        the database has ``rows`` rows up to ``last_id`` as when they were kept; else None,
+        and the conversation is let go."""
+        self._expire()
+        recent = self._recent.get(sender_id)
+        if recent is None:
+            return None
+        if (recent.rows, recent.last_id) != (rows, last_id):
+            self.drop(sender_id)
+            return None
+        recent.used = self._clock()
+        self._recent.move_to_end(sender_id)
+        replay, recent.replay = recent.replay, None
+        return [event for chunk in recent.chunks for event in marshal.loads(chunk)], replay
+
+    def keep(self, sender_id: str, rows: int, last_id: int, events: list, replay: Any = None) -> None:
+        """Keep ``events`` (JSON-like dicts: the latest session) for ``sender_id``, whose
+        rows the database now counts ``rows``, up to ``last_id``."""
+        self.drop(sender_id)
+        self._recent[sender_id] = _Recent(rows, last_id)
+        self._append(sender_id, events, replay)
+
+    def add(self, sender_id: str, rows_added: int, last_id: int, events: list, replay: Any = None) -> None:
+        """The rows a turn just wrote (``events``, up to ``last_id``) follow the ones kept for
+        ``sender_id``, if any are kept (else nothing is)."""
+        recent = self._recent.get(sender_id)
+        if recent is not None:
+            recent.rows, recent.last_id = recent.rows + rows_added, last_id
+            self._append(sender_id, events, replay)
+
+    def _append(self, sender_id: str, events: list, replay: Any) -> None:
+        recent = self._recent[sender_id]
+        chunk = marshal.dumps(events)
+        recent.chunks.append(chunk)
+        recent.size += len(chunk)
+        self._size += len(chunk)
+        recent.replay, recent.used = replay, self._clock()
+        self._recent.move_to_end(sender_id)
+        self._expire()
+
+    def drop(self, sender_id: str) -> None:
+        recent = self._recent.pop(sender_id, None)
+        if recent is not None:
+            self._size -= recent.size
+
+    def _expire(self) -> None:
+        now = self._clock()
+        while self._recent:
+            sender_id, oldest = next(iter(self._recent.items()))
+            if self._size <= self._max_bytes and now - oldest.used < self._idle_s:
+                break
+            self.drop(sender_id)
+
 
 class MesoTrackerStore(SQLTrackerStore):
     """``SQLTrackerStore`` reading plain rows, with SQLite tuned on every connection."""
@@ -80,18 +185,38 @@ class MesoTrackerStore(SQLTrackerStore):
                                            connect_args={"check_same_thread": False})
             sa.event.listen(self.engine, "connect", _sqlite_pragmas)
             self.sessionmaker = sa.orm.session.sessionmaker(bind=self.engine)
+        self.recent = RecentConversations()
+
+    def _rows(self, session: Any, sender_id: Text) -> tuple[int, Optional[int]]:
+        """How many rows the conversation has in the database (every session), and the highest id."""
+        rows, last_id = session.query(sa.func.count(self.SQLEvent.id), sa.func.max(self.SQLEvent.id)) \
+            .filter(self.SQLEvent.sender_id == sender_id).one()
+        return int(rows), last_id
 
     async def _retrieve(self, sender_id: Text,
                         fetch_events_from_all_sessions: bool) -> Optional[DialogueStateTracker]:
+        replay, rows, last_id = None, 0, None
         with self.session_scope() as session:
-            rows = self._event_query(
-                session, sender_id, fetch_events_from_all_sessions=fetch_events_from_all_sessions
-            ).with_entities(self.SQLEvent.data).all()
-        events = [json.loads(data) for (data,) in rows]
+            if fetch_events_from_all_sessions:
+                kept = None
+            else:
+                rows, last_id = self._rows(session, sender_id)
+                kept = self.recent.take(sender_id, rows, last_id)
+            if kept is not None:
+                events, replay = kept
+            else:
+                data = self._event_query(
+                    session, sender_id, fetch_events_from_all_sessions=fetch_events_from_all_sessions
+                ).with_entities(self.SQLEvent.data).all()
+                events = [json.loads(text) for (text,) in data]
+                if events and last_id is not None:
+                    self.recent.keep(sender_id, rows, last_id, events)
         if self.domain and events:
             tracker = DialogueStateTracker.from_dict(sender_id, events, self.domain.slots)
             if not fetch_events_from_all_sessions:
                 setattr(tracker, _STORED, len(events))
+                if replay is not None:
+                    tracker.__dict__[TAIL_REPLAY] = replay
             return tracker
         return None
 
@@ -111,21 +236,47 @@ class MesoTrackerStore(SQLTrackerStore):
         the classifier put in its parse data (``SIMILARITIES_KEY``): they serve the action
         server during that turn only, and kept they would grow every later turn's reads."""
         await self.stream_events(tracker)
+        new = getattr(tracker, _STORED, None) == 0
+        added: list[tuple[Any, str, str]] = []  # (row, type name, data)
         with self.session_scope() as session:
             for event in self._additional_events(session, tracker):
                 data = event.as_dict()
                 parse_data = data.get("parse_data")
                 if isinstance(parse_data, dict) and SIMILARITIES_KEY in parse_data:
                     data["parse_data"] = {k: v for k, v in parse_data.items() if k != SIMILARITIES_KEY}
-                session.add(self.SQLEvent(
+                text = json.dumps(data)
+                row = self.SQLEvent(
                     sender_id=tracker.sender_id,
                     type_name=event.type_name,
                     timestamp=data.get("timestamp"),
                     intent_name=(data.get("parse_data") or {}).get("intent", {}).get(INTENT_NAME_KEY),
                     action_name=data.get("name"),
-                    data=json.dumps(data),
-                ))
+                    data=text,
+                )
+                session.add(row)
+                added.append((row, event.type_name, text))
+            session.flush()
+            ids = [row.id for row, _, _ in added]
             session.commit()
+        self._keep_written(tracker, new, [(kind, text) for _, kind, text in added], ids)
+
+    def _keep_written(self, tracker: DialogueStateTracker, new: bool, added: list[tuple[str, str]],
+                      ids: list) -> None:
+        """After a turn's write: the conversation kept in memory gets the rows just written
+        (as a read would give them back), or a new one is kept; a new session is let go (a
+        read knows where the latest session starts)."""
+        sender_id = tracker.sender_id
+        if not added:
+            return
+        if any(kind == SessionStarted.type_name for kind, _ in added) or None in ids:
+            self.recent.drop(sender_id)
+            return
+        events = [json.loads(text) for _, text in added]
+        replay = tracker.__dict__.get(TAIL_REPLAY)
+        if new:
+            self.recent.keep(sender_id, len(added), max(ids), events, replay)
+            return
+        self.recent.add(sender_id, len(added), max(ids), events, replay)
 
     def _additional_events(self, session: Any, tracker: DialogueStateTracker) -> Iterator[Any]:
         """The events not stored yet. Rasa counts the stored ones with a query on every

@@ -85,7 +85,16 @@ async def _asgi(app, method: str, path: str, headers: dict | None = None, body=N
 
 
 class _Processor:
+    """Rasa's processor as the channel uses it: a domain (here without intents) and a parse."""
+
+    def __init__(self) -> None:
+        from rasa.shared.core.domain import Domain
+
+        self.domain = Domain.empty()  # Rasa's default intents only (restart, back, session_start)
+        self.parsed: list[str] = []
+
     async def parse_message(self, message):  # type: ignore[no-untyped-def]
+        self.parsed.append(message.text)
         return {"intent": {"name": "greet", "confidence": 0.9}, "entities": []}
 
 
@@ -161,8 +170,28 @@ async def test_the_api_holding_rasas_token_is_served(channel_app) -> None:  # ty
         status, body = await _asgi(app, "POST", "/webhooks/meso/webhook",
                                    {"authorization": f"Bearer {CHANNEL_TOKEN}"}, MESSAGE)
         assert status == 200
-        assert body["messages"][0]["text"] == "hello" and body["nlu"]["intent"] == "greet"
+        assert body["messages"][0]["text"] == "hello" and body["nlu"]["intent"] == "restart"
         assert [m.text for m in app.ctx.received] == ["/restart"]
+        assert app.ctx.agent.processor.parsed == []  # a command of the domain skips the pipeline
+    finally:
+        task.cancel()
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("message, command, nlu", [
+    ("hello there", False, "greet"),            # words: the pipeline reads them
+    ("/restart", False, "greet"),               # slashes dropped: words, never a command
+    ("/not_in_the_domain", True, "greet"),      # a command the domain lacks: the pipeline
+])
+async def test_words_and_unknown_commands_go_through_the_pipeline(channel_app, message, command, nlu) -> None:  # type: ignore[no-untyped-def]
+    app = channel_app()
+    task = await _started(app)
+    try:
+        status, body = await _asgi(app, "POST", "/webhooks/meso/webhook",
+                                   {"authorization": f"Bearer {CHANNEL_TOKEN}"},
+                                   {"sender": "c" * 43, "message": message, "command": command})
+        assert (status, body["nlu"]["intent"]) == (200, nlu)
+        assert app.ctx.agent.processor.parsed == [app.ctx.received[0].text]
     finally:
         task.cancel()
 

@@ -125,3 +125,39 @@ def test_rule_matching_stopped_early_finds_the_same_rules() -> None:
         assert _possible_rule_keys(policy, lookup, states) == expected
         matched += bool(expected)
     assert matched > len(rules)  # the histories do match rules: the comparison is not vacuous
+
+
+def test_actions_reading_recent_events_are_sent_those_and_the_rest_as_rasa_sends_it(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from rasa.core.actions.action import RemoteAction
+    from rasa.shared.core.domain import Domain
+    from rasa.shared.core.events import ActionExecuted, BotUttered, SlotSet, UserUttered
+    from rasa.shared.core.trackers import DialogueStateTracker
+    from rasa.utils.endpoints import EndpointConfig
+
+    from bot.process_tuning import _RASAS_CALL_FORMAT, recent_action_history
+    from contract.action_history import RECENT_HISTORY_ACTIONS
+
+    domain = Domain.load(str(paths.REPO_ROOT / "domain.yml"))
+    tracker = DialogueStateTracker("recent-history", domain.slots)
+    tracker.update(ActionExecuted("action_listen"))
+    for turn in range(12):
+        tracker.update(UserUttered(f"question {turn}", {"name": "ask_cost", "confidence": 0.9}))
+        tracker.update(ActionExecuted("action_answer_question"))
+        tracker.update(BotUttered(f"answer {turn}"))
+        tracker.update(SlotSet("last_entry", f"entry-{turn}"))
+        tracker.update(ActionExecuted("action_listen"))
+    tracker.update(UserUttered("the second one", {"name": "nlu_fallback", "confidence": 0.4}))
+    endpoint = EndpointConfig("http://localhost:5055/webhook")
+    rasas = _RASAS_CALL_FORMAT[0] if _RASAS_CALL_FORMAT else RemoteAction._action_call_format
+    monkeypatch.setattr(RemoteAction, "_action_call_format", RemoteAction._action_call_format)  # restored after
+    recent_action_history()
+    listed = RemoteAction(sorted(RECENT_HISTORY_ACTIONS)[0], endpoint)
+    theirs, ours = rasas(listed, tracker, domain), listed._action_call_format(tracker, domain)
+    events = theirs["tracker"].pop("events")
+    assert ours["tracker"].pop("events") == events[-6:]  # from the user's previous message on
+    assert events[-6]["event"] == "user" and events[-6]["text"] == "question 11"
+    assert ours == theirs  # the state in full: slots, latest message, loop, domain
+    unlisted = RemoteAction("action_consultation_summary", endpoint)
+    assert unlisted.name() not in RECENT_HISTORY_ACTIONS
+    assert unlisted._action_call_format(tracker, domain) == rasas(unlisted, tracker, domain)

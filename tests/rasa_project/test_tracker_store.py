@@ -129,7 +129,7 @@ async def test_a_turn_read_here_is_written_without_counting_and_without_repeats(
             tracker.update(event)
         await store.save(tracker)
         await store.save(tracker)  # a second save of the same turn adds nothing
-    assert not [s for s in statements if "count(" in s]
+    assert not [s for s in statements if "count(" in s and "max(events.id)" not in s]  # (the check of what is kept in memory is no count before a write)
     back = await SQLTrackerStore(domain, host=f"sqlite:///{tmp_path / 'tracker.db'}", db="x").retrieve_full_tracker("conversation-1")
     texts = [e.text for e in back.events if isinstance(e, UserUttered)]
     assert texts == [f"question {i}" for i in range(5)]
@@ -149,7 +149,7 @@ async def test_a_new_conversation_is_written_once_without_counting(domain: Domai
     for event in list(_conversation(domain, 2).events):
         tracker.update(event)
     await store.save(tracker)
-    assert not [s for s in statements if "count(" in s]
+    assert not [s for s in statements if "count(" in s and "max(events.id)" not in s]  # (the check of what is kept in memory is no count before a write)
     assert len([s for s in statements if s.startswith("insert")]) >= 1
     back = await store.retrieve_full_tracker("new-one")
     assert [e.as_dict() for e in back.events] == [e.as_dict() for e in tracker.events]
@@ -174,3 +174,128 @@ async def test_the_turns_entry_scores_are_not_stored(domain: Domain, tmp_path: P
     assert back.latest_message.text == "does it hurt"
     assert back.latest_message.intent["name"] == "ask_pain"
     assert SIMILARITIES_KEY not in back.latest_message.parse_data
+
+
+# --- the latest session of recent conversations, kept in memory (RecentConversations) ---
+
+def _statements(store: MesoTrackerStore) -> list[str]:
+    import sqlalchemy as sa
+
+    statements: list[str] = []
+    sa.event.listen(store.engine, "before_cursor_execute",
+                    lambda conn, cursor, statement, *args: statements.append(statement.lower()))
+    return statements
+
+
+async def _next_turn(store: MesoTrackerStore, domain: Domain, turn: int) -> DialogueStateTracker:
+    tracker = await store.retrieve("conversation-1")
+    for event in list(_conversation(domain, turn + 1).events)[-5:]:
+        tracker.update(event)
+    await store.save(tracker)
+    return tracker
+
+
+@pytest.mark.asyncio
+async def test_a_kept_conversation_is_read_back_with_one_small_query_as_the_database_has_it(
+        domain: Domain, tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'tracker.db'}"
+    store = MesoTrackerStore(domain, host=url, db="meso_tracker")
+    await store.save(_conversation(domain, 2))
+    await _next_turn(store, domain, 2)  # read from the database, then kept with the turn's rows
+    statements = _statements(store)
+    mine = await store.retrieve("conversation-1")
+    assert len(statements) == 1 and "max(events.id)" in statements[0]  # no event row read
+    theirs = await SQLTrackerStore(domain, host=url, db="x").retrieve("conversation-1")
+    assert [e.as_dict() for e in mine.events] == [e.as_dict() for e in theirs.events]
+    assert mine.get_slot("last_entry") == "entry-2"
+
+
+@pytest.mark.asyncio
+async def test_what_a_turn_does_to_its_tracker_never_reaches_the_next(domain: Domain, tmp_path: Path) -> None:
+    store = MesoTrackerStore(domain, host=f"sqlite:///{tmp_path / 'tracker.db'}", db="meso_tracker")
+    await store.save(_conversation(domain, 2))
+    await _next_turn(store, domain, 2)
+    first = await store.retrieve("conversation-1")
+    first.latest_message.parse_data["intent"]["name"] = "changed in memory"
+    first.events[-1].action_name = "changed too"
+    again = await store.retrieve("conversation-1")
+    assert again.latest_message.parse_data["intent"]["name"] == "ask_cost"
+    assert again.events[-1].action_name == "action_listen"
+
+
+@pytest.mark.asyncio
+async def test_rows_written_by_another_replica_are_read_from_the_database(domain: Domain, tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'tracker.db'}"
+    one, other = (MesoTrackerStore(domain, host=url, db="meso_tracker") for _ in range(2))
+    await one.save(_conversation(domain, 2))
+    await _next_turn(one, domain, 2)  # `one` keeps the conversation
+    await _next_turn(other, domain, 3)  # the next turn went to the other replica
+    back = await one.retrieve("conversation-1")
+    assert [e.text for e in back.events if isinstance(e, UserUttered)] == [f"question {i}" for i in range(4)]
+    await _next_turn(one, domain, 4)
+    assert [e.text for e in (await other.retrieve("conversation-1")).events
+            if isinstance(e, UserUttered)] == [f"question {i}" for i in range(5)]
+
+
+@pytest.mark.asyncio
+async def test_an_erased_conversation_is_not_given_back_and_leaves_memory(domain: Domain, tmp_path: Path) -> None:
+    store = MesoTrackerStore(domain, host=f"sqlite:///{tmp_path / 'tracker.db'}", db="meso_tracker")
+    await store.save(_conversation(domain, 2))
+    await _next_turn(store, domain, 2)
+    assert len(store.recent) == 1
+    with sqlite3.connect(tmp_path / "tracker.db") as db:  # as the API's erasure does
+        db.execute("DELETE FROM events WHERE sender_id = ?", ("conversation-1",))
+    assert await store.retrieve("conversation-1") is None
+    assert len(store.recent) == 0 and store.recent.size == 0
+
+
+@pytest.mark.asyncio
+async def test_a_new_session_is_read_from_the_database(domain: Domain, tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'tracker.db'}"
+    store = MesoTrackerStore(domain, host=url, db="meso_tracker")
+    await store.save(_conversation(domain, 2))
+    tracker = await _next_turn(store, domain, 2)
+    for event in (ActionExecuted("action_session_start"), SessionStarted(), SlotSet("last_entry", "kept"),
+                  ActionExecuted("action_listen")):
+        tracker.update(event)
+    await store.save(tracker)
+    assert len(store.recent) == 0  # where the latest session starts, the database says
+    mine = await store.retrieve("conversation-1")
+    theirs = await SQLTrackerStore(domain, host=url, db="x").retrieve("conversation-1")
+    assert [e.as_dict() for e in mine.events] == [e.as_dict() for e in theirs.events]
+    assert [e.as_dict()["event"] for e in mine.events][0] == "session_started"
+
+
+@pytest.mark.asyncio
+async def test_the_rule_policys_replay_goes_from_one_turns_tracker_to_the_next(domain: Domain, tmp_path: Path) -> None:
+    from bot.process_tuning import TAIL_REPLAY
+
+    store = MesoTrackerStore(domain, host=f"sqlite:///{tmp_path / 'tracker.db'}", db="meso_tracker")
+    await store.save(_conversation(domain, 2))
+    tracker = await store.retrieve("conversation-1")
+    replay = object()
+    tracker.__dict__[TAIL_REPLAY] = replay
+    for event in list(_conversation(domain, 3).events)[-5:]:
+        tracker.update(event)
+    await store.save(tracker)
+    back = await store.retrieve("conversation-1")
+    assert back.__dict__.get(TAIL_REPLAY) is replay
+    assert TAIL_REPLAY not in (await store.retrieve("conversation-1")).__dict__  # handed over once
+
+
+def test_kept_conversations_are_bounded_in_bytes_and_idle_time() -> None:
+    from bot.stores.tracker_store import RecentConversations
+
+    now = [0.0]
+    recent = RecentConversations(max_bytes=3000, idle_s=60.0, clock=lambda: now[0])
+    events = [{"event": "user", "text": "x" * 500}]
+    for n in range(10):
+        recent.keep(f"c{n}", 1, n + 1, events)
+    assert 0 < recent.size <= 3000 and len(recent) < 10
+    assert recent.take("c9", 1, 10) is not None and recent.take("c0", 1, 1) is None  # oldest went first
+    assert recent.take("c9", 2, 11) is None and recent.take("c9", 1, 10) is None  # a mismatch lets go
+    recent.keep("late", 1, 1, events)
+    now[0] = 61.0
+    recent.keep("now", 1, 1, events)
+    assert recent.take("late", 1, 1) is None and recent.take("now", 1, 1) is not None
+    assert recent.size == len(__import__("marshal").dumps(events))
