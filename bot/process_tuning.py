@@ -230,6 +230,8 @@ class _TailReplay:
     replayed moves another event into its place, which :meth:`extends` sees."""
 
     def __init__(self, tracker: Any, window: int) -> None:
+        from collections import deque
+
         from rasa.shared.core.trackers import DialogueStateTracker
 
         # Replayed events are applied ones (no revert, restart or session start among
@@ -240,7 +242,7 @@ class _TailReplay:
         self.replayed = 0  # applied events replayed into ``prior``
         self.last_event: Any = None  # the last of them
         self.actions = 0  # states passed so far (one before each action)
-        self.kept: Any = None  # the last ``window`` of those states
+        self.kept: Any = deque(maxlen=window)  # the last ``window`` of those states
         self.seen_events = -1  # the tracker's number of events at the last call
         self.seen_last: Any = None  # and its last event (the object)
         self.result: list = []
@@ -271,8 +273,6 @@ def tail_states(domain: Any, tracker: Any, window: int) -> list:
     start (slots at each turn depend on it); later calls on the same tracker replay only the
     events added since (:class:`_TailReplay`). Each call returns states of its own.
     """
-    from collections import deque
-
     from rasa.shared.core.events import ActionExecuted
 
     replay = tracker.__dict__.get(TAIL_REPLAY)
@@ -281,7 +281,6 @@ def tail_states(domain: Any, tracker: Any, window: int) -> list:
     applied = tracker.applied_events()
     if replay is None or replay.window != window or not replay.extends(applied):
         replay = tracker.__dict__[TAIL_REPLAY] = _TailReplay(tracker, window)
-        replay.kept = deque(maxlen=window)
     prior = replay.prior
     for event in itertools.islice(applied, replay.replayed, None):
         if isinstance(event, ActionExecuted):
@@ -330,8 +329,6 @@ _RASAS_CALL_FORMAT: list[Any] = []
 def _recent_action_call_format(self: Any, tracker: Any, domain: Any) -> Dict[Text, Any]:
     """``RemoteAction._action_call_format``; for an action that reads only recent events,
     the tracker's events from the user's previous message on (everything else the same)."""
-    from itertools import islice
-
     import rasa
     from rasa.shared.core.trackers import EventVerbosity
 
@@ -342,7 +339,7 @@ def _recent_action_call_format(self: Any, tracker: Any, domain: Any) -> Dict[Tex
     state = tracker.current_state(EventVerbosity.NONE)  # the state in full, no events
     events = tracker.events
     state["events"] = [event.as_dict()
-                       for event in islice(events, first_recent(events, lambda event: event.type_name), None)]
+                       for event in itertools.islice(events, first_recent(events, lambda event: event.type_name), None)]
     result = {"next_action": self._name, "sender_id": tracker.sender_id, "tracker": state,
               "version": rasa.__version__}
     if not self._is_selective_domain_enabled() or domain.does_custom_action_explicitly_need_domain(self.name()):
