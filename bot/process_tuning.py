@@ -29,6 +29,11 @@ Applied once, at the start of a process, by its launcher (``bot.rasa_server``,
   conversation. The actions of ``contract.action_history.RECENT_HISTORY_ACTIONS`` read
   nothing older than the user's previous message: they get the events from there on, the
   rest of the call as Rasa makes it.
+* :func:`incremental_applied_events`: Rasa works out a tracker's applied events (what
+  reverts, restarts and loops leave standing) from its first event each time it is asked,
+  four times a turn here (the session check twice, each rule prediction): it grows with the
+  conversation. The same fold, kept on the tracker and continued over the events appended
+  since; started over when the events are not the ones folded, or a new loop appears.
 * :func:`cache_event_types`: Rasa finds each stored event's class by walking every
   subclass of ``Event`` (``Event.resolve_by_type``), for every event of the conversation on
   every turn: the larger part of reading a long conversation back. The same lookup,
@@ -354,3 +359,77 @@ def recent_action_history() -> None:
     if not _RASAS_CALL_FORMAT:
         _RASAS_CALL_FORMAT.append(RemoteAction._action_call_format)
     RemoteAction._action_call_format = _recent_action_call_format  # type: ignore[method-assign]
+
+
+APPLIED_FOLD = "_meso_applied"
+"""The tracker attribute holding its :class:`_AppliedFold`."""
+
+
+class _AppliedFold:
+    """Rasa's ``DialogueStateTracker.applied_events`` as a fold over the tracker's events,
+    kept so that the next call folds only the events appended since.
+
+    Rasa's loop, unchanged: a restart or a session start empties the applied events, a
+    revert takes them back to an earlier action or message, and a loop's action that does
+    not start it again takes them back to its previous run. The last rule reads the names of
+    every loop of the conversation, later events included: an appended event that names a
+    loop not seen yet changes how earlier events fold, so the fold starts over."""
+
+    def __init__(self, events: Any) -> None:
+        from rasa.shared.core.events import ActiveLoop
+
+        self.events = events  # the tracker's deque, as folded
+        self.count = 0  # events folded
+        self.last: Any = None  # the last of them (the object)
+        self.loop_names = {e.name for e in events if isinstance(e, ActiveLoop) and e.name}
+        self.applied: list = []
+
+    def holds(self, events: Any) -> bool:
+        """Whether ``events`` are the events folded, perhaps with more appended."""
+        return events is self.events and len(events) >= self.count and (
+            self.count == 0 or events[self.count - 1] is self.last)
+
+    def fold(self, tracker: Any, new: list) -> None:
+        from rasa.shared.core.events import (
+            ActionExecuted, ActionReverted, Restarted, SessionStarted, UserUttered, UserUtteranceReverted,
+        )
+
+        applied, loop_names = self.applied, self.loop_names
+        for event in new:
+            if isinstance(event, (Restarted, SessionStarted)):
+                applied.clear()
+            elif isinstance(event, ActionReverted):
+                tracker._undo_till_previous(ActionExecuted, applied)
+            elif isinstance(event, UserUtteranceReverted):
+                tracker._undo_till_previous(UserUttered, applied)
+                tracker._undo_till_previous(ActionExecuted, applied)
+            elif (isinstance(event, ActionExecuted) and event.action_name in loop_names
+                  and not tracker._first_loop_execution_or_unhappy_path(event.action_name, applied)):
+                tracker._undo_till_previous_loop_execution(event.action_name, applied)
+            else:
+                applied.append(event)
+        self.count += len(new)
+        if new:
+            self.last = new[-1]
+
+
+def _incremental_applied_events(self: Any) -> list:
+    """``DialogueStateTracker.applied_events``, continued from the last call on this tracker
+    (:class:`_AppliedFold`); each call returns a list of its own."""
+    from rasa.shared.core.events import ActiveLoop
+
+    events = self.events
+    fold = self.__dict__.get(APPLIED_FOLD)
+    new = list(itertools.islice(events, fold.count, None)) if fold is not None and fold.holds(events) else None
+    if new is None or any(isinstance(e, ActiveLoop) and e.name and e.name not in fold.loop_names for e in new):
+        fold = self.__dict__[APPLIED_FOLD] = _AppliedFold(events)
+        new = list(events)
+    fold.fold(self, new)
+    return list(fold.applied)
+
+
+def incremental_applied_events() -> None:
+    """Work out a tracker's applied events from where the last call left them."""
+    from rasa.shared.core.trackers import DialogueStateTracker
+
+    DialogueStateTracker.applied_events = _incremental_applied_events  # type: ignore[method-assign]

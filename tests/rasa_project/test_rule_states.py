@@ -16,10 +16,7 @@ from typing import Any, Iterator
 import pytest
 from rasa.core.agent import Agent
 from rasa.core.policies.rule_policy import RULES, RULES_FOR_LOOP_UNHAPPY_PATH, RulePolicy
-from rasa.core.training import load_data
-from rasa.shared.core.events import (
-    ActionExecuted, ActionReverted, Restarted, UserUttered, UserUtteranceReverted,
-)
+from rasa.shared.core.events import ActionExecuted
 from rasa.shared.core.trackers import DialogueStateTracker
 
 from bot import paths
@@ -40,27 +37,10 @@ def model() -> Any:
 
 
 @pytest.fixture(scope="module")
-def conversations(model: Any) -> list[list[Any]]:
+def conversations(model: Any, mix_stories: Any) -> list[list[Any]]:
     """Long event sequences: 1 to 10 test stories one after another, some events reverted."""
     domain, _ = model
-    stories = [list(t.events) for t in load_data(str(paths.REPO_ROOT / "tests" / "stories"), domain,
-                                                   augmentation_factor=0)]
-    rng = random.Random(5)
-    out = []
-    for _ in range(40):
-        events: list[Any] = []
-        for story in rng.sample(stories, rng.randint(1, 10)):
-            for event in story:
-                events.append(event)
-                roll = rng.random()
-                if isinstance(event, UserUttered) and roll < 0.05:
-                    events.append(UserUtteranceReverted())
-                elif isinstance(event, ActionExecuted) and roll < 0.03:
-                    events.append(ActionReverted())
-                elif roll < 0.003:
-                    events.append(Restarted())
-        out.append(events)
-    return out
+    return mix_stories(domain, 5, 40, 10)
 
 
 @contextlib.contextmanager
