@@ -10,10 +10,11 @@ journal and a full sync per commit, and (unlike the API) without ``secure_delete
   a tracker read or written here already (it knows how many events the database has);
 * user events stored without the entry scores of that turn (see :meth:`MesoTrackerStore.save`);
 * a new conversation written once, at the end of its first turn, not also when created;
-* the latest session of recently active conversations kept in memory, marshalled, with the
-  rule policy's replay of it (:class:`RecentConversations`): the next turn checks with one
-  small query (the conversation's row count and highest row id) that the database holds
-  just what it kept, and reads and decodes nothing else; anything else (a row written or
+* the latest session of recently active conversations kept in memory, marshalled as the
+  events' attributes, with the rule policy's replay of it (:class:`RecentConversations`):
+  the next turn checks with one small query (the conversation's row count and highest row
+  id) that the database holds just what it kept, and reads, decodes and rebuilds nothing
+  else; anything else (a row written or
   deleted elsewhere, an erasure, a new session) and it reads the database as before;
 * on SQLite, a few connections kept open instead of one opened for every read and write;
 * on SQLite, every connection in WAL mode with ``synchronous = NORMAL`` (as the API's
@@ -41,7 +42,7 @@ import sqlalchemy.orm
 import sqlalchemy.pool
 from rasa.core.tracker_store import SQLTrackerStore
 from rasa.shared.core.constants import ACTION_LISTEN_NAME
-from rasa.shared.core.events import ActionExecuted, SessionStarted
+from rasa.shared.core.events import ActionExecuted, SessionStarted, deserialise_events
 from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.shared.nlu.constants import INTENT_NAME_KEY
 
@@ -84,7 +85,7 @@ written): an erased conversation's events leave Rasa's memory at the latest then
 class _Recent:
     rows: int  # the conversation's rows in the database, every session
     last_id: int  # their highest id
-    chunks: list[bytes] = field(default_factory=list)  # latest session's event dicts, marshalled
+    chunks: list[bytes] = field(default_factory=list)  # latest session's events, marshalled (_freeze)
     size: int = 0
     replay: Any = None  # the rule policy's replay on the last tracker saved (bot.process_tuning)
     used: float = 0.0
@@ -96,8 +97,10 @@ class RecentConversations:
     Each conversation is kept with the row count and highest row id the database had when
     it was read or last written here: :meth:`take` gives its events only when the database
     still has exactly those, so a row written by another process, an erasure or a deletion
-    is never missed. Events are kept marshalled and unmarshalled on each read, so nothing a
-    turn changes reaches the next. Bounded in bytes (:data:`RECENT_MAX_BYTES`) and idle time
+    is never missed. Events are kept marshalled, as the attributes of the events Rasa reads
+    back from the stored rows, and each read makes new events of them: nothing a turn
+    changes reaches the next, and no read decodes JSON or builds events from their
+    parameters again. Bounded in bytes (:data:`RECENT_MAX_BYTES`) and idle time
     (:data:`RECENT_IDLE_S`). Used from Rasa's event loop only.
     """
 
@@ -106,6 +109,7 @@ class RecentConversations:
         self._max_bytes, self._idle_s, self._clock = max_bytes, idle_s, clock
         self._recent: "OrderedDict[str, _Recent]" = OrderedDict()
         self._size = 0
+        self._classes: dict[str, type] = {}  # the event classes of the kept events, by _class_key
 
     def __len__(self) -> int:
         return len(self._recent)
@@ -115,9 +119,9 @@ class RecentConversations:
         return self._size
 
     def take(self, sender_id: str, rows: int, last_id: Optional[int]) -> Optional[tuple[list, Any]]:
-        """The events kept for ``sender_id`` and its replay (handed over: kept no more), if
-        the database has ``rows`` rows up to ``last_id`` as when they were kept; else None,
-        and the conversation is let go."""
+        """New events equal to the ones kept for ``sender_id``, and its replay (handed over:
+        kept no more), if the database has ``rows`` rows up to ``last_id`` as when they were
+        kept; else None, and the conversation is let go."""
         self._expire()
         recent = self._recent.get(sender_id)
         if recent is None:
@@ -128,10 +132,10 @@ class RecentConversations:
         recent.used = self._clock()
         self._recent.move_to_end(sender_id)
         replay, recent.replay = recent.replay, None
-        return [event for chunk in recent.chunks for event in marshal.loads(chunk)], replay
+        return [_thaw(self._classes, item) for chunk in recent.chunks for item in marshal.loads(chunk)], replay
 
     def keep(self, sender_id: str, rows: int, last_id: int, events: list, replay: Any = None) -> None:
-        """Keep ``events`` (JSON-like dicts: the latest session) for ``sender_id``, whose
+        """Keep ``events`` (stored events' dicts: the latest session) for ``sender_id``, whose
         rows the database now counts ``rows``, up to ``last_id``."""
         self.drop(sender_id)
         self._recent[sender_id] = _Recent(rows, last_id)
@@ -147,7 +151,12 @@ class RecentConversations:
 
     def _append(self, sender_id: str, events: list, replay: Any) -> None:
         recent = self._recent[sender_id]
-        chunk = marshal.dumps(events)
+        try:
+            chunk = _freeze(self._classes, events)
+        except Exception:  # noqa: BLE001 - not kept, never a failed write: the database is read instead
+            logger.warning("tracker store: events of %s not kept in memory", sender_id[:8], exc_info=True)
+            self.drop(sender_id)
+            return
         recent.chunks.append(chunk)
         recent.size += len(chunk)
         self._size += len(chunk)
@@ -167,6 +176,32 @@ class RecentConversations:
             if self._size <= self._max_bytes and now - oldest.used < self._idle_s:
                 break
             self.drop(sender_id)
+
+
+def _class_key(cls: type) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def _freeze(classes: dict[str, type], events: list) -> bytes:
+    """Stored events' dicts as Rasa reads them back (``deserialise_events``), marshalled as
+    (class, attributes) pairs; ``classes`` learns each class. ValueError if an attribute is
+    not a plain value marshal can hold (or whatever Rasa raises on a malformed dict)."""
+    items = []
+    for event in deserialise_events(events):
+        cls = type(event)
+        key = _class_key(cls)
+        classes.setdefault(key, cls)
+        items.append((key, event.__dict__))
+    return marshal.dumps(items)
+
+
+def _thaw(classes: dict[str, type], item: tuple[str, dict]) -> Any:
+    """A new event of the pair's class with the pair's attributes (no constructor runs: the
+    attributes are those its constructor made for the stored event)."""
+    key, attributes = item
+    event = object.__new__(classes[key])
+    event.__dict__ = attributes
+    return event
 
 
 class MesoTrackerStore(SQLTrackerStore):
@@ -212,7 +247,8 @@ class MesoTrackerStore(SQLTrackerStore):
                 if events and last_id is not None:
                     self.recent.keep(sender_id, rows, last_id, events)
         if self.domain and events:
-            tracker = DialogueStateTracker.from_dict(sender_id, events, self.domain.slots)
+            tracker = (DialogueStateTracker.from_events(sender_id, events, self.domain.slots) if kept is not None
+                       else DialogueStateTracker.from_dict(sender_id, events, self.domain.slots))
             if not fetch_events_from_all_sessions:
                 setattr(tracker, _STORED, len(events))
                 if replay is not None:

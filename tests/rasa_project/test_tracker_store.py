@@ -13,7 +13,7 @@ from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import (
     ActionExecuted, BotUttered, Event, SessionStarted, SlotSet, UserUttered,
 )
-from rasa.shared.core.trackers import DialogueStateTracker
+from rasa.shared.core.trackers import DialogueStateTracker, EventVerbosity
 from rasa.shared.utils.common import all_subclasses
 from rasa.core.utils import AvailableEndpoints
 
@@ -207,6 +207,8 @@ async def test_a_kept_conversation_is_read_back_with_one_small_query_as_the_data
     assert len(statements) == 1 and "max(events.id)" in statements[0]  # no event row read
     theirs = await SQLTrackerStore(domain, host=url, db="x").retrieve("conversation-1")
     assert [e.as_dict() for e in mine.events] == [e.as_dict() for e in theirs.events]
+    assert [type(e) for e in mine.events] == [type(e) for e in theirs.events]
+    assert mine.current_state(EventVerbosity.ALL) == theirs.current_state(EventVerbosity.ALL)
     assert mine.get_slot("last_entry") == "entry-2"
 
 
@@ -284,11 +286,11 @@ async def test_the_rule_policys_replay_goes_from_one_turns_tracker_to_the_next(d
 
 
 def test_kept_conversations_are_bounded_in_bytes_and_idle_time() -> None:
-    from bot.stores.tracker_store import RecentConversations
+    from bot.stores.tracker_store import RecentConversations, _freeze
 
     now = [0.0]
     recent = RecentConversations(max_bytes=3000, idle_s=60.0, clock=lambda: now[0])
-    events = [{"event": "user", "text": "x" * 500}]
+    events = [BotUttered("x" * 500).as_dict()]
     for n in range(10):
         recent.keep(f"c{n}", 1, n + 1, events)
     assert 0 < recent.size <= 3000 and len(recent) < 10
@@ -298,4 +300,6 @@ def test_kept_conversations_are_bounded_in_bytes_and_idle_time() -> None:
     now[0] = 61.0
     recent.keep("now", 1, 1, events)
     assert recent.take("late", 1, 1) is None and recent.take("now", 1, 1) is not None
-    assert recent.size == len(__import__("marshal").dumps(events))
+    assert recent.size == len(_freeze({}, events))
+    recent.keep("odd", 1, 1, [{"event": "user", "text": "no parse data"}])  # Rasa cannot read it back
+    assert recent.take("odd", 1, 1) is None
