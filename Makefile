@@ -149,7 +149,7 @@ test-stories:
 	@echo "Rasa test stories: all passed"
 
 test-api:
-	$(API_PY) -m pytest tests/contract tests/api tests/convtest tests/eval tests/bench tests/integration -q -p no:cacheprovider
+	$(API_PY) -m pytest tests/contract tests/ops tests/api tests/convtest tests/eval tests/bench tests/integration -q -p no:cacheprovider
 
 # Conversation tests (tests/conversations/, format in convtest/README.md) through the public
 # chat API: private stacks by default; URL=https://staging.example runs them against a
