@@ -34,6 +34,11 @@ Applied once, at the start of a process, by its launcher (``bot.rasa_server``,
   four times a turn here (the session check twice, each rule prediction): it grows with the
   conversation. The same fold, kept on the tracker and continued over the events appended
   since; started over when the events are not the ones folded, or a new loop appears.
+* :func:`copy_trackers_by_state`: Rasa copies the tracker before running each action (twice a
+  turn: the answer and the listen after it) by replaying every event of the conversation
+  into a new one: it grows with the conversation. The same copy made from the tracker's
+  state (its events, slots, loop and latest messages) without the replay; Rasa's replay
+  where the two could differ (events dropped by a capped history, slots made on demand).
 * :func:`cache_event_types`: Rasa finds each stored event's class by walking every
   subclass of ``Event`` (``Event.resolve_by_type``), for every event of the conversation on
   every turn: the larger part of reading a long conversation back. The same lookup,
@@ -42,6 +47,7 @@ Applied once, at the start of a process, by its launcher (``bot.rasa_server``,
 
 from __future__ import annotations
 
+import copy
 import itertools
 import sys
 from functools import lru_cache
@@ -433,3 +439,60 @@ def incremental_applied_events() -> None:
     from rasa.shared.core.trackers import DialogueStateTracker
 
     DialogueStateTracker.applied_events = _incremental_applied_events  # type: ignore[method-assign]
+
+
+def _shallow_copy(obj: Any) -> Any:
+    """``copy.copy(obj)`` for an object whose state is its ``__dict__`` (a slot), made directly."""
+    cls = type(obj)
+    if cls.__reduce_ex__ is not object.__reduce_ex__ or hasattr(cls, "__copy__") or hasattr(cls, "__slots__"):
+        return copy.copy(obj)
+    new = object.__new__(cls)
+    new.__dict__.update(obj.__dict__)
+    return new
+
+
+def _latest(message: Any, events: Any) -> Any:
+    """The copy's latest user (or bot) message: the same object when it is one of the events,
+    as a replay gives; else (an empty one that a reset made, perhaps since given entities) a
+    copy of its own, as the replay's reset makes its own."""
+    for event in reversed(events):  # usually among the last few
+        if event is message:
+            return message
+    return copy.deepcopy(message)
+
+
+def _copy_by_state(self: Any) -> Any:
+    """``DialogueStateTracker.copy`` made from the tracker's state instead of a replay of its
+    events; the same tracker as Rasa's copy makes (``tests/rasa_project/test_tracker_copy.py``).
+
+    As Rasa's copy (``init_copy`` and a replay): the events are the same objects in a deque
+    of their own, each slot a copy of its own, the latest messages the same event objects
+    (or copies of the empty ones a reset made), the active loop a copy of its own, and neither model id nor assistant id nor sender
+    source is carried over. Where a replay would not give back the tracker's state, Rasa's
+    copy is made: a capped history that has dropped events, or slots made on demand
+    (``AnySlotDict``)."""
+    from rasa.shared.constants import DEFAULT_SENDER_ID
+    from rasa.shared.core.trackers import AnySlotDict, DialogueStateTracker
+
+    events = self.events
+    capped = self._max_event_history is not None and len(events) >= self._max_event_history
+    if capped or isinstance(self.slots, AnySlotDict) or type(self.slots) is not dict:
+        return self.travel_back_in_time(float("inf"))  # Rasa's copy
+    tracker = DialogueStateTracker(self.sender_id or DEFAULT_SENDER_ID, None, self._max_event_history,
+                                   is_rule_tracker=self.is_rule_tracker)  # init_copy's, slots apart
+    tracker.events.extend(events)
+    tracker.slots = {name: _shallow_copy(slot) for name, slot in self.slots.items()}
+    tracker._paused = self._paused
+    tracker.followup_action = self.followup_action
+    tracker.latest_action = None if self.latest_action is None else dict(self.latest_action)
+    tracker.latest_message = _latest(self.latest_message, events)
+    tracker.latest_bot_utterance = _latest(self.latest_bot_utterance, events)
+    tracker.active_loop = None if self.active_loop is None else copy.copy(self.active_loop)
+    return tracker
+
+
+def copy_trackers_by_state() -> None:
+    """Copy a tracker from its state, not by replaying its events (:func:`_copy_by_state`)."""
+    from rasa.shared.core.trackers import DialogueStateTracker
+
+    DialogueStateTracker.copy = _copy_by_state  # type: ignore[method-assign]

@@ -46,8 +46,9 @@ def main(argv: Optional[List[str]] = None) -> int:
         return 2
 
     from bot.process_tuning import (
-        RASA_UNUSED, cache_action_result_check, cache_event_types, incremental_applied_events,
-        narrow_rule_matching, recent_action_history, skip_unused_frameworks, tail_rule_states,
+        RASA_UNUSED, cache_action_result_check, cache_event_types, copy_trackers_by_state,
+        incremental_applied_events, narrow_rule_matching, recent_action_history, skip_unused_frameworks,
+        tail_rule_states,
     )
 
     skip_unused_frameworks(RASA_UNUSED)
@@ -60,6 +61,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     tail_rule_states()
     recent_action_history()
     incremental_applied_events()
+    copy_trackers_by_state()
 
     rasa_run = rasa.cli.run.run
 
