@@ -34,6 +34,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from api.db import create_engine, create_sessionmaker, upgrade_head
 from api.deps import Runtime
 from api.locks import KeyedLocks
+from api.http_transport import LeanTransport
 from api.rasa_client import CONNECTIONS, RasaClient, note_absent_sniffio
 from api.ratelimit import RateLimiter
 from api.retention import purge_forever
@@ -369,7 +370,7 @@ def create_app(
         try:
             await upgrade_head(engine)
             note_absent_sniffio()
-            transport = rasa_transport or httpx.AsyncHTTPTransport(limits=CONNECTIONS)
+            transport = rasa_transport or LeanTransport(httpx.AsyncHTTPTransport(limits=CONNECTIONS))
             async with RasaClient(
                 transport,
                 rasa_url=config.rasa_url,

@@ -1,7 +1,7 @@
 """Client of the private Rasa server and action server.
 
-One httpx transport (created in the app's lifespan, its connections pooled and kept alive,
-:data:`CONNECTIONS`) is shared by all requests. Requests go straight to it: an
+One httpx transport (created in the app's lifespan: ``api.http_transport.LeanTransport``,
+its connections kept alive) is shared by all requests. Requests go straight to it: an
 ``httpx.AsyncClient`` around it would add cookies, redirects and authentication flows, which
 these calls never use, at a cost on every chat turn. Every failure to get a usable answer
 (connection error, timeout, non-2xx status, a body that is not the agreed JSON) becomes
@@ -43,7 +43,9 @@ WEBHOOK_PATH = channel.WEBHOOK_PATH
 CONNECTIONS = httpx.Limits(
     max_connections=200, max_keepalive_connections=64, keepalive_expiry=4.0
 )
-"""The transport's connections. A conversation waits for one Rasa reply at a time, so 200 is
+"""The connections of httpx's own transport, which ``api.http_transport.LeanTransport`` hands
+anything but plain ``http://`` to (a Rasa reached over ``https://``). What follows was
+measured when it carried every call. A conversation waits for one Rasa reply at a time, so 200 is
 room for 100 conversations opening at once with as many turns and the readiness probe beside
 them before a request queues for a connection (that wait would count against
 ``MESO_RASA_TIMEOUT``). httpcore closes a connection that falls idle while the pool holds
