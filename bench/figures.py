@@ -161,6 +161,34 @@ def lost_throughput(value: float, baseline: float) -> float:
     return 1 - value / baseline
 
 
+def median_of(values: Sequence[float]) -> float:
+    """The median of per-pair figures; NaN when there are none or any one is NaN (a pair
+    whose figure could not be worked out leaves the whole figure open, never a better one)."""
+    if not values or any(math.isnan(v) for v in values):
+        return NAN
+    return percentile(values, 0.5)
+
+
+def paired(api_runs: Sequence[Mapping[str, Any]], hook_runs: Sequence[Mapping[str, Any]]) -> list[dict[str, float]]:
+    """Each load pair's figures, the API's run against the webhook run beside it: how much
+    the API adds to the p50 per turn (:func:`comparable_added_latency`) and the share of the
+    webhook's throughput it loses (:func:`lost_throughput`)."""
+    if len(api_runs) != len(hook_runs):
+        raise ValueError("every API run needs the webhook run of its pair")
+    return [
+        {
+            "api_turns_per_s": api["turns_per_s"],
+            "webhook_turns_per_s": hook["turns_per_s"],
+            "throughput_lost": lost_throughput(api["turns_per_s"], hook["turns_per_s"]),
+            "api_p50_ms": api["turns"]["p50_ms"],
+            "webhook_p50_ms": hook["turns"]["p50_ms"],
+            "p50_added": comparable_added_latency(api["turns"]["p50_ms"], hook["turns"]["p50_ms"],
+                                                  api["errors"] + hook["errors"]),
+        }
+        for api, hook in zip(api_runs, hook_runs)
+    ]
+
+
 def _positive(value: float) -> bool:
     return not math.isnan(value) and value > 0
 

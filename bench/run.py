@@ -10,8 +10,13 @@ machine. Phases, in this order so that each is measured fairly:
 3. one patient alone, on the idle stack: each turn through the API, then the same text at
    Rasa's webhook (as the API calls it) and at ``/model/parse``, one request at a time;
 4. 50 concurrent conversations x 7 turns through the API, no pauses, each opened within
-   the load; memory (RSS) right after; then whether every patient message was stored;
-5. the same scripts straight at Rasa's webhook (same openings, same turns): the API's cost;
+   the load; memory (RSS) right after the first run; whether every patient message was
+   stored;
+5. the same scripts straight at Rasa's webhook (same openings, same turns): the API's cost.
+   Phases 4 and 5 run in pairs (three by default, ``--pairs``), the order alternating: the
+   webhook's own rate moved by a fifth between back-to-back runs of the same code on this
+   machine, more than the cost measured. The API's cost is the median of the pairs; its
+   throughput the median of its runs; latencies, errors and lost messages count every run;
 6. 50, then 100 conversations opened at the same moment.
 
 Between phases the stack is left to finish its work (until its processes are idle).
@@ -76,6 +81,25 @@ def _load_summary(record: load.Record, seconds: float, client_cpu: float, stack_
         "errors": len(record.turns.errors) + len(record.openings.errors),
         "client_cpu_s": round(client_cpu, 1),
         "stack_cores_used": round(stack_cpu / seconds, 2) if seconds else fig.NAN,
+    }
+
+
+def _pooled(records: Sequence[load.Record], runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """The load runs of one side together: the median run's rates, every run's requests."""
+    turns, openings = load.Calls(), load.Calls()
+    for record in records:
+        for target, source in ((turns, record.turns), (openings, record.openings)):
+            target.latencies.extend(source.latencies)
+            target.answered.extend(source.answered)
+            target.errors.extend(source.errors)
+    return {
+        "runs": len(runs),
+        "turns_per_s": fig.median_of([run["turns_per_s"] for run in runs]),
+        "requests_per_s": fig.median_of([run["requests_per_s"] for run in runs]),
+        "turns": _calls(turns),
+        "openings": _calls(openings),
+        "turns_not_sent": sum(record.not_sent for record in records),
+        "errors": len(turns.errors) + len(openings.errors),
     }
 
 
@@ -175,7 +199,7 @@ def _line(text: str) -> None:
 
 
 def _figures(report: dict[str, Any]) -> dict[str, float]:
-    api, hook = report["load"]["api"], report["load"]["rasa_webhook"]
+    api = report["load"]["api"]
     return {
         "load_turns_per_s": api["turns_per_s"],
         "load_p95_ms": api["turns"]["p95_ms"],
@@ -184,9 +208,8 @@ def _figures(report: dict[str, Any]) -> dict[str, float]:
         "burst_errors": report["bursts"]["large"]["errors"],
         "burst_p95_ms": report["bursts"]["large"]["p95_ms"],
         "single_api_p50_ms": report["one_patient"]["api"]["p50_ms"],
-        "overhead_p50": fig.comparable_added_latency(api["turns"]["p50_ms"], hook["turns"]["p50_ms"],
-                                                     api["errors"] + hook["errors"]),
-        "overhead_throughput": fig.lost_throughput(api["turns_per_s"], hook["turns_per_s"]),
+        "overhead_p50": fig.median_of([p["p50_added"] for p in report["load"]["pairs"]]),
+        "overhead_throughput": fig.median_of([p["throughput_lost"] for p in report["load"]["pairs"]]),
         "memory_total_mb": report["memory_mb"]["total"],
         "long_growth": report["long_conversation"]["growth_median"],
     }
@@ -199,10 +222,12 @@ def _memory(mb: dict[str, float]) -> str:
 def _context(report: dict[str, Any]) -> dict[str, str]:
     """What each printed target line is measured against, from the same run."""
     api, hook = report["load"]["api"], report["load"]["rasa_webhook"]
+    pairs = report["load"]["pairs"]
     one, long_ = report["one_patient"], report["long_conversation"]
     mem = report["memory_mb"]
     return {
-        "load_turns_per_s": f"webhook {hook['turns_per_s']} msg/s; with openings {api['requests_per_s']} req/s",
+        "load_turns_per_s": f"median of {api['runs']} runs; webhook {hook['turns_per_s']} msg/s; with openings "
+                            f"{api['requests_per_s']} req/s",
         "load_p95_ms": f"p50 {api['turns']['p50_ms']} ms; webhook p95 {hook['turns']['p95_ms']} ms",
         "load_errors": f"turns {api['turns']['errors']} {api['turns']['error_kinds'] or ''}, openings "
                        f"{api['openings']['errors']} {api['openings']['error_kinds'] or ''}; webhook {hook['errors']}",
@@ -214,10 +239,13 @@ def _context(report: dict[str, Any]) -> dict[str, str]:
         "single_api_p50_ms": f"webhook {one['rasa_webhook']['p50_ms']} ms, /model/parse "
                              f"{one['model_parse']['p50_ms']} ms; API/webhook "
                              f"{fig.format_value(one['api_vs_webhook_p50'], 'ratio')}",
-        "overhead_p50": f"API {api['turns']['p50_ms']} ms vs webhook {hook['turns']['p50_ms']} ms"
+        "overhead_p50": f"median of {len(pairs)} pairs: " + ", ".join(
+            fig.format_value(p["p50_added"], "ratio") for p in pairs)
                         + ("" if api["errors"] + hook["errors"] == 0 else
                            f"; not comparable with {api['errors'] + hook['errors']} errors"),
-        "overhead_throughput": f"API {api['turns_per_s']} vs webhook {hook['turns_per_s']} msg/s",
+        "overhead_throughput": f"median of {len(pairs)} pairs: " + ", ".join(
+            f"{fig.format_value(p['throughput_lost'], 'ratio')} ({p['api_turns_per_s']} vs "
+            f"{p['webhook_turns_per_s']})" for p in pairs),
         "memory_total_mb": _memory({k: v for k, v in mem.items() if k != "total"}),
         "long_growth": f"median {long_['late']['p50_ms']} vs {long_['early']['p50_ms']} ms, "
                        f"mean {long_['late']['mean_ms']} vs {long_['early']['mean_ms']} ms",
@@ -303,30 +331,55 @@ def measure(args: argparse.Namespace, timeout_s: float, pool: list[str]) -> dict
         phases.idle()
 
         scripts = fig.conversation_scripts(pool, args.users, args.turns, args.seed)
-        _line(f"{args.users} conversations x {args.turns} turns through the API, no pauses…")
-        record, api_load = phases.concurrent(True, scripts)
-        report["memory_mb"] = procs.rss_mb(phases.pids)
-        stored = _stored(phases.db_path, record.handles, len(record.turns.latencies))
-        _line(f"  {api_load['turns_per_s']} msg/s (turns; openings not counted, their time is: "
-              f"{api_load['requests_per_s']} req/s with them), p50 {api_load['turns']['p50_ms']} ms, "
-              f"p95 {api_load['turns']['p95_ms']} ms (answered turns: p50 "
-              f"{api_load['turns']['answered']['p50_ms']} ms), errors {api_load['errors']}; openings p50 "
-              f"{api_load['openings']['p50_ms']} ms, p95 {api_load['openings']['p95_ms']} ms")
-        _line(f"  client CPU {api_load['client_cpu_s']} s, stack {api_load['stack_cores_used']} cores busy "
-              "on average")
-        _line(f"  memory right after: {_memory(report['memory_mb'])}; patient messages lost: "
-              f"{stored['lost']} of {stored['sent']}")
-        phases.idle()
-
-        _line("The same scripts straight at Rasa's webhook…")
-        _, hook_load = phases.concurrent(False, scripts)
-        _line(f"  {hook_load['turns_per_s']} msg/s, p50 {hook_load['turns']['p50_ms']} ms, "
-              f"p95 {hook_load['turns']['p95_ms']} ms, errors {hook_load['errors']}; client CPU "
-              f"{hook_load['client_cpu_s']} s, stack {hook_load['stack_cores_used']} cores busy")
-        report["load"] = {"api": api_load, "rasa_webhook": hook_load, "stored": stored,
-                          "counting": "msg/s counts answered turns only; the wall time includes "
-                                      "each conversation's opening (reported apart)"}
-        phases.idle()
+        api_records: list[load.Record] = []
+        hook_records: list[load.Record] = []
+        api_runs: list[dict[str, Any]] = []
+        hook_runs: list[dict[str, Any]] = []
+        stored_runs: list[dict[str, Any]] = []
+        for pair in range(args.pairs):
+            # The order alternates, so that neither side is always measured first.
+            for at_api in (True, False) if pair % 2 == 0 else (False, True):
+                where = "through the API" if at_api else "straight at Rasa's webhook"
+                _line(f"{args.users} conversations x {args.turns} turns {where}, no pauses "
+                      f"(pair {pair + 1} of {args.pairs})…")
+                record, summary = phases.concurrent(at_api, scripts)
+                if at_api:
+                    if not api_runs:
+                        report["memory_mb"] = procs.rss_mb(phases.pids)
+                        _line(f"  memory right after: {_memory(report['memory_mb'])}")
+                    stored = _stored(phases.db_path, record.handles, len(record.turns.latencies))
+                    api_records.append(record)
+                    api_runs.append(summary)
+                    stored_runs.append(stored)
+                    _line(f"  {summary['turns_per_s']} msg/s (turns; openings not counted, their time is: "
+                          f"{summary['requests_per_s']} req/s with them), p50 {summary['turns']['p50_ms']} ms, "
+                          f"p95 {summary['turns']['p95_ms']} ms, errors {summary['errors']}; openings p50 "
+                          f"{summary['openings']['p50_ms']} ms, p95 {summary['openings']['p95_ms']} ms; "
+                          f"patient messages lost: {stored['lost']} of {stored['sent']}")
+                else:
+                    hook_records.append(record)
+                    hook_runs.append(summary)
+                    _line(f"  {summary['turns_per_s']} msg/s, p50 {summary['turns']['p50_ms']} ms, "
+                          f"p95 {summary['turns']['p95_ms']} ms, errors {summary['errors']}")
+                _line(f"  client CPU {summary['client_cpu_s']} s, stack {summary['stack_cores_used']} cores busy "
+                      "on average")
+                phases.idle()
+        pairs = fig.paired(api_runs, hook_runs)
+        report["load"] = {
+            "pairs": pairs,
+            "api": _pooled(api_records, api_runs),
+            "rasa_webhook": _pooled(hook_records, hook_runs),
+            "api_runs": api_runs,
+            "rasa_webhook_runs": hook_runs,
+            "stored": {key: sum(run[key] for run in stored_runs)
+                       for key in ("sent", "patient_messages_stored", "answered", "lost")},
+            "counting": "msg/s counts answered turns only; the wall time includes each conversation's "
+                        "opening (reported apart). Throughput: the median of the runs; latencies and "
+                        "errors: every run's turns together; the API's cost: the median of the pairs.",
+        }
+        _line("  pairs (API against webhook): " + "; ".join(
+            f"{p['api_turns_per_s']} vs {p['webhook_turns_per_s']} msg/s, p50 {p['api_p50_ms']} vs "
+            f"{p['webhook_p50_ms']} ms" for p in pairs))
 
         report["bursts"] = {}
         for key, count in (("small", args.small_burst), ("large", args.burst)):
@@ -347,6 +400,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--long-turns", type=int, default=60, help="messages of the long conversation (60)")
     parser.add_argument("--burst", type=int, default=100, help="conversations opened at once, the target (100)")
     parser.add_argument("--small-burst", type=int, default=50, help="the same, for information (50)")
+    parser.add_argument("--pairs", type=int, default=3,
+                        help="load runs through the API, each beside one at the webhook (3)")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--report", type=Path, default=ROOT / "results" / "bench" / "report.json")
     args = parser.parse_args(argv)

@@ -66,13 +66,18 @@ def test_the_targets_are_issue_17s() -> None:
     }
 
 
-def _report() -> dict:
+def _report(api_errors: tuple[int, int, int] = (0, 0, 0)) -> dict:
     latency = {"p50_ms": 50.0, "p95_ms": 90.0, "mean_ms": 55.0}
     calls = {**latency, "answered": latency, "errors": 0, "error_kinds": {}}
     load = {"turns_per_s": 45.0, "requests_per_s": 50.0, "turns": calls, "openings": calls, "errors": 0}
+    # Three pairs: the API loses 1-45/48, 1-44/50 and 1-47/48 of the throughput, adds 5%, 16.7% and 1.7%.
+    api_runs = [{**load, "turns_per_s": rate, "turns": {**calls, "p50_ms": p50}, "errors": errors}
+                for rate, p50, errors in zip((45.0, 44.0, 47.0), (63.0, 70.0, 61.0), api_errors)]
+    hook_runs = [{**load, "turns_per_s": rate, "turns": {**calls, "p50_ms": 60.0}} for rate in (48.0, 50.0, 48.0)]
     return {
-        "load": {"api": {**load, "turns": {**calls, "p50_ms": 63.0}},
-                 "rasa_webhook": {**load, "turns": {**calls, "p50_ms": 60.0}, "turns_per_s": 48.0},
+        "load": {"api": {**load, "runs": 3, "errors": sum(api_errors)},
+                 "rasa_webhook": {**load, "runs": 3, "turns_per_s": 48.0},
+                 "pairs": fig.paired(api_runs, hook_runs),
                  "stored": {"lost": 0, "sent": 350, "patient_messages_stored": 350}},
         "bursts": {"large": calls, "small": calls},
         "one_patient": {"api": calls, "rasa_webhook": calls, "model_parse": calls, "api_vs_webhook_p50": 0.0},
@@ -85,19 +90,27 @@ def test_every_target_gets_its_figure_from_a_report() -> None:
     figures = _figures(_report())
     assert set(figures) == {t.name for t in fig.TARGETS}
     rows = {r.name: r for r in fig.evaluate(figures)}
-    assert rows["overhead_throughput"].value == pytest.approx(1 - 45 / 48)
+    assert rows["overhead_throughput"].value == pytest.approx(1 - 45 / 48)  # the median pair
     assert rows["overhead_p50"].value == pytest.approx(0.05)
     assert all(r.met for r in rows.values())
 
 
 def test_the_p50_overhead_is_missed_when_either_side_failed_a_request() -> None:
     """Failed turns (the API's 503 after Rasa's timeout) would cut its median short."""
-    report = _report()
-    report["load"]["api"]["errors"] = 3
-    rows = {r.name: r for r in fig.evaluate(_figures(report))}
+    rows = {r.name: r for r in fig.evaluate(_figures(_report(api_errors=(0, 3, 0))))}
     assert math.isnan(rows["overhead_p50"].value) and not rows["overhead_p50"].met
+    assert not rows["load_errors"].met
     assert fig.comparable_added_latency(63.0, 60.0, errors=0) == pytest.approx(0.05)
     assert math.isnan(fig.comparable_added_latency(40.0, 60.0, errors=1))
+
+
+def test_the_median_of_pairs_is_open_when_any_pair_is() -> None:
+    assert fig.median_of([0.3, 0.1, 0.2]) == pytest.approx(0.2)
+    assert fig.median_of([0.1, 0.2]) == pytest.approx(0.15)
+    assert math.isnan(fig.median_of([0.1, fig.NAN, 0.05]))  # never the better figure of the rest
+    assert math.isnan(fig.median_of([]))
+    with pytest.raises(ValueError, match="its pair"):
+        fig.paired([{"turns_per_s": 1.0}], [])
 
 
 def test_values_print_as_percentages_counts_and_units() -> None:
