@@ -170,8 +170,10 @@ def commands(env: dict[str, str]) -> list[tuple[str, list[str], str]]:
         ("rasa", rasa_args, f"{env['MESO_RASA_URL']}/status?token={env['MESO_RASA_TOKEN']}"),
         # --no-proxy-headers: the app itself decides whose X-Forwarded-* count
         # (MESO_TRUSTED_PROXIES), not uvicorn's implicit trust of 127.0.0.1.
+        # --http: uvicorn's httptools protocol writing each response in one piece.
         ("api", [str(api / "python"), "-m", "uvicorn", "api.main:app", "--host", HOST,
-                 "--port", env["MESO_API_PORT"], "--no-access-log", "--no-proxy-headers"],
+                 "--port", env["MESO_API_PORT"], "--no-access-log", "--no-proxy-headers",
+                 "--http", "api.http_server:CoalescingHttpToolsProtocol"],
          f"{env['MESO_API_URL']}/readyz"),
     ]
 
