@@ -45,6 +45,12 @@ class Calls:
         else:
             self.errors.append(outcome.error)
 
+    def extend(self, other: Calls) -> None:
+        """Add the outcomes of ``other`` (another run of the same kind of request)."""
+        self.latencies.extend(other.latencies)
+        self.answered.extend(other.answered)
+        self.errors.extend(other.errors)
+
     @property
     def ok(self) -> int:
         return len(self.answered)

@@ -88,10 +88,8 @@ def _pooled(records: Sequence[load.Record], runs: Sequence[dict[str, Any]]) -> d
     """The load runs of one side together: the median run's rates, every run's requests."""
     turns, openings = load.Calls(), load.Calls()
     for record in records:
-        for target, source in ((turns, record.turns), (openings, record.openings)):
-            target.latencies.extend(source.latencies)
-            target.answered.extend(source.answered)
-            target.errors.extend(source.errors)
+        turns.extend(record.turns)
+        openings.extend(record.openings)
     return {
         "runs": len(runs),
         "turns_per_s": fig.median_of([run["turns_per_s"] for run in runs]),
@@ -405,6 +403,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--report", type=Path, default=ROOT / "results" / "bench" / "report.json")
     args = parser.parse_args(argv)
+    if args.pairs < 1:
+        parser.error("--pairs must be at least 1 (each pair is one API run beside one webhook run)")
 
     timeout_s = fig.widget_timeout_s(WIDGET_JS.read_text(encoding="utf-8"))
     pool = fig.text_pool(yaml.safe_load(QUESTIONS.read_text(encoding="utf-8")))

@@ -467,8 +467,8 @@ def _copy_by_state(self: Any) -> Any:
 
     As Rasa's copy (``init_copy`` and a replay): the events are the same objects in a deque
     of their own, each slot a copy of its own, the latest messages the same event objects
-    (or copies of the empty ones a reset made), the active loop a copy of its own, and neither model id nor assistant id nor sender
-    source is carried over. Where a replay would not give back the tracker's state, Rasa's
+    (or copies of the empty ones a reset made), the active loop a copy of its own, and
+    neither model id nor assistant id nor sender source is carried over. Where a replay would not give back the tracker's state, Rasa's
     copy is made: a capped history that has dropped events, or slots made on demand
     (``AnySlotDict``)."""
     from rasa.shared.constants import DEFAULT_SENDER_ID
