@@ -13,7 +13,7 @@ machine. Phases, in this order so that each is measured fairly:
    the load; memory (RSS) right after the first run; whether every patient message was
    stored;
 5. the same scripts straight at Rasa's webhook (same openings, same turns): the API's cost.
-   Phases 4 and 5 run in pairs (three by default, ``--pairs``), the order alternating: the
+   Phases 4 and 5 run in pairs (five by default, ``--pairs``), the order alternating: the
    webhook's own rate moved by a fifth between back-to-back runs of the same code on this
    machine, more than the cost measured. The API's cost is the median of the pairs; its
    throughput the median of its runs; latencies, errors and lost messages count every run;
@@ -54,7 +54,7 @@ RATE_LIMITS_OFF = {
 }
 LONG_EDGE = 5
 """Turns compared at each end of the long conversation (1-5 against the last five)."""
-LONG_HANDOVERS = 3
+LONG_HANDOVERS = 5
 """Late windows measured beside an early one (bench.figures.chain_scripts)."""
 IDLE_LIMIT_S = 20.0
 """The longest wait, between phases, for the stack to finish the last phase's work."""
@@ -398,8 +398,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--long-turns", type=int, default=60, help="messages of the long conversation (60)")
     parser.add_argument("--burst", type=int, default=100, help="conversations opened at once, the target (100)")
     parser.add_argument("--small-burst", type=int, default=50, help="the same, for information (50)")
-    parser.add_argument("--pairs", type=int, default=3,
-                        help="load runs through the API, each beside one at the webhook (3)")
+    parser.add_argument("--pairs", type=int, default=5,
+                        help="load runs through the API, each beside one at the webhook (5)")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--report", type=Path, default=ROOT / "results" / "bench" / "report.json")
     args = parser.parse_args(argv)

@@ -17,7 +17,7 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Path, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from api import conversation_auth, crud
+from api import conversation_auth, crud, db
 from api.deps import RuntimeDep, SessionDep
 from api.crud import ConversationAccess
 from api.models import Conversation, utcnow
@@ -62,7 +62,8 @@ async def patient_conversation(
     """The conversation the request's token opens, or a 404."""
     if not is_conversation_id(conversation_id):
         raise not_found()
-    conversation = await crud.get_access(session, conversation_id)
+    with db.inline_statements():  # one read by key (api.sqlite_driver)
+        conversation = await crud.get_access(session, conversation_id)
     token = credentials.credentials if credentials is not None else None
     if conversation is None or not conversation_auth.matches(token, conversation.token_hash):
         raise not_found()

@@ -18,7 +18,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api import conversation_auth, crud, history, text_hygiene, tracker_sync, understanding
+from api import conversation_auth, crud, db, history, text_hygiene, tracker_sync, understanding
 from contract import commands
 from api.deps import RuntimeDep, SessionDep
 from api.staff.erasure import erase
@@ -132,34 +132,37 @@ async def create_conversation(
         raise too_many(retry_after)
 
     started = time.perf_counter()
-    conversation_id = secrets.token_urlsafe(32)
-    token = conversation_auth.new_token()
-    conversation = await crud.create_conversation(
-        session,
-        conversation_id,
-        token_hash=conversation_auth.token_hash(token),
-        consent=consent,
-        **_client_hints(request),
-    )
-    await session.commit()
-
-    async with runtime.locks.hold(conversation_id):
-        try:
-            reply = await runtime.rasa.send(conversation_id, start_command(consent), command=True)
-        except AssistantUnavailable as exc:
-            # The patient can still start, and ask for help: the safety net opens instead.
-            logger.warning(
-                "conversation %s opening failed, safety net opens it: %s",
-                short_id(conversation_id),
-                exc,
-            )
-            reply = runtime.safety_net.opening(consent)
-        messages = await crud.store_replies(
-            session, conversation, reply, summary_link=_summary_link(runtime, conversation_id),
-            first_seq=crud.FIRST_SEQ,
+    with db.inline_statements():  # point statements by key (api.sqlite_driver)
+        conversation_id = secrets.token_urlsafe(32)
+        token = conversation_auth.new_token()
+        conversation = await crud.create_conversation(
+            session,
+            conversation_id,
+            token_hash=conversation_auth.token_hash(token),
+            consent=consent,
+            **_client_hints(request),
         )
         await session.commit()
-        understood = await _understanding(request, runtime, conversation_id, reply.nlu)
+
+        async with runtime.locks.hold(conversation_id):
+            try:
+                reply = await runtime.rasa.send(
+                    conversation_id, start_command(consent), command=True
+                )
+            except AssistantUnavailable as exc:
+                # The patient can still start, and ask for help: the safety net opens instead.
+                logger.warning(
+                    "conversation %s opening failed, safety net opens it: %s",
+                    short_id(conversation_id),
+                    exc,
+                )
+                reply = runtime.safety_net.opening(consent)
+            messages = await crud.store_replies(
+                session, conversation, reply, summary_link=_summary_link(runtime, conversation_id),
+                first_seq=crud.FIRST_SEQ,
+            )
+            await session.commit()
+            understood = await _understanding(request, runtime, conversation_id, reply.nlu)
 
     logger.info(
         "conversation %s created (transcript %s), %d opening messages, %.0f ms",
@@ -234,58 +237,62 @@ async def send_message(
         return _without_database(runtime, conversation_id, body, text)
 
     started = time.perf_counter()
-    async with runtime.locks.hold(conversation_id):
-        start = await crud.start_turn(session, conversation_id)
-        if start is None:  # deleted while this request waited
-            raise not_found()
-        conversation = start.conversation
-        try:
-            stored = await _store_turn(session, runtime, start, body, text)
-        except DBAPIError as exc:
-            await session.rollback()
-            logger.warning(
-                "conversation %s: database refused the message (%s)",
-                short_id(conversation_id),
-                type(exc).__name__,
-            )
-            return _without_database(runtime, conversation_id, body, text)
-        if isinstance(stored, Replies):
-            return stored
-        patient, title = stored
-        turn = f"seq={patient.seq}" if patient is not None else "(not stored)"
+    with db.inline_statements():  # point statements by key (api.sqlite_driver)
+        async with runtime.locks.hold(conversation_id):
+            start = await crud.start_turn(session, conversation_id)
+            if start is None:  # deleted while this request waited
+                raise not_found()
+            conversation = start.conversation
+            try:
+                stored = await _store_turn(session, runtime, start, body, text)
+            except DBAPIError as exc:
+                await session.rollback()
+                logger.warning(
+                    "conversation %s: database refused the message (%s)",
+                    short_id(conversation_id),
+                    type(exc).__name__,
+                )
+                return _without_database(runtime, conversation_id, body, text)
+            if isinstance(stored, Replies):
+                return stored
+            patient, title = stored
+            turn = f"seq={patient.seq}" if patient is not None else "(not stored)"
 
-        turn_id = tracker_sync.message_id(patient) if patient is not None else None
-        try:
-            reply = await runtime.rasa.send(
-                conversation_id, text, command=title is not None, message_id=turn_id
-            )
-        except AssistantUnavailable as exc:
-            if patient is not None:  # Rasa may still answer it, or never have seen it
-                await crud.set_tracker_pending(session, [patient], True)
-            logger.warning(
-                "conversation %s message %s unanswered: %s", short_id(conversation_id), turn, exc
-            )
-            known = batch_red_flag(exc.reply.messages) if exc.reply is not None else None
-            net = runtime.safety_net.reply(text, known)
-            if net is None:
-                await session.commit()
-                raise _unavailable(runtime) from None
-            # A red flag gets the bot's urgent reply all the same, stored with its level.
-            logger.warning(
-                "conversation %s message %s: the safety net answered a red flag (%s)",
-                short_id(conversation_id),
-                turn,
-                batch_red_flag(net.messages),
-            )
-            reply = net
+            turn_id = tracker_sync.message_id(patient) if patient is not None else None
+            try:
+                reply = await runtime.rasa.send(
+                    conversation_id, text, command=title is not None, message_id=turn_id
+                )
+            except AssistantUnavailable as exc:
+                if patient is not None:  # Rasa may still answer it, or never have seen it
+                    await crud.set_tracker_pending(session, [patient], True)
+                logger.warning(
+                    "conversation %s message %s unanswered: %s",
+                    short_id(conversation_id),
+                    turn,
+                    exc,
+                )
+                known = batch_red_flag(exc.reply.messages) if exc.reply is not None else None
+                net = runtime.safety_net.reply(text, known)
+                if net is None:
+                    await session.commit()
+                    raise _unavailable(runtime) from None
+                # A red flag gets the bot's urgent reply all the same, stored with its level.
+                logger.warning(
+                    "conversation %s message %s: the safety net answered a red flag (%s)",
+                    short_id(conversation_id),
+                    turn,
+                    batch_red_flag(net.messages),
+                )
+                reply = net
 
-        messages = await crud.store_replies(
-            session, conversation, reply, patient,
-            summary_link=_summary_link(runtime, conversation_id),
-            first_seq=patient.seq + 1 if patient is not None else None,  # the latest message
-        )
-        await session.commit()
-        understood = await _understanding(request, runtime, conversation_id, reply.nlu)
+            messages = await crud.store_replies(
+                session, conversation, reply, patient,
+                summary_link=_summary_link(runtime, conversation_id),
+                first_seq=patient.seq + 1 if patient is not None else None,  # the latest message
+            )
+            await session.commit()
+            understood = await _understanding(request, runtime, conversation_id, reply.nlu)
 
     logger.info(
         "conversation %s message %s chars=%d button=%s answered with %d messages, %.0f ms",

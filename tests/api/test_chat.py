@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from api.db import create_sessionmaker
 from api.schemas import UNAVAILABLE_DETAIL
 from api.settings import Settings
+from api.sqlite_driver import GatedConnection
 
 pytestmark = pytest.mark.anyio
 
@@ -746,3 +747,28 @@ async def test_a_malformed_client_id_is_refused(h: Harness, client_id: Any) -> N
     assert response.status_code == 422
     assert response.json()["detail"].startswith('The field "client_id"')
     assert h.snapshot() == before
+
+
+async def test_a_turn_visits_the_database_thread_only_where_a_statement_may_wait(
+    h: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The turn's reads and its writes under a held write lock run on the event loop
+    (``api.sqlite_driver.inline_statements``); each transaction's first write and each commit
+    go to the connection's thread: two of each."""
+    created = (await h.client.post("/api/v1/conversations", json={"consent": True})).json()
+    trips: list[str] = []
+    real = GatedConnection._execute
+
+    async def counted(self: GatedConnection, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        trips.append(getattr(fn, "__name__", "statement"))
+        return await real(self, fn, *args, **kwargs)
+
+    monkeypatch.setattr(GatedConnection, "_execute", counted)
+    response = await h.client.post(
+        f"/api/v1/conversations/{created['conversation_id']}/messages", json={"text": "hello"}
+    )
+
+    assert response.status_code == 200
+    assert [m["text"] for m in response.json()["messages"]]
+    assert len(h.messages(created["conversation_id"])) > len(created["messages"]) + 1
+    assert sorted(trips) == ["commit", "commit", "trip", "trip"]

@@ -1,9 +1,13 @@
 """The API's SQLite connections (``api.sqlite_driver``): one writer at a time, first come first
-served, the busy timeout kept, every row of a long result returned."""
+served, the busy timeout kept, every row of a long result returned, point statements on the
+event loop only where nothing can wait."""
 
 from __future__ import annotations
 
 import asyncio
+import sqlite3
+import threading
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -13,7 +17,13 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from api.db import create_engine
-from api.sqlite_driver import FETCH_CHUNK, async_creator, is_write
+from api.sqlite_driver import (
+    FETCH_CHUNK,
+    GatedConnection,
+    async_creator,
+    inline_statements,
+    is_write,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -166,3 +176,100 @@ async def test_cancelled_writers_give_the_lock_back(short_engine: AsyncEngine) -
         await connection.execute(text("INSERT INTO t (who) VALUES ('after')"))
         rows = (await connection.execute(text("SELECT who FROM t"))).scalars()
         assert list(rows) == ["after"]
+
+
+async def _driver_connection(tmp_path: Path, timeout: float = 1.0) -> GatedConnection:
+    """A connection of ``api.sqlite_driver`` used as SQLAlchemy uses it, with a function
+    telling which thread runs a statement."""
+    connection = await async_creator(str(tmp_path / "inline.db"), timeout)()
+    await connection._execute(
+        connection._conn.create_function, "runs_on", 0, threading.get_ident
+    )
+    cursor = connection.cursor()
+    await cursor.execute("CREATE TABLE IF NOT EXISTS t (id INTEGER PRIMARY KEY, who INTEGER)")
+    await connection.commit()
+    return connection
+
+
+async def _runs_on(connection: GatedConnection) -> int:
+    cursor = connection.cursor()
+    await cursor.execute("SELECT runs_on()")
+    return (await cursor.fetchone())[0]
+
+
+async def test_point_statements_run_on_the_event_loop_where_nothing_can_wait(
+    tmp_path: Path,
+) -> None:
+    loop_thread = threading.get_ident()
+    connection = await _driver_connection(tmp_path)
+    try:
+        assert await _runs_on(connection) != loop_thread  # outside the block: the thread
+        with inline_statements():
+            assert await _runs_on(connection) == loop_thread  # a read
+            cursor = connection.cursor()
+            sent = connection._trips_sent
+            # The first write may wait for another process's lock, and a commit may run
+            # SQLite's checkpoint: both on the thread. The second write holds the lock: inline.
+            await cursor.execute("INSERT INTO t (who) VALUES (runs_on())")
+            await cursor.execute("INSERT INTO t (who) VALUES (runs_on())")
+            await connection.commit()
+            assert connection._trips_sent - sent == 2
+            await cursor.execute("SELECT who FROM t ORDER BY id")
+            first, second = (row[0] for row in await cursor.fetchall())
+            assert first != loop_thread and second == loop_thread
+            # A rollback of an open write transaction runs inline too, and ends it.
+            await cursor.execute("INSERT INTO t (who) VALUES (1)")
+            await connection.rollback()
+            await cursor.execute("SELECT count(*) FROM t")
+            assert (await cursor.fetchone())[0] == 2
+        assert await _runs_on(connection) != loop_thread  # the block is over
+    finally:
+        await connection.close()
+
+
+async def test_a_statement_waits_for_the_threads_unfinished_trip(tmp_path: Path) -> None:
+    """A caller cancelled during a trip leaves it running: what comes next must not run
+    beside it on the same connection."""
+    loop_thread = threading.get_ident()
+    connection = await _driver_connection(tmp_path)
+    gate = threading.Event()
+    await connection._execute(connection._conn.create_function, "held", 0, lambda: gate.wait(5))
+    try:
+        slow = asyncio.create_task(_run_sql(connection, "SELECT held()"))
+        await asyncio.sleep(0.05)
+        slow.cancel()
+        with inline_statements():
+            follower = asyncio.create_task(_runs_on(connection))
+            await asyncio.sleep(0.05)
+            assert not follower.done()  # queued behind the trip, not run beside it
+            gate.set()
+            assert await follower != loop_thread
+            assert await _runs_on(connection) == loop_thread  # the thread is idle again
+    finally:
+        gate.set()
+        await connection.close()
+
+
+async def _run_sql(connection: GatedConnection, sql: str) -> None:
+    await connection.cursor().execute(sql)
+
+
+async def test_a_first_write_waiting_for_another_process_never_holds_up_the_loop(
+    tmp_path: Path,
+) -> None:
+    connection = await _driver_connection(tmp_path, timeout=2.0)
+    other = sqlite3.connect(tmp_path / "inline.db", isolation_level=None)  # another process
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        with inline_statements():
+            write = asyncio.create_task(_run_sql(connection, "INSERT INTO t (who) VALUES (1)"))
+            started = time.monotonic()
+            await asyncio.sleep(0.2)  # the loop turns while the write waits for the lock
+            assert time.monotonic() - started < 1.0 and not write.done()
+            other.execute("COMMIT")
+            await write
+            await connection.commit()
+        assert other.execute("SELECT count(*) FROM t").fetchone()[0] == 1
+    finally:
+        other.close()
+        await connection.close()
