@@ -79,7 +79,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     from rasa_sdk.endpoint import create_argument_parser, create_ssl_context
     from rasa_sdk.plugin import plugin_manager
 
-    from bot.process_tuning import ACTION_SERVER_UNUSED, skip_unused_frameworks
+    from bot.process_tuning import ACTION_SERVER_UNUSED, freeze_startup_objects, skip_unused_frameworks
 
     skip_unused_frameworks(ACTION_SERVER_UNUSED)  # before the actions import spaCy
     args = create_argument_parser().parse_args(argv)
@@ -94,7 +94,8 @@ def main(argv: Optional[List[str]] = None) -> int:
                                  args.loglevel, args.logging_config_file)
     utils.update_sanic_log_level()
 
-    app = create_app(token, args.actions or "actions", args.cors)
+    app = create_app(token, args.actions or "actions", args.cors)  # loads the knowledge base
+    freeze_startup_objects()
     plugin_manager().hook.attach_sanic_app_extensions(app=app)
     ssl_context = create_ssl_context(args.ssl_certificate, args.ssl_keyfile, args.ssl_password)
     host = os.environ.get("SANIC_HOST", "127.0.0.1")

@@ -12,7 +12,8 @@ It also applies ``bot.process_tuning`` for this process: JAX is never loaded, th
 server's replies are checked with a schema validator built once, stored events find their
 classes without a walk over every event class, the rule policy stops walking back once
 no rule is left to compare and sees only the states its rules can reach, and the actions
-that read only recent events are sent only those.
+that read only recent events are sent only those; once the model is loaded, the objects
+alive then are kept out of the garbage collector's full walks.
 """
 
 from __future__ import annotations
@@ -47,8 +48,8 @@ def main(argv: Optional[List[str]] = None) -> int:
 
     from bot.process_tuning import (
         RASA_UNUSED, cache_action_result_check, cache_event_types, copy_trackers_by_state,
-        incremental_applied_events, narrow_rule_matching, recent_action_history, skip_unused_frameworks,
-        tail_rule_states,
+        freeze_after_agent_load, incremental_applied_events, narrow_rule_matching, recent_action_history,
+        skip_unused_frameworks, tail_rule_states,
     )
 
     skip_unused_frameworks(RASA_UNUSED)
@@ -62,6 +63,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     recent_action_history()
     incremental_applied_events()
     copy_trackers_by_state()
+    freeze_after_agent_load()
 
     rasa_run = rasa.cli.run.run
 

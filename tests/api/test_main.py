@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import inspect
 import os
 import subprocess
@@ -54,6 +55,15 @@ async def test_lifespan_creates_the_database_and_closes_everything(
         assert not rasa.is_closed
     assert rasa.is_closed
     assert h.app.state.runtime is None
+
+
+async def test_what_lives_as_long_as_the_app_is_kept_from_full_collections(
+    start: Callable[..., Any],
+) -> None:
+    gc.unfreeze()
+    async with start():
+        assert gc.get_freeze_count() > 10_000  # the app, its libraries, its settings
+    assert gc.get_freeze_count() == 0  # given back: collectable again
 
 
 async def test_requests_before_start_up_fail_clearly() -> None:

@@ -16,6 +16,8 @@ from bot.process_tuning import (
     ACTION_SERVER_UNUSED,
     _validate_action_result,
     cache_action_result_check,
+    freeze_after_agent_load,
+    freeze_startup_objects,
     skip_unused_frameworks,
 )
 
@@ -161,3 +163,48 @@ def test_actions_reading_recent_events_are_sent_those_and_the_rest_as_rasa_sends
     unlisted = RemoteAction("action_consultation_summary", endpoint)
     assert unlisted.name() not in RECENT_HISTORY_ACTIONS
     assert unlisted._action_call_format(tracker, domain) == rasas(unlisted, tracker, domain)
+
+
+def test_rasa_freezes_what_is_alive_once_its_agent_is_loaded(monkeypatch: pytest.MonkeyPatch) -> None:
+    import asyncio
+    import gc
+
+    import rasa.core.run
+
+    loaded = []
+
+    async def load(*args: Any, **kwargs: Any) -> str:
+        assert gc.get_freeze_count() == 0  # nothing frozen before the model is there
+        loaded.append((args, kwargs))
+        return "the agent"
+
+    monkeypatch.setattr(rasa.core.run, "load_agent_on_start", load)
+    gc.unfreeze()
+    try:
+        freeze_after_agent_load()
+        freeze_after_agent_load()  # applied twice: still one wrapper
+        assert asyncio.run(rasa.core.run.load_agent_on_start("model", None, None, "app", "loop")) \
+            == "the agent"
+        assert loaded == [(("model", None, None, "app", "loop"), {})]
+        assert gc.get_freeze_count() > 10_000  # Rasa's modules, at least
+    finally:
+        gc.unfreeze()
+
+
+def test_freezing_collects_first_so_no_garbage_is_kept() -> None:
+    import gc
+    import weakref
+
+    class Node:
+        pass
+
+    cycle = Node()
+    cycle.self = cycle  # type: ignore[attr-defined]
+    gone = weakref.ref(cycle)
+    del cycle
+    gc.unfreeze()
+    try:
+        assert freeze_startup_objects() == gc.get_freeze_count() > 0
+        assert gone() is None
+    finally:
+        gc.unfreeze()
