@@ -11,7 +11,8 @@ import pytest
 from rasa.core.tracker_store import SQLTrackerStore, TrackerStore
 from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import (
-    ActionExecuted, BotUttered, Event, SessionStarted, SlotSet, UserUttered,
+    ActionExecuted, BotUttered, DefinePrevUserUtteredFeaturization, EntitiesAdded, Event, SessionStarted,
+    SlotSet, UserUttered,
 )
 from rasa.shared.core.trackers import DialogueStateTracker, EventVerbosity
 from rasa.shared.utils.common import all_subclasses
@@ -213,16 +214,77 @@ async def test_a_kept_conversation_is_read_back_with_one_small_query_as_the_data
 
 
 @pytest.mark.asyncio
-async def test_what_a_turn_does_to_its_tracker_never_reaches_the_next(domain: Domain, tmp_path: Path) -> None:
+async def test_a_turn_left_unsaved_never_reaches_the_next(domain: Domain, tmp_path: Path) -> None:
     store = MesoTrackerStore(domain, host=f"sqlite:///{tmp_path / 'tracker.db'}", db="meso_tracker")
     await store.save(_conversation(domain, 2))
     await _next_turn(store, domain, 2)
     first = await store.retrieve("conversation-1")
-    first.latest_message.parse_data["intent"]["name"] = "changed in memory"
-    first.events[-1].action_name = "changed too"
+    first.update(UserUttered("never saved", {"name": "ask_pain", "confidence": 0.9}))
+    first.update(SlotSet("last_entry", "unsaved"))
     again = await store.retrieve("conversation-1")
-    assert again.latest_message.parse_data["intent"]["name"] == "ask_cost"
-    assert again.events[-1].action_name == "action_listen"
+    assert again is not first and again.events is not first.events
+    assert [e.text for e in again.events if isinstance(e, UserUttered)] == [f"question {i}" for i in range(3)]
+    assert again.get_slot("last_entry") == "entry-2"
+
+
+def _turn_with_entities(i: int) -> list[Event]:
+    """A turn whose events Rasa applies to an earlier one: entities added to the user's
+    message, and its featurisation flag set, after it."""
+    parse = {"intent": {"name": "ask_cost", "confidence": 0.9}, "entities": [], "text": f"question {i}"}
+    return [UserUttered(f"question {i}", parse["intent"], [], parse),
+            DefinePrevUserUtteredFeaturization(i % 2 == 0),
+            EntitiesAdded([{"entity": "entry", "value": f"entry-{i}"}]),
+            ActionExecuted("action_answer_question"),
+            BotUttered(f"answer {i}", {"buttons": [{"title": "More", "payload": "/more"}]}),
+            SlotSet("last_entry", f"entry-{i}"), ActionExecuted("action_listen")]
+
+
+def _full_state(tracker: DialogueStateTracker) -> dict[str, Any]:
+    latest = tracker.latest_message
+    return {"state": tracker.current_state(EventVerbosity.ALL),
+            "latest": (latest.entities, latest.use_text_for_featurization, latest.parse_data),
+            "each_user_message": [(e.entities, e.use_text_for_featurization, e.parse_data)
+                                  for e in tracker.events if isinstance(e, UserUttered)],
+            "applied": [e.as_dict() for e in tracker.applied_events()]}
+
+
+@pytest.mark.asyncio
+async def test_events_carried_from_turn_to_turn_give_what_the_database_gives(domain: Domain, tmp_path: Path) -> None:
+    """Each turn's tracker is made of the events the turn before was given (none made anew)
+    and is, in full, what Rasa's own store reads from the database at that point."""
+    url = f"sqlite:///{tmp_path / 'tracker.db'}"
+    store = MesoTrackerStore(domain, host=url, db="meso_tracker")
+    rasas = SQLTrackerStore(domain, host=url, db="x")
+    await store.save(_conversation(domain, 1))
+    previous: list[Event] = []
+    for i in range(1, 9):
+        tracker = await store.retrieve("conversation-1")
+        if i > 2:  # read back from what it kept: the events of earlier turns are carried
+            assert all(mine is theirs for mine, theirs in zip(tracker.events, previous))
+        previous = list(tracker.events)
+        for event in _turn_with_entities(i):
+            tracker.update(event)
+        await store.save(tracker)
+        ours = await store.retrieve("conversation-1")
+        assert _full_state(ours) == _full_state(await rasas.retrieve("conversation-1"))
+        previous = list(ours.events)
+
+
+def test_events_made_for_the_next_turn_are_bounded_and_made_again_when_let_go() -> None:
+    from bot.stores.tracker_store import THAWED_BYTES_PER_MARSHALLED_BYTE, RecentConversations, _freeze
+
+    events = [BotUttered("x" * 500).as_dict()]
+    one = len(_freeze({}, events)) * THAWED_BYTES_PER_MARSHALLED_BYTE
+    recent = RecentConversations(thawed_max_bytes=3 * one)
+    for n in range(5):
+        recent.keep(f"c{n}", 1, n + 1, events)
+        assert recent.take(f"c{n}", 1, n + 1) is not None
+    assert recent.thawed_size == 3 * one  # the two read least recently let go of theirs
+    taken = recent.take("c0", 1, 1)  # still kept: its events are made again
+    assert taken is not None and [e.text for e in taken[0]] == ["x" * 500]
+    assert recent.thawed_size == 3 * one  # c0's made again, c2's let go in turn
+    recent.drop("c0")
+    assert recent.thawed_size == 2 * one
 
 
 @pytest.mark.asyncio
