@@ -13,7 +13,8 @@ machine. Phases, in this order so that each is measured fairly:
    the load; memory (RSS) right after the first run; whether every patient message was
    stored;
 5. the same scripts straight at Rasa's webhook (same openings, same turns): the API's cost.
-   Phases 4 and 5 run in pairs (five by default, ``--pairs``), the order alternating: the
+   Phases 4 and 5 run in pairs (six by default, ``--pairs``; an unmeasured pair at full size
+   first, so that no side meets the stack's first-load costs), the order alternating: the
    webhook's own rate moved by a fifth between back-to-back runs of the same code on this
    machine, more than the cost measured. The API's cost is the median of the pairs; its
    throughput the median of its runs; latencies, errors and lost messages count every run;
@@ -201,7 +202,7 @@ def _figures(report: dict[str, Any]) -> dict[str, float]:
     return {
         "load_turns_per_s": api["turns_per_s"],
         "load_p95_ms": api["turns"]["p95_ms"],
-        "load_errors": api["errors"],
+        "load_errors": api["errors"] + report["load"]["warm_up"]["api"]["errors"],
         "load_lost": report["load"]["stored"]["lost"],
         "burst_errors": report["bursts"]["large"]["errors"],
         "burst_p95_ms": report["bursts"]["large"]["p95_ms"],
@@ -228,7 +229,8 @@ def _context(report: dict[str, Any]) -> dict[str, str]:
                             f"{api['requests_per_s']} req/s",
         "load_p95_ms": f"p50 {api['turns']['p50_ms']} ms; webhook p95 {hook['turns']['p95_ms']} ms",
         "load_errors": f"turns {api['turns']['errors']} {api['turns']['error_kinds'] or ''}, openings "
-                       f"{api['openings']['errors']} {api['openings']['error_kinds'] or ''}; webhook {hook['errors']}",
+                       f"{api['openings']['errors']} {api['openings']['error_kinds'] or ''}, warm-up "
+                       f"{report['load']['warm_up']['api']['errors']}; webhook {hook['errors']}",
         "burst_errors": f"{report['bursts']['large']['error_kinds'] or 'none'}",
         "load_lost": f"{report['load']['stored']['patient_messages_stored']} stored of "
                      f"{report['load']['stored']['sent']} sent",
@@ -328,6 +330,22 @@ def measure(args: argparse.Namespace, timeout_s: float, pool: list[str]) -> dict
               f"{sum(one[k]['errors'] for k in ('api', 'rasa_webhook', 'model_parse'))}")
         phases.idle()
 
+        # One pair at full size first, not measured: the first measured run would otherwise
+        # meet whatever the stack does once only, and always on the API's side.
+        _line(f"{args.users} conversations x {args.turns} turns through the API, then at the webhook: "
+              "warming up, not measured…")
+        warm_scripts = fig.conversation_scripts(pool, args.users, args.turns, args.seed + 3)
+        warm_up: dict[str, Any] = {}
+        for at_api in (True, False):
+            record, summary = phases.concurrent(at_api, warm_scripts)
+            if at_api:  # its errors and lost messages count all the same
+                warm_up["stored"] = _stored(phases.db_path, record.handles, len(record.turns.latencies))
+            warm_up["api" if at_api else "rasa_webhook"] = summary
+            phases.idle()
+        _line(f"  API {warm_up['api']['turns_per_s']} msg/s, errors {warm_up['api']['errors']}, lost "
+              f"{warm_up['stored']['lost']}; webhook {warm_up['rasa_webhook']['turns_per_s']} msg/s, errors "
+              f"{warm_up['rasa_webhook']['errors']}")
+
         scripts = fig.conversation_scripts(pool, args.users, args.turns, args.seed)
         api_records: list[load.Record] = []
         hook_records: list[load.Record] = []
@@ -369,8 +387,9 @@ def measure(args: argparse.Namespace, timeout_s: float, pool: list[str]) -> dict
             "rasa_webhook": _pooled(hook_records, hook_runs),
             "api_runs": api_runs,
             "rasa_webhook_runs": hook_runs,
-            "stored": {key: sum(run[key] for run in stored_runs)
+            "stored": {key: sum(run[key] for run in [warm_up["stored"], *stored_runs])
                        for key in ("sent", "patient_messages_stored", "answered", "lost")},
+            "warm_up": warm_up,
             "counting": "msg/s counts answered turns only; the wall time includes each conversation's "
                         "opening (reported apart). Throughput: the median of the runs; latencies and "
                         "errors: every run's turns together; the API's cost: the median of the pairs.",
@@ -398,8 +417,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--long-turns", type=int, default=60, help="messages of the long conversation (60)")
     parser.add_argument("--burst", type=int, default=100, help="conversations opened at once, the target (100)")
     parser.add_argument("--small-burst", type=int, default=50, help="the same, for information (50)")
-    parser.add_argument("--pairs", type=int, default=5,
-                        help="load runs through the API, each beside one at the webhook (5)")
+    parser.add_argument("--pairs", type=int, default=6,
+                        help="load runs through the API, each beside one at the webhook (6)")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--report", type=Path, default=ROOT / "results" / "bench" / "report.json")
     args = parser.parse_args(argv)

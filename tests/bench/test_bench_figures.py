@@ -66,7 +66,7 @@ def test_the_targets_are_issue_17s() -> None:
     }
 
 
-def _report(api_errors: tuple[int, int, int] = (0, 0, 0)) -> dict:
+def _report(api_errors: tuple[int, int, int] = (0, 0, 0), warm_up_errors: int = 0) -> dict:
     latency = {"p50_ms": 50.0, "p95_ms": 90.0, "mean_ms": 55.0}
     calls = {**latency, "answered": latency, "errors": 0, "error_kinds": {}}
     load = {"turns_per_s": 45.0, "requests_per_s": 50.0, "turns": calls, "openings": calls, "errors": 0}
@@ -78,7 +78,8 @@ def _report(api_errors: tuple[int, int, int] = (0, 0, 0)) -> dict:
         "load": {"api": {**load, "runs": 3, "errors": sum(api_errors)},
                  "rasa_webhook": {**load, "runs": 3, "turns_per_s": 48.0},
                  "pairs": fig.paired(api_runs, hook_runs),
-                 "stored": {"lost": 0, "sent": 350, "patient_messages_stored": 350}},
+                 "stored": {"lost": 0, "sent": 350, "patient_messages_stored": 350},
+                 "warm_up": {"api": {**load, "errors": warm_up_errors}, "rasa_webhook": load}},
         "bursts": {"large": calls, "small": calls},
         "one_patient": {"api": calls, "rasa_webhook": calls, "model_parse": calls, "api_vs_webhook_p50": 0.0},
         "memory_mb": {"api": 100.0, "total": 1000.0},
@@ -102,6 +103,12 @@ def test_the_p50_overhead_is_missed_when_either_side_failed_a_request() -> None:
     assert not rows["load_errors"].met
     assert fig.comparable_added_latency(63.0, 60.0, errors=0) == pytest.approx(0.05)
     assert math.isnan(fig.comparable_added_latency(40.0, 60.0, errors=1))
+
+
+def test_the_unmeasured_warm_up_still_counts_its_errors() -> None:
+    rows = {r.name: r for r in fig.evaluate(_figures(_report(warm_up_errors=2)))}
+    assert rows["load_errors"].value == 2 and not rows["load_errors"].met
+    assert rows["overhead_throughput"].met  # its rates are not among the pairs
 
 
 def test_the_median_of_pairs_is_open_when_any_pair_is() -> None:
