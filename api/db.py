@@ -25,9 +25,7 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from api.settings import PACKAGE_DIR
-from api.sqlite_driver import async_creator, inline_statements
-
-__all__ = ["inline_statements"]  # re-exported: routes mark their point statements with it
+from api.sqlite_driver import async_creator
 
 logger = logging.getLogger(__name__)
 

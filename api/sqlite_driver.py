@@ -143,13 +143,14 @@ class GatedConnection(aiosqlite.Connection):
         self._trips_sent += 1
         return await super()._execute(counted)
 
-    def _may_run_inline(self, sql: str | None) -> bool:
-        """True when a statement (``sql``; None for a rollback) may skip the trip."""
+    def _may_run_inline(self, writes: bool) -> bool:
+        """True when a call may skip the trip; one that ``writes`` only under a write lock
+        this connection already holds (reads and rollbacks never wait for a lock)."""
         if not _INLINE.get() or self._connection is None or not self._running:
             return False
         if self._trips_done != self._trips_sent:
             return False  # the thread is still at work on this connection
-        return sql is None or not is_write(sql) or (self._writing and self._in_transaction)
+        return not writes or (self._writing and self._in_transaction)
 
     def cursor(self) -> _Cursor:  # type: ignore[override]
         return _Cursor(self)
@@ -182,7 +183,7 @@ class GatedConnection(aiosqlite.Connection):
                     cursor.close()
 
         try:
-            if self._may_run_inline(sql):
+            if self._may_run_inline(is_write(sql)):
                 outcome: _Outcome = trip()
             else:
                 outcome = await self._execute(trip)
@@ -221,7 +222,7 @@ class GatedConnection(aiosqlite.Connection):
         if not self._in_transaction and not self._writing:
             return
         try:
-            if self._may_run_inline(None):
+            if self._may_run_inline(writes=False):
                 self._conn.rollback()
             else:
                 await super().rollback()
@@ -293,7 +294,7 @@ class _Cursor:
             return rows
 
         connection = self._connection
-        rows = trip() if connection._may_run_inline("SELECT") else await connection._execute(trip)
+        rows = trip() if connection._may_run_inline(writes=False) else await connection._execute(trip)
         if len(rows) < FETCH_CHUNK:
             self._rest = None
         self._rows.extend(rows)

@@ -17,10 +17,11 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Path, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from api import conversation_auth, crud, db
+from api import conversation_auth, crud
 from api.deps import RuntimeDep, SessionDep
 from api.crud import ConversationAccess
 from api.models import Conversation, utcnow
+from api.sqlite_driver import inline_statements
 
 CONVERSATION_ID_PATTERN = r"^[A-Za-z0-9_-]{43,128}$"
 _CONVERSATION_ID = re.compile(CONVERSATION_ID_PATTERN)
@@ -62,7 +63,7 @@ async def patient_conversation(
     """The conversation the request's token opens, or a 404."""
     if not is_conversation_id(conversation_id):
         raise not_found()
-    with db.inline_statements():  # one read by key (api.sqlite_driver)
+    with inline_statements():  # one read by key (api.sqlite_driver)
         conversation = await crud.get_access(session, conversation_id)
     token = credentials.credentials if credentials is not None else None
     if conversation is None or not conversation_auth.matches(token, conversation.token_hash):

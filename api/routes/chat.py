@@ -18,7 +18,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api import conversation_auth, crud, db, history, text_hygiene, tracker_sync, understanding
+from api import conversation_auth, crud, history, text_hygiene, tracker_sync, understanding
 from contract import commands
 from api.deps import RuntimeDep, SessionDep
 from api.staff.erasure import erase
@@ -26,6 +26,7 @@ from api.routes.access import PatientConversation, not_found
 from api.models import short_id, utcnow
 from api.rasa_client import AssistantUnavailable, RasaNlu
 from api.replies import batch_red_flag, present
+from api.sqlite_driver import inline_statements
 from api.schemas import (
     UNAVAILABLE_DETAIL,
     Button,
@@ -132,7 +133,7 @@ async def create_conversation(
         raise too_many(retry_after)
 
     started = time.perf_counter()
-    with db.inline_statements():  # point statements by key (api.sqlite_driver)
+    with inline_statements():  # point statements by key (api.sqlite_driver)
         conversation_id = secrets.token_urlsafe(32)
         token = conversation_auth.new_token()
         conversation = await crud.create_conversation(
@@ -237,7 +238,7 @@ async def send_message(
         return _without_database(runtime, conversation_id, body, text)
 
     started = time.perf_counter()
-    with db.inline_statements():  # point statements by key (api.sqlite_driver)
+    with inline_statements():  # point statements by key (api.sqlite_driver)
         async with runtime.locks.hold(conversation_id):
             start = await crud.start_turn(session, conversation_id)
             if start is None:  # deleted while this request waited

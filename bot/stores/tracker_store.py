@@ -143,7 +143,8 @@ class RecentConversations:
         return self._thawed_size
 
     def take(self, sender_id: str, rows: int, last_id: Optional[int]) -> Optional[tuple[list, Any]]:
-        """New events equal to the ones kept for ``sender_id``, and its replay (handed over:
+        """A new list of the events kept for ``sender_id`` (made once, then carried from turn
+        to turn), and its replay (handed over:
         kept no more), if the database has ``rows`` rows up to ``last_id`` as when they were
         kept; else None, and the conversation is let go."""
         self._expire()
