@@ -144,9 +144,9 @@ class RecentConversations:
 
     def take(self, sender_id: str, rows: int, last_id: Optional[int]) -> Optional[tuple[list, Any]]:
         """A new list of the events kept for ``sender_id`` (made once, then carried from turn
-        to turn), and its replay (handed over:
-        kept no more), if the database has ``rows`` rows up to ``last_id`` as when they were
-        kept; else None, and the conversation is let go."""
+        to turn), and its replay (handed over: kept no more), if the database has ``rows``
+        rows up to ``last_id`` as when they were kept; else None, and the conversation is let
+        go."""
         self._expire()
         recent = self._recent.get(sender_id)
         if recent is None:
