@@ -19,12 +19,19 @@ the busy timeout raises ``sqlite3.OperationalError("database is locked")``, as S
 Other processes (``api.cli``) still meet SQLite's busy timeout.
 
 Within :func:`inline_statements` (the chat's hot path: a few point reads and writes by key),
-statements that cannot wait for a lock run on the event loop itself, without the trip: reads
-(WAL readers do not wait for writers) and writes inside a transaction that already holds
-SQLite's write lock. A transaction's first write (it may wait for another process's write
-lock), every commit (it may run SQLite's automatic checkpoint, which syncs the disk) and any
-statement while a trip of the connection is still under way keep the thread. A trip costs
+statements run on the event loop itself, without the trip, wherever they cannot wait: reads
+(WAL readers do not wait for writers), writes inside a transaction that already holds
+SQLite's write lock, and commits. A transaction's first write may wait for another
+process's write lock (``api.cli``): it is tried on the loop with no wait at all, and only when
+the lock is taken does it go to the thread, to wait there with the busy timeout. Any
+statement while a trip of the connection is still under way keeps the thread. A trip costs
 the event loop and the thread about 0.1 ms of CPU; a point statement, a few microseconds.
+
+A commit on the loop must never run SQLite's automatic checkpoint (it copies pages into the
+database file and syncs the disk), so these connections turn it off and count commits on the
+database's :class:`WriteGate` instead: every :data:`CHECKPOINT_EVERY`-th commit goes to the
+thread, followed there, once the write lock is given back, by a passive checkpoint (which
+never waits for readers or writers and never blocks them). Other processes keep SQLite's own.
 
 Relies on aiosqlite's ``Connection._execute`` and ``_conn`` (pinned in constraints/api.txt;
 ``tests/api/test_sqlite_driver.py`` covers what is used).
@@ -33,6 +40,7 @@ Relies on aiosqlite's ``Connection._execute`` and ``_conn`` (pinned in constrain
 from __future__ import annotations
 
 import asyncio
+import logging
 import sqlite3
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
@@ -43,8 +51,13 @@ from typing import Any, NamedTuple
 
 import aiosqlite
 
+logger = logging.getLogger(__name__)
+
 FETCH_CHUNK = 1000
 """Rows fetched in the statement's own trip; a longer result is fetched in further trips."""
+CHECKPOINT_EVERY = 100
+"""Commits of one database file (in this process) between passive checkpoints: a turn's
+commit adds a few pages to the WAL, so it stays near SQLite's own default of 1000 pages."""
 WRITES = ("INSERT", "UPDATE", "DELETE", "REPLACE", "CREATE", "DROP", "ALTER")
 """Statements that take SQLite's write lock (a transaction opens before the first three)."""
 
@@ -77,6 +90,15 @@ class WriteGate:
         self.timeout = timeout
         self._lock = asyncio.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._commits = 0
+
+    def checkpoint_due(self) -> bool:
+        """Count a commit; True for every :data:`CHECKPOINT_EVERY`-th (that commit checkpoints)."""
+        self._commits += 1
+        if self._commits < CHECKPOINT_EVERY:
+            return False
+        self._commits = 0
+        return True
 
     async def acquire(self) -> None:
         try:
@@ -143,14 +165,28 @@ class GatedConnection(aiosqlite.Connection):
         self._trips_sent += 1
         return await super()._execute(counted)
 
-    def _may_run_inline(self, writes: bool) -> bool:
-        """True when a call may skip the trip; one that ``writes`` only under a write lock
-        this connection already holds (reads and rollbacks never wait for a lock)."""
+    def _may_run_inline(self) -> bool:
+        """True when a call may skip the trip: within :func:`inline_statements`, with no trip
+        of this connection still under way. A first write must still not wait on the loop
+        (:meth:`_first_write_inline`)."""
         if not _INLINE.get() or self._connection is None or not self._running:
             return False
-        if self._trips_done != self._trips_sent:
-            return False  # the thread is still at work on this connection
-        return not writes or (self._writing and self._in_transaction)
+        return self._trips_done == self._trips_sent  # else the thread is still at work
+
+    def _first_write_inline(self, trip: Callable[[], _Outcome]) -> _Outcome | None:
+        """A transaction's first write on the loop, with SQLite's busy timeout at zero: None,
+        and nothing written, when another process holds the write lock. The transaction the
+        statement began stays open, so the write can be sent again, to wait on the thread."""
+        connection = self._conn
+        connection.execute("PRAGMA busy_timeout = 0")
+        try:
+            return trip()
+        except sqlite3.OperationalError as error:
+            if error.sqlite_errorcode & 0xFF == sqlite3.SQLITE_BUSY:
+                return None
+            raise
+        finally:
+            connection.execute(f"PRAGMA busy_timeout = {round(self._gate.timeout * 1000)}")
 
     def cursor(self) -> _Cursor:  # type: ignore[override]
         return _Cursor(self)
@@ -183,9 +219,13 @@ class GatedConnection(aiosqlite.Connection):
                     cursor.close()
 
         try:
-            if self._may_run_inline(is_write(sql)):
-                outcome: _Outcome = trip()
-            else:
+            outcome: _Outcome | None = None
+            if self._may_run_inline():
+                if not is_write(sql) or (self._writing and self._in_transaction):
+                    outcome = trip()
+                else:
+                    outcome = self._first_write_inline(trip)
+            if outcome is None:
                 outcome = await self._execute(trip)
         except BaseException:
             # Failed or cancelled: a transaction may be open (SQLite began it before a write
@@ -211,18 +251,32 @@ class GatedConnection(aiosqlite.Connection):
     async def commit(self) -> None:
         if not self._in_transaction:  # nothing to commit (reads run outside transactions)
             return
+        checkpoint = self._gate.checkpoint_due()
         try:
-            await super().commit()
+            if not checkpoint and self._may_run_inline():
+                self._conn.commit()
+            else:
+                await super().commit()
         finally:
             # A failed commit leaves the transaction open: the rollback that follows ends it.
             if not self._conn_in_transaction():
                 self._ended()
+        if checkpoint:
+            await self._checkpoint()
+
+    async def _checkpoint(self) -> None:
+        """A passive checkpoint, on the thread. Its failure is only logged: the commit
+        before it stands, and the next checkpoint copies what this one did not."""
+        try:
+            await self._execute(lambda: self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall())
+        except sqlite3.Error as error:
+            logger.warning("WAL checkpoint failed (%s); the next one retries", type(error).__name__)
 
     async def rollback(self) -> None:
         if not self._in_transaction and not self._writing:
             return
         try:
-            if self._may_run_inline(writes=False):
+            if self._may_run_inline():
                 self._conn.rollback()
             else:
                 await super().rollback()
@@ -294,7 +348,7 @@ class _Cursor:
             return rows
 
         connection = self._connection
-        rows = trip() if connection._may_run_inline(writes=False) else await connection._execute(trip)
+        rows = trip() if connection._may_run_inline() else await connection._execute(trip)
         if len(rows) < FETCH_CHUNK:
             self._rest = None
         self._rows.extend(rows)
@@ -331,9 +385,11 @@ def async_creator(database: str, busy_timeout: float) -> Callable[[], Awaitable[
     gate = WriteGate(busy_timeout)
 
     def connector() -> sqlite3.Connection:
-        # Opened in the connection's thread; used from the event loop only for
-        # ``in_transaction`` while no statement runs (SQLAlchemy sends one at a time).
-        return sqlite3.connect(database, timeout=busy_timeout, check_same_thread=False)
+        # Opened in the connection's thread; used from the event loop only while no trip
+        # runs (SQLAlchemy sends one statement at a time). Commits checkpoint by count.
+        connection = sqlite3.connect(database, timeout=busy_timeout, check_same_thread=False)
+        connection.execute("PRAGMA wal_autocheckpoint = 0")
+        return connection
 
     async def create() -> GatedConnection:
         return await GatedConnection(connector, gate)

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from api.db import create_engine
 from api.sqlite_driver import (
+    CHECKPOINT_EVERY,
     FETCH_CHUNK,
     GatedConnection,
     async_creator,
@@ -208,23 +209,57 @@ async def test_point_statements_run_on_the_event_loop_where_nothing_can_wait(
             assert await _runs_on(connection) == loop_thread  # a read
             cursor = connection.cursor()
             sent = connection._trips_sent
-            # The first write may wait for another process's lock, and a commit may run
-            # SQLite's checkpoint: both on the thread. The second write holds the lock: inline.
+            # No other process holds the write lock and no checkpoint is due: the first
+            # write, the next one and the commit all run on the loop, with no trip.
             await cursor.execute("INSERT INTO t (who) VALUES (runs_on())")
             await cursor.execute("INSERT INTO t (who) VALUES (runs_on())")
             await connection.commit()
-            assert connection._trips_sent - sent == 2
+            assert connection._trips_sent == sent
             await cursor.execute("SELECT who FROM t ORDER BY id")
-            first, second = (row[0] for row in await cursor.fetchall())
-            assert first != loop_thread and second == loop_thread
+            assert [row[0] for row in await cursor.fetchall()] == [loop_thread, loop_thread]
             # A rollback of an open write transaction runs inline too, and ends it.
             await cursor.execute("INSERT INTO t (who) VALUES (1)")
             await connection.rollback()
             await cursor.execute("SELECT count(*) FROM t")
             assert (await cursor.fetchone())[0] == 2
+            assert connection._trips_sent == sent
         assert await _runs_on(connection) != loop_thread  # the block is over
     finally:
         await connection.close()
+
+
+async def test_commits_on_the_loop_never_checkpoint_and_every_hundredth_does_on_the_thread(
+    tmp_path: Path,
+) -> None:
+    """SQLite's automatic checkpoint is off on these connections (it would copy pages and sync
+    the disk inside a commit on the loop); every CHECKPOINT_EVERY-th commit goes to the thread
+    and a passive checkpoint follows it there, so the WAL's pages reach the database file."""
+    connection = await _driver_connection(tmp_path)
+    database = tmp_path / "inline.db"
+    cursor = connection.cursor()
+    await cursor.execute("PRAGMA journal_mode = WAL")  # as api.db sets it
+    await cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    commits = connection._gate._commits
+    size = database.stat().st_size
+    try:
+        with inline_statements():
+            for n in range(CHECKPOINT_EVERY - commits - 1):  # up to just before the one due
+                await cursor.execute("INSERT INTO t (who) VALUES (?)", (n,))
+                await cursor.execute("UPDATE t SET who = zeroblob(4000) WHERE id = last_insert_rowid()")
+                await connection.commit()
+            sent = connection._trips_sent
+            assert database.stat().st_size == size  # well past 1000 pages of WAL, none copied
+            await cursor.execute("INSERT INTO t (who) VALUES (zeroblob(4000))")
+            await connection.commit()  # the one due: commit and checkpoint, two trips
+            assert connection._trips_sent - sent == 2
+            assert database.stat().st_size > size + (CHECKPOINT_EVERY - 1) * 4000
+            await cursor.execute("INSERT INTO t (who) VALUES (1)")
+            await connection.commit()  # the count starts again: on the loop
+            assert connection._trips_sent - sent == 2
+    finally:
+        await connection.close()
+    with sqlite3.connect(database) as check:
+        assert check.execute("SELECT count(*) FROM t").fetchone()[0] == CHECKPOINT_EVERY - commits + 1
 
 
 async def test_a_statement_waits_for_the_threads_unfinished_trip(tmp_path: Path) -> None:
@@ -257,19 +292,27 @@ async def _run_sql(connection: GatedConnection, sql: str) -> None:
 async def test_a_first_write_waiting_for_another_process_never_holds_up_the_loop(
     tmp_path: Path,
 ) -> None:
+    """The first write is tried on the loop without waiting; when another process holds the
+    write lock it waits on the thread instead, and is written once when the lock is free."""
+    loop_thread = threading.get_ident()
     connection = await _driver_connection(tmp_path, timeout=2.0)
     other = sqlite3.connect(tmp_path / "inline.db", isolation_level=None)  # another process
     try:
         other.execute("BEGIN IMMEDIATE")
         with inline_statements():
-            write = asyncio.create_task(_run_sql(connection, "INSERT INTO t (who) VALUES (1)"))
+            write = asyncio.create_task(_run_sql(connection, "INSERT INTO t (who) VALUES (runs_on())"))
             started = time.monotonic()
             await asyncio.sleep(0.2)  # the loop turns while the write waits for the lock
             assert time.monotonic() - started < 1.0 and not write.done()
             other.execute("COMMIT")
             await write
             await connection.commit()
-        assert other.execute("SELECT count(*) FROM t").fetchone()[0] == 1
+            # The busy timeout is back for the writes that follow on the thread.
+            cursor = connection.cursor()
+            await cursor.execute("PRAGMA busy_timeout")
+            assert (await cursor.fetchone())[0] == 2000
+        rows = other.execute("SELECT who FROM t").fetchall()
+        assert len(rows) == 1 and rows[0][0] != loop_thread
     finally:
         other.close()
         await connection.close()
