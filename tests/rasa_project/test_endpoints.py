@@ -128,3 +128,35 @@ def test_the_rasa_launcher_takes_no_secret_argument(monkeypatch: pytest.MonkeyPa
     assert "MESO_RASA_TOKEN" in capsys.readouterr().err
     monkeypatch.delenv("MESO_RASA_TOKEN")
     assert rasa_server.main(["--enable-api"]) == 2  # no token: no start
+
+
+def test_the_rasa_launcher_applies_the_process_tuning_before_rasa_starts(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """``bot.rasa_server`` applies every tuning of ``bot.process_tuning`` (here each replaced
+    by a recorder, so this test process keeps Rasa's own code) before Rasa's ``main``, and
+    Rasa starts with the short switch interval in force."""
+    import sys
+
+    import rasa.__main__
+    import rasa.cli.run
+
+    from bot import process_tuning, rasa_server
+
+    applied: list[str] = []
+    for name in ("cache_action_result_check", "cache_event_types", "narrow_rule_matching",
+                 "tail_rule_states", "recent_action_history", "incremental_applied_events",
+                 "copy_trackers_by_state", "freeze_after_agent_load"):
+        monkeypatch.setattr(process_tuning, name, lambda name=name: applied.append(name))
+    monkeypatch.setattr(process_tuning, "skip_unused_frameworks", lambda names: applied.append("skip"))
+    started: list[float] = []
+    monkeypatch.setattr(rasa.__main__, "main", lambda: started.append(sys.getswitchinterval()))
+    monkeypatch.setattr(rasa.cli.run, "run", rasa.cli.run.run)  # restored after
+    monkeypatch.setattr(sys, "argv", list(sys.argv))
+    monkeypatch.setenv("MESO_RASA_TOKEN", "t")
+    before = sys.getswitchinterval()
+    try:
+        assert rasa_server.main(["--enable-api"]) == 0
+    finally:
+        sys.setswitchinterval(before)
+    assert len(applied) == 9
+    assert started == [process_tuning.GIL_SWITCH_INTERVAL_S] and before > process_tuning.GIL_SWITCH_INTERVAL_S
