@@ -42,7 +42,7 @@ BOT_CODE := $(shell find $(ROOT)/bot -name '*.py' -o -name '*.yml' 2>/dev/null)
 # Code the trained model is made of (Rasa fingerprints data and config, not this).
 NLU_CODE := $(shell find $(ROOT)/bot/nlu $(ROOT)/bot/nlp -name '*.py' 2>/dev/null)
 
-.PHONY: help run test setup kb train validate test-bot test-stories test-api conversation-test test-browser browser eval nlu-cv bench clean readability safety-eval audit encoder
+.PHONY: help run test setup kb train validate test-bot test-stories test-api conversation-test test-browser browser datastores eval nlu-cv bench clean readability safety-eval audit encoder
 
 help:
 	@echo "make run    set everything up, then start the assistant on http://127.0.0.1:8000"
@@ -107,6 +107,16 @@ $(AXE): package.json package-lock.json
 
 browser: $(CHROMIUM) $(AXE)
 
+# PostgreSQL and Redis servers for the scaled set-up (ops/datastores.py starts private ones
+# on spare ports): Debian's packages, installed when either is missing.
+datastores:
+	@if { [ -z "$(MESO_PG_BIN)" ] && ! ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1; } \
+		|| ! command -v redis-server >/dev/null; then \
+		command -v apt-get >/dev/null || { echo "The scaled set-up needs PostgreSQL and Redis servers: install them (MESO_PG_BIN: PostgreSQL's bin folder)"; exit 1; }; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq \
+			--no-install-recommends postgresql redis-server > /dev/null; \
+	fi
+
 # --- knowledge base, training data, model ----------------------------------------------
 # From the weights the bot runtime installs; `make encoder` alone rebuilds them.
 $(ENCODER) &: $(BOT_VENV)/.installed $(ROOT)/bot/nlp/encoder.py $(ROOT)/bot/nlp/onnx_build.py $(ROOT)/bot/nlp/onnx_proto.py
@@ -148,7 +158,7 @@ test-stories:
 		--out results/stories --quiet
 	@echo "Rasa test stories: all passed"
 
-test-api:
+test-api: datastores
 	$(API_PY) -m pytest tests/contract tests/ops tests/api tests/convtest tests/eval tests/bench tests/integration -q -p no:cacheprovider
 
 # Conversation tests (tests/conversations/, format in convtest/README.md) through the public
