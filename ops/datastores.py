@@ -90,7 +90,8 @@ def _private_file(path: Path, text: str) -> Path:
     return path
 
 
-def _answers(port: int) -> bool:
+def listening(port: int) -> bool:
+    """True when something accepts TCP connections on 127.0.0.1:``port``."""
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=0.5):
             return True
@@ -139,7 +140,7 @@ def private_postgres() -> Iterator[Server]:
                                   "-t", str(int(START_TIMEOUT_S)), "start"]),
                        check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=START_TIMEOUT_S + 10)
         try:
-            _wait_until(lambda: _answers(port), "PostgreSQL", log)
+            _wait_until(lambda: listening(port), "PostgreSQL", log)
             _create_database(programs, folder, port)
             yield Server(f"postgresql+asyncpg://{USER}:{password}@127.0.0.1:{port}/{DATABASE}", port, folder)
         finally:
@@ -175,7 +176,7 @@ def private_redis() -> Iterator[Server]:
     process = subprocess.Popen([str(program), str(config)], stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL, start_new_session=True)
     try:
-        _wait_until(lambda: process.poll() is None and _answers(port), "Redis", log)
+        _wait_until(lambda: process.poll() is None and listening(port), "Redis", log)
         yield Server(f"redis://:{password}@127.0.0.1:{port}/0", port, folder)
     finally:
         process.terminate()

@@ -4,7 +4,6 @@ ports, ask for their password, hold data while they run, and leave nothing behin
 from __future__ import annotations
 
 import asyncio
-import socket
 from pathlib import Path
 
 import asyncpg
@@ -16,14 +15,6 @@ from sqlalchemy.engine import make_url
 
 from api.db import create_engine
 from ops import datastores
-
-
-def _listening(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-            return True
-    except OSError:
-        return False
 
 
 def test_a_private_postgres_serves_sqlalchemy_asks_its_password_and_leaves_nothing() -> None:
@@ -52,7 +43,7 @@ def test_a_private_postgres_serves_sqlalchemy_asks_its_password_and_leaves_nothi
             asyncio.run(wrong_password())
         folder, port = server.folder, server.port
         assert not (folder / "password").exists()  # the initial password file is gone
-    assert not _listening(port)
+    assert not datastores.listening(port)
     assert not folder.exists()
 
 
@@ -80,7 +71,7 @@ def test_a_private_redis_keeps_data_while_it_runs_asks_its_password_and_leaves_n
         config = server.folder / "redis.conf"
         assert config.stat().st_mode & 0o077 == 0  # its password: readable by its owner only
         folder, port = server.folder, server.port
-    assert not _listening(port)
+    assert not datastores.listening(port)
     assert not folder.exists()
 
 
