@@ -42,10 +42,11 @@ BOT_CODE := $(shell find $(ROOT)/bot -name '*.py' -o -name '*.yml' 2>/dev/null)
 # Code the trained model is made of (Rasa fingerprints data and config, not this).
 NLU_CODE := $(shell find $(ROOT)/bot/nlu $(ROOT)/bot/nlp -name '*.py' 2>/dev/null)
 
-.PHONY: help run test setup kb train validate test-bot test-stories test-api conversation-test test-browser browser datastores eval nlu-cv bench clean readability safety-eval audit encoder
+.PHONY: help run test setup kb train validate test-bot test-stories test-api conversation-test test-browser browser datastores migrate eval nlu-cv bench clean readability safety-eval audit encoder
 
 help:
 	@echo "make run    set everything up, then start the assistant on http://127.0.0.1:8000"
+	@echo "make migrate  bring the database to the newest migration (make run does it first)"
 	@echo "make test   set everything up, then run every test suite"
 	@echo "make test-browser  browser tests only: chat widget and staff console (Chromium, axe-core)"
 	@echo "make conversation-test  the conversation tests in tests/conversations/ (FILES=, NAME=, TAG=, URL=, RECORD=1)"
@@ -106,6 +107,10 @@ $(AXE): package.json package-lock.json
 	touch $@
 
 browser: $(CHROMIUM) $(AXE)
+
+# The database to the newest migration, as its own step (make run does it before the API).
+migrate: setup
+	$(API_PY) -m api.cli migrate
 
 # PostgreSQL and Redis servers for the scaled set-up (ops/datastores.py starts private ones
 # on spare ports): Debian's packages, installed when either is missing.

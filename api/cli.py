@@ -8,9 +8,12 @@
     python -m api.cli reset-totp ana
     python -m api.cli retention [--days N] [--dry-run]
     python -m api.cli audit-verify [--expect ID:HASH]
+    python -m api.cli migrate
 
 It uses the API's settings (``MESO_DATABASE_URL``, ``MESO_TRACKER_URL``,
-``MESO_RETENTION_DAYS``) and brings the database to the newest migration first. There is no
+``MESO_RETENTION_DAYS``) and brings the database to the newest migration first; ``migrate``
+does only that, as its own step before API workers start (``make migrate``; ``make run``
+runs it before the API, which then never migrates: ``MESO_MIGRATE_ON_START``). There is no
 default account and no default password: passwords are typed twice (hidden), or read from
 the first line of standard input with ``--password-stdin``. Changes are audited with the
 actor "system".
@@ -33,7 +36,7 @@ from typing import Any, TextIO
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.db import create_engine, create_sessionmaker, upgrade_head
+from api.db import create_engine, create_sessionmaker, current_revision, upgrade_head
 from api.models import STAFF_ROLES, StaffUser, utcnow
 from api.settings import Settings
 from api.staff import accounts
@@ -184,6 +187,10 @@ async def audit_verify(
 Command = Callable[..., Coroutine[Any, Any, None]]
 
 
+async def migrate(db: AsyncSession, args: argparse.Namespace, out: TextIO, stdin: TextIO) -> None:
+    """Nothing more: :func:`run` has brought the database to the newest migration."""
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="python -m api.cli", description=__doc__.split("\n")[0])
     commands = root.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -235,13 +242,23 @@ def parser() -> argparse.ArgumentParser:
         help="an entry printed by an earlier check, which must still be there unchanged",
     )
     verify.set_defaults(run=audit_verify)
+
+    upgrade = commands.add_parser(
+        "migrate", help="bring the database to the newest migration (once, before API workers start)")
+    upgrade.set_defaults(run=migrate)
     return root
 
 
 async def run(args: argparse.Namespace, settings: Settings, out: TextIO, stdin: TextIO) -> None:
     engine = create_engine(settings.database_url)
     try:
+        before = await current_revision(engine)
         await upgrade_head(engine)
+        if args.run is migrate:
+            after = await current_revision(engine)
+            print(f"The database is at the newest migration, {after}"
+                  + (" (it already was)." if before == after else f" (it was at {before or 'none'})."), file=out)
+            return
         async with create_sessionmaker(engine)() as db:
             if args.run is retention:
                 await retention(db, args, out, stdin, settings)

@@ -15,6 +15,8 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
@@ -146,6 +148,35 @@ async def upgrade_head(engine: AsyncEngine) -> None:
     """Bring the database schema to the newest migration (run at start-up)."""
     async with engine.begin() as connection:
         await connection.run_sync(upgrade_on_connection)
+
+
+class SchemaNotCurrent(RuntimeError):
+    """The database is not at the newest migration, and this process may not migrate it."""
+
+
+def head_revision() -> str:
+    """The newest migration's revision, from the migration scripts."""
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    if head is None:
+        raise RuntimeError(f"no migrations in {MIGRATIONS_DIR}")
+    return head
+
+
+async def current_revision(engine: AsyncEngine) -> str | None:
+    """The revision the database is at; None for a database never migrated."""
+    async with engine.connect() as connection:
+        return await connection.run_sync(
+            lambda sync: MigrationContext.configure(sync).get_current_revision())
+
+
+async def require_head(engine: AsyncEngine) -> None:
+    """Raise :class:`SchemaNotCurrent` unless the database is at the newest migration;
+    nothing is written either way."""
+    current, head = await current_revision(engine), head_revision()
+    if current != head:
+        raise SchemaNotCurrent(
+            f"the database is at migration {current or '(none)'}, this code needs {head}: run "
+            "`python -m api.cli migrate` (`make migrate`) before starting the API")
 
 
 async def ping(engine: AsyncEngine) -> None:

@@ -32,7 +32,7 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.db import create_engine, create_sessionmaker, upgrade_head
+from api.db import create_engine, create_sessionmaker, require_head, upgrade_head
 from api.deps import Runtime
 from api.locks import KeyedLocks
 from api.http_transport import LeanTransport
@@ -369,7 +369,10 @@ def create_app(
         engine = create_engine(config.database_url)
         tracker = TrackerStore(config.tracker_url)
         try:
-            await upgrade_head(engine)
+            if config.migrate_on_start:
+                await upgrade_head(engine)
+            else:
+                await require_head(engine)
             note_absent_sniffio()
             transport = rasa_transport or LeanTransport(httpx.AsyncHTTPTransport(limits=CONNECTIONS))
             async with RasaClient(

@@ -57,6 +57,13 @@ class Settings(BaseSettings):
         description="SQLAlchemy URL; default: SQLite file meso.db in var_dir. SQLite files "
         "(and their folder) are created on start-up.",
     )
+    migrate_on_start: bool = Field(
+        default=True,
+        description="Bring the database to the newest migration at start-up. Off where "
+        "several workers share one database: the migrations then run once, as their own step "
+        "(python -m api.cli migrate, which make run calls first), and a worker refuses to "
+        "start on a database that is not at the newest migration.",
+    )
     rasa_url: str = Field(
         default="http://127.0.0.1:5005", description="Base URL of the Rasa server."
     )

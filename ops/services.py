@@ -178,6 +178,11 @@ def commands(env: dict[str, str]) -> list[tuple[str, list[str], str]]:
     ]
 
 
+def migrate_command() -> list[str]:
+    """The migrations as their own step (``make migrate`` runs the same)."""
+    return [str(API_VENV / "bin" / "python"), "-m", "api.cli", "migrate"]
+
+
 def _answers(url: str) -> bool:
     try:
         with urllib.request.urlopen(url, timeout=2) as resp:
@@ -228,7 +233,16 @@ class Services:
             write_endpoints(self.env)
             write_credentials(self.env)
         log = open(logs / f"{name.replace(' ', '-')}.log", "ab")
-        proc = subprocess.Popen(argv, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+        env = self.env
+        if name == "api":
+            # The migrations run once, here, before the API starts; the API never runs them
+            # (with several workers each would, at the same moment).
+            migrated = subprocess.run(migrate_command(), cwd=ROOT, env=self.env, stdout=log,
+                                      stderr=subprocess.STDOUT, timeout=START_TIMEOUT)
+            if migrated.returncode != 0:
+                raise RuntimeError(f"the database migrations failed; see {log.name}\n{_tail(log.name)}")
+            env = {**self.env, "MESO_MIGRATE_ON_START": "false"}
+        proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
                                 start_new_session=True)
         if name in BATCH_SCHEDULED:
             # Set as it starts (Popen returns once it runs the new program, before that

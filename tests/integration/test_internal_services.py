@@ -108,3 +108,15 @@ def test_rasas_rest_channel_is_closed(stack: dict[str, str]) -> None:
                           params={"token": stack["MESO_RASA_TOKEN"]},
                           json={"sender": "anyone", "message": '/inform{"x": 1}'})
     assert response.status_code == 404
+
+
+def test_the_migrations_ran_once_as_their_own_step_and_the_api_never_runs_them(
+        stack: dict[str, str]) -> None:
+    """The stack ran ``api.cli migrate`` before the API (its log says so) and started the
+    API with migrating at start-up off, as several workers must be started."""
+    log = (Path(stack["MESO_VAR_DIR"]) / "log" / "api.log").read_text(errors="replace")
+    first = log.index("The database is at the newest migration")  # once per start of the API
+    assert "(it was at none)" in log[first:].splitlines()[0]
+    api_pid = int(stack["_MESO_PIDS"].split(",")[2])
+    environ = Path(f"/proc/{api_pid}/environ").read_bytes().split(b"\0")
+    assert b"MESO_MIGRATE_ON_START=false" in environ

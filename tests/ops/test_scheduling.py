@@ -27,6 +27,7 @@ def test_the_api_and_its_threads_run_as_batch(name: str, batch: bool, tmp_path: 
                                               monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(services, "commands", lambda env: [(name, [sys.executable, "-c", CHILD], "http://x")])
     monkeypatch.setattr(services, "_answers", lambda url: True)
+    monkeypatch.setattr(services, "migrate_command", lambda: [sys.executable, "-c", "pass"])
     stack = services.Services({**os.environ, "MESO_VAR_DIR": str(tmp_path)})
     stack.start()
     try:
