@@ -252,13 +252,14 @@ def parser() -> argparse.ArgumentParser:
 async def run(args: argparse.Namespace, settings: Settings, out: TextIO, stdin: TextIO) -> None:
     engine = create_engine(settings.database_url)
     try:
-        before = await current_revision(engine)
-        await upgrade_head(engine)
         if args.run is migrate:
+            before = await current_revision(engine)
+            await upgrade_head(engine)
             after = await current_revision(engine)
             print(f"The database is at the newest migration, {after}"
                   + (" (it already was)." if before == after else f" (it was at {before or 'none'})."), file=out)
             return
+        await upgrade_head(engine)
         async with create_sessionmaker(engine)() as db:
             if args.run is retention:
                 await retention(db, args, out, stdin, settings)

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
 
+from ops.services import write_private
 from ops.stack import free_port
 
 PG_BIN_ENV = "MESO_PG_BIN"
@@ -83,13 +84,6 @@ def _as_owner(command: list[str]) -> list[str]:
     return ["runuser", "-u", PG_USER, "--", *command] if os.geteuid() == 0 else command
 
 
-def _private_file(path: Path, text: str) -> Path:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(text)
-    return path
-
-
 def listening(port: int) -> bool:
     """True when something accepts TCP connections on 127.0.0.1:``port``."""
     try:
@@ -121,7 +115,7 @@ def private_postgres() -> Iterator[Server]:
     password = secrets.token_urlsafe(24)
     port = free_port()
     try:
-        _private_file(folder / "password", password + "\n")
+        write_private(folder / "password", password + "\n")
         if os.geteuid() == 0:
             shutil.chown(folder, PG_USER)
             shutil.chown(folder / "password", PG_USER)
@@ -170,7 +164,7 @@ def private_redis() -> Iterator[Server]:
     log = folder / "server.log"
     password = secrets.token_urlsafe(24)
     port = free_port()
-    config = _private_file(folder / "redis.conf", (
+    config = write_private(folder / "redis.conf", (
         f"bind 127.0.0.1\nport {port}\nrequirepass {password}\ndir {folder}\n"
         f"logfile {log}\nsave \"\"\nappendonly no\nprotected-mode yes\n"))
     process = subprocess.Popen([str(program), str(config)], stdout=subprocess.DEVNULL,

@@ -97,7 +97,7 @@ def write_endpoints(env: dict[str, str]) -> Path:
         f"  url: {json.dumps(env['MESO_TRACKER_URL'])}\n"
         "  db: meso_tracker\n"
     )
-    return _write_private(path, text)
+    return write_private(path, text)
 
 
 def write_credentials(env: dict[str, str]) -> Path:
@@ -112,10 +112,10 @@ def write_credentials(env: dict[str, str]) -> Path:
     )
     if rest_channel_on(env):
         text += f"# {REST_CHANNEL_ENV} is on: Rasa's unauthenticated rest channel is open.\nrest:\n"
-    return _write_private(Path(env["MESO_VAR_DIR"]) / "credentials.yml", text)
+    return write_private(Path(env["MESO_VAR_DIR"]) / "credentials.yml", text)
 
 
-def _write_private(path: Path, text: str) -> Path:
+def write_private(path: Path, text: str) -> Path:
     """Write ``text`` to ``path``, readable by its owner only."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
