@@ -88,6 +88,8 @@ class WriteGate:
 
     def __init__(self, timeout: float) -> None:
         self.timeout = timeout
+        self.restore_busy_timeout = f"PRAGMA busy_timeout = {round(timeout * 1000)}"
+        """The statement that gives a connection its busy timeout back (made once)."""
         self._lock = asyncio.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._commits = 0
@@ -186,7 +188,7 @@ class GatedConnection(aiosqlite.Connection):
                 return None
             raise
         finally:
-            connection.execute(f"PRAGMA busy_timeout = {round(self._gate.timeout * 1000)}")
+            connection.execute(self._gate.restore_busy_timeout)
 
     def cursor(self) -> _Cursor:  # type: ignore[override]
         return _Cursor(self)
