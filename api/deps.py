@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from api.locks import KeyedLocks
 from api.rasa_client import RasaClient
-from api.ratelimit import RateLimiter
+from api.ratelimit import Limiter
 from api.safety_net import SafetyNet
 from api.write_behind import WriteBehind
 from api.settings import Settings
@@ -37,17 +37,18 @@ class Runtime:
     sessionmaker: async_sessionmaker[AsyncSession]
     rasa: RasaClient
     locks: KeyedLocks
-    message_limiter: RateLimiter
-    conversation_limiter: RateLimiter
-    summary_limiter: RateLimiter
-    history_limiter: RateLimiter
+    """Per-conversation locks: across workers on PostgreSQL (``api.locks``)."""
+    message_limiter: Limiter
+    conversation_limiter: Limiter
+    summary_limiter: Limiter
+    history_limiter: Limiter
     sources: dict[str, SourceInfo]
     """The knowledge base's sources by id (read from sources.yml at start-up)."""
     clinic: Clinic
     """The clinic's facts (clinic.yml, read and validated at start-up by the bot's own loader)."""
     tracker: TrackerStore
     """Rasa's tracker database, to erase conversations there."""
-    login_limiter: RateLimiter
+    login_limiter: Limiter
     """Staff console logins per client address, keyed ``ip:<address>``."""
     safety_net: SafetyNet
     """Red-flag help when the bot cannot answer (``api.safety_net``)."""

@@ -34,10 +34,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.db import create_engine, create_sessionmaker, require_head, upgrade_head
 from api.deps import Runtime
-from api.locks import KeyedLocks
+from api.locks import conversation_locks
 from api.http_transport import LeanTransport
 from api.rasa_client import CONNECTIONS, RasaClient, note_absent_sniffio
-from api.ratelimit import RateLimiter
+from api.ratelimit import RateLimits
 from api.retention import purge_forever
 from api.routes import chat, feedback, health, staff, summary, widget
 from api.schemas import UNAVAILABLE_DETAIL
@@ -368,6 +368,9 @@ def create_app(
         safety_net = load_safety_net(config.domain_file, clinic)
         engine = create_engine(config.database_url)
         tracker = TrackerStore(config.tracker_url)
+        locks = conversation_locks(config.database_url)
+        links = _summary_links(config)
+        limits = RateLimits(config.redis_url, config.link_secret.get_secret_value().encode())
         try:
             if config.migrate_on_start:
                 await upgrade_head(engine)
@@ -383,21 +386,28 @@ def create_app(
                 timeout=config.rasa_timeout,
                 check_timeout=config.readiness_timeout,
             ) as rasa:
-                links = _summary_links(config)
                 app.state.runtime = Runtime(
                     settings=config,
                     engine=engine,
                     sessionmaker=create_sessionmaker(engine),
                     rasa=rasa,
-                    locks=KeyedLocks(),
-                    message_limiter=RateLimiter(config.rate_limit_messages_per_minute),
-                    conversation_limiter=RateLimiter(config.rate_limit_conversations_per_minute),
-                    summary_limiter=RateLimiter(config.rate_limit_summaries_per_minute),
-                    history_limiter=RateLimiter(config.rate_limit_history_per_minute),
+                    locks=locks,
+                    message_limiter=limits.limiter(
+                        "messages", config.rate_limit_messages_per_minute
+                    ),
+                    conversation_limiter=limits.limiter(
+                        "conversations", config.rate_limit_conversations_per_minute
+                    ),
+                    summary_limiter=limits.limiter(
+                        "summaries", config.rate_limit_summaries_per_minute
+                    ),
+                    history_limiter=limits.limiter(
+                        "history", config.rate_limit_history_per_minute
+                    ),
                     sources=load_sources(config.knowledge_dir),
                     clinic=clinic,
                     tracker=tracker,
-                    login_limiter=RateLimiter(config.login_attempts_per_minute),
+                    login_limiter=limits.limiter("logins", config.login_attempts_per_minute),
                     safety_net=safety_net,
                     write_behind=WriteBehind(links),
                     summary_links=links,
@@ -410,6 +420,7 @@ def create_app(
                         idle=timedelta(minutes=config.transcript_idle_minutes),
                         interval=config.purge_interval_seconds,
                         locks=runtime.locks,
+                        across_workers=locks.shared,
                     ),
                     name="purge-unconsented",
                 )
@@ -417,7 +428,12 @@ def create_app(
                     runtime.write_behind.run_forever(runtime.sessionmaker, runtime.locks),
                     name="write-behind",
                 )
-                logger.info("API ready (database %s)", engine.dialect.name)
+                logger.info(
+                    "API ready (database %s; conversation locks %s; rate limits %s)",
+                    engine.dialect.name,
+                    "shared" if locks.shared else "in this process",
+                    "shared through Redis" if limits.shared else "in this process",
+                )
                 # What is alive now lives as long as the app: kept out of the garbage
                 # collector's full walks, which took about 60 ms (bot/process_tuning.py
                 # does the same for Rasa and the action server). Given back at the end.
@@ -432,6 +448,8 @@ def create_app(
                             await task
                     app.state.runtime = None
         finally:
+            await limits.close()
+            await locks.close()
             await tracker.dispose()
             await engine.dispose()
 

@@ -412,3 +412,17 @@ class FieldCheckCount(Base):
     """SURE questions answered yes, 0-4."""
     checks: Mapped[int] = mapped_column(Integer, default=1)
     """How many finished checks had exactly this result."""
+
+
+class JobRun(Base):
+    """When a background job (the idle purge) last started, whichever worker ran it.
+
+    Every API worker wakes for the job; the one that moves ``started_at`` forward (a single
+    conditional update, ``api.jobs.claim_round``) runs that round, the others skip it. No
+    personal data.
+    """
+
+    __tablename__ = "job_runs"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime())

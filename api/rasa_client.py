@@ -12,10 +12,14 @@ text, URLs or the token.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import importlib.util
 import logging
+import secrets
 import sys
 import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 import httpx
@@ -74,6 +78,18 @@ def note_absent_sniffio() -> None:
         sys.modules["sniffio"] = None  # type: ignore[assignment]
 
 
+UNREACHED = "unreached"
+"""The request never reached the server (no connection could be made)."""
+UNKNOWN = "unknown"
+"""It may have reached it: the connection was lost mid-exchange, or the deadline passed."""
+ANSWERED = "answered"
+"""The server answered, with an error status or a reply that is no use."""
+
+REPLICA_RETRY_S: float = 5.0
+"""A Rasa replica (or action server) that failed is asked last for this long, then in its
+turn again: a replica that came back gets its conversations back within seconds."""
+
+
 class AssistantUnavailable(Exception):
     """Rasa or the action server could not give a usable answer in time.
 
@@ -82,11 +98,16 @@ class AssistantUnavailable(Exception):
     Rasa answered with nothing to show: its data (a red flag) may still matter.
     """
 
-    def __init__(self, what: str, reason: str, reply: RasaReply | None = None) -> None:
+    def __init__(
+        self, what: str, reason: str, reply: RasaReply | None = None, reached: str = ANSWERED
+    ) -> None:
         super().__init__(f"{what}: {reason}")
         self.what = what
         self.reason = reason
         self.reply = reply
+        self.reached = reached
+        """:data:`UNREACHED`, :data:`UNKNOWN` or :data:`ANSWERED`: whether the request got
+        there, which decides whether another replica may be asked the same."""
 
 
 class _Lenient(BaseModel):
@@ -236,9 +257,77 @@ class RasaTracker(_Lenient):
     events: list[RasaEvent] = Field(default_factory=list)
 
 
+@dataclass
+class Replica:
+    """One Rasa server (or action server) of the set, and until when it counts as down."""
+
+    url: str
+    rank_key: bytes
+    down_until: float = 0.0
+
+    @classmethod
+    def at(cls, url: str) -> Replica:
+        return cls(url.rstrip("/"), url.rstrip("/").encode() + b"\0")
+
+
+def replica_urls(urls: str) -> list[str]:
+    """The comma-separated base URLs of a setting (``MESO_RASA_URL``), in order."""
+    return [url.strip().rstrip("/") for url in urls.split(",") if url.strip()]
+
+
+class Replicas:
+    """Which replica serves a conversation: the same one while it is healthy (rendezvous
+    hashing of the conversation id over the replicas' URLs, so every API worker picks the
+    same, and a replica leaving or coming back moves only its own conversations); one that
+    failed is tried last for :data:`REPLICA_RETRY_S`."""
+
+    def __init__(self, urls: str, clock: Callable[[], float] = time.monotonic) -> None:
+        self.members = [Replica.at(url) for url in replica_urls(urls)]
+        if not self.members:
+            raise ValueError("no replica URL given")
+        self._clock = clock
+
+    def ranked(self, key: str) -> list[Replica]:
+        """The replicas in the order to ask them about conversation ``key``."""
+        if len(self.members) == 1:
+            return self.members
+        token = key.encode()
+        ranked = sorted(
+            self.members,
+            key=lambda r: hashlib.blake2b(r.rank_key + token, digest_size=8).digest(),
+            reverse=True,
+        )
+        now = self._clock()
+        return [r for r in ranked if r.down_until <= now] + [
+            r for r in ranked if r.down_until > now
+        ]
+
+    def failed(self, replica: Replica) -> None:
+        if len(self.members) > 1:
+            if replica.down_until <= self._clock():
+                logger.warning("replica %s failed: asked last for %gs", replica.url, REPLICA_RETRY_S)
+            replica.down_until = self._clock() + REPLICA_RETRY_S
+
+    def answered(self, replica: Replica) -> None:
+        replica.down_until = 0.0
+
+
+def _turn_name() -> str:
+    """A name for a turn the caller did not name, so a lost reply can be looked for."""
+    return "t" + secrets.token_hex(12)
+
+
 class RasaClient:
     """Typed access to the Rasa webhook and tracker, Rasa's status and the action server's
-    health."""
+    health, over one Rasa server or several replicas (``rasa_url`` comma-separated, sharing
+    one tracker store and one lock store).
+
+    A turn goes to its conversation's replica (:class:`Replicas`). When that replica cannot
+    be reached, or answers with a server error, the next one is asked; when the connection
+    is lost mid-turn, the next replica's tracker (the shared store) says whether the turn was
+    kept: if it was, its replies are taken from there, else it is sent again. A turn that
+    timed out is never sent again (Rasa may still be working on it: ``api.tracker_sync``).
+    """
 
     def __init__(
         self,
@@ -249,16 +338,17 @@ class RasaClient:
         token: str = "",
         timeout: float = 4.0,
         check_timeout: float = 2.0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._transport = transport
-        self._rasa_url = rasa_url.rstrip("/")
-        self._action_url = action_server_url.rstrip("/")
+        self.rasa = Replicas(rasa_url, clock)
+        self.action_servers = Replicas(action_server_url, clock)
         self._token = token
         self._timeout = timeout
         self._check_timeout = check_timeout
         self.is_closed = False
         # What every chat turn sends the same way, made once.
-        self._webhook_url = httpx.URL(self._rasa_url + WEBHOOK_PATH)
+        self._webhook_urls = {r.url: httpx.URL(r.url + WEBHOOK_PATH) for r in self.rasa.members}
         self._webhook_headers = (
             {channel.AUTH_HEADER: channel.auth_value(token)} if token else None
         )
@@ -294,21 +384,47 @@ class RasaClient:
         started = time.perf_counter()
         timeouts = self._timeouts.get(timeout) or httpx.Timeout(timeout).as_dict()
         request = httpx.Request(method, url, extensions={"timeout": timeouts}, **kwargs)
+        reached = UNKNOWN
         try:
             async with asyncio.timeout(timeout):
                 response = await self._exchange(request)
-        except (TimeoutError, httpx.TimeoutException):
+        except (TimeoutError, httpx.TimeoutException) as exc:
             reason = f"timeout after {timeout:g}s"
+            if isinstance(exc, httpx.ConnectTimeout):
+                reached = UNREACHED
         except httpx.HTTPError as exc:
             reason = type(exc).__name__
+            if isinstance(exc, httpx.ConnectError):
+                reached = UNREACHED
         else:
             elapsed_ms = (time.perf_counter() - started) * 1000
             logger.debug("%s -> HTTP %d in %.0f ms", what, response.status_code, elapsed_ms)
             if response.is_success:
                 return response
             reason = f"HTTP {response.status_code}"
+            reached = ANSWERED
         logger.warning("%s unavailable (%s)", what, reason)
-        raise AssistantUnavailable(what, reason)
+        raise AssistantUnavailable(what, reason, reached=reached)
+
+    async def _on_replicas(
+        self, key: str, what: str, method: str, path: str, timeout: float, **kwargs: Any
+    ) -> httpx.Response:
+        """A request any replica can answer (the tracker is shared): to the conversation's
+        replica, and to the next while they cannot be reached or fail with a server error."""
+        failure: AssistantUnavailable | None = None
+        for replica in self.rasa.ranked(key):
+            try:
+                response = await self._request(what, method, replica.url + path, timeout, **kwargs)
+            except AssistantUnavailable as exc:
+                if not _another_may_answer(exc):
+                    raise
+                self.rasa.failed(replica)
+                failure = exc
+                continue
+            self.rasa.answered(replica)
+            return response
+        assert failure is not None
+        raise failure
 
     async def send(
         self, sender: str, text: str, command: bool, message_id: str | None = None
@@ -317,20 +433,66 @@ class RasaClient:
 
         ``command`` is True only for text the API trusts (its own ``/start_conversation`` or a
         button payload the assistant offered); Rasa treats anything else as plain words.
-        ``message_id`` names the turn in Rasa's tracker (``api.tracker_sync``).
+        ``message_id`` names the turn in Rasa's tracker (``api.tracker_sync``); without one,
+        the turn gets a name of its own, to be found again if its reply is lost.
         """
-        body: dict[str, Any] = {"sender": sender, "message": text, "command": command}
-        if message_id is not None:
-            body["message_id"] = message_id
-        # The channel refuses callers without Rasa's token (in a header: never in a URL).
-        response = await self._request(
-            "rasa webhook",
-            "POST",
-            self._webhook_url,
-            self._timeout,
-            json=body,
-            headers=self._webhook_headers,
-        )
+        turn_id = message_id if message_id is not None else _turn_name()
+        body: dict[str, Any] = {
+            "sender": sender, "message": text, "command": command, "message_id": turn_id
+        }
+        deadline = time.monotonic() + self._timeout
+        failure: AssistantUnavailable | None = None
+        for replica in self.rasa.ranked(sender):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            try:
+                # The channel refuses callers without Rasa's token (in a header, never a URL).
+                response = await self._request(
+                    "rasa webhook",
+                    "POST",
+                    self._webhook_urls[replica.url],
+                    remaining if failure is not None else self._timeout,
+                    json=body,
+                    headers=self._webhook_headers,
+                )
+            except AssistantUnavailable as exc:
+                if _another_may_answer(exc):
+                    self.rasa.failed(replica)
+                    failure = exc
+                    continue
+                if exc.reached != UNKNOWN or exc.reason.startswith("timeout"):
+                    raise
+                # The connection was lost mid-turn (the replica died?): was the turn kept?
+                self.rasa.failed(replica)
+                failure = exc
+                kept = await self._kept_turn(sender, turn_id, deadline)
+                if kept is None:
+                    raise
+                if kept.replies:
+                    logger.info("rasa webhook: a lost reply was read back from the tracker")
+                    return RasaReply(messages=kept.replies, nlu=kept.nlu)
+                if kept is not _NOT_KEPT:
+                    raise  # kept with nothing to say: an action failed, as a reply without messages
+                continue  # never kept: send it to the next replica
+            self.rasa.answered(replica)
+            return self._reply(sender, response)
+        if failure is None:
+            failure = AssistantUnavailable("rasa webhook", f"timeout after {self._timeout:g}s")
+        raise failure
+
+    async def _kept_turn(self, sender: str, turn_id: str, deadline: float) -> Turn | None:
+        """The turn ``turn_id`` as the shared tracker holds it (:data:`_NOT_KEPT` when it
+        does not), or None when no replica could say in time."""
+        timeout = min(TRACKER_CHECK_TIMEOUT, max(0.05, deadline - time.monotonic()))
+        try:
+            events = await self.raw_events(sender, timeout=timeout)
+        except AssistantUnavailable:
+            return None
+        turn = find_turn(events, turn_id, sender[:8])
+        return turn if turn is not None else _NOT_KEPT
+
+    def _reply(self, sender: str, response: httpx.Response) -> RasaReply:
         try:
             reply = RasaReply.model_validate_json(
                 response.content, context={"conversation": sender[:8]}
@@ -366,10 +528,11 @@ class RasaClient:
             raise AssistantUnavailable("rasa tracker", "malformed reply") from None
 
     async def _get_tracker(self, sender: str, timeout: float | None = None) -> httpx.Response:
-        return await self._request(
+        return await self._on_replicas(
+            sender,
             "rasa tracker",
             "GET",
-            f"{self._rasa_url}/conversations/{sender}/tracker",
+            f"/conversations/{sender}/tracker",
             min(timeout, self._timeout) if timeout is not None else self._timeout,
             params={"include_events": "ALL", **(self._token_params() or {})},
         )
@@ -391,34 +554,120 @@ class RasaClient:
     async def append_events(self, sender: str, events: list[dict[str, Any]]) -> None:
         """Append ``events`` to the conversation's tracker in Rasa (``POST
         /conversations/{sender}/tracker/events``; nothing is run, no message is sent)."""
-        await self._request(
+        await self._on_replicas(
+            sender,
             "rasa tracker append",
             "POST",
-            f"{self._rasa_url}/conversations/{sender}/tracker/events",
+            f"/conversations/{sender}/tracker/events",
             self._timeout,
             params=self._token_params(),
             json=events,
         )
 
     async def status(self) -> dict[str, Any]:
-        """Rasa's ``/status``; raises unless Rasa answers 200 with a loaded model."""
-        response = await self._request(
-            "rasa status",
-            "GET",
-            self._rasa_url + "/status",
-            self._check_timeout,
-            params=self._token_params(),
+        """Rasa's ``/status`` from every replica at once; raises unless one answers 200 with
+        a loaded model (replicas that do not are marked as failed, the others as answering)."""
+        results = await asyncio.gather(
+            *(self._replica_status(replica) for replica in self.rasa.members),
+            return_exceptions=True,
         )
+        for result in results:
+            if isinstance(result, dict):
+                return result
+        failures = [r for r in results if isinstance(r, AssistantUnavailable)]
+        if len(failures) == 1:
+            raise failures[0]
+        raise AssistantUnavailable(
+            "rasa status",
+            f"none of {len(results)} replicas ready ("
+            + "; ".join(f.reason for f in failures) + ")",
+        )
+
+    async def _replica_status(self, replica: Replica) -> dict[str, Any]:
         try:
-            body = response.json()
-        except ValueError:
-            raise AssistantUnavailable("rasa status", "reply is not JSON") from None
-        if not isinstance(body, dict) or not body.get("model_file"):
-            raise AssistantUnavailable("rasa status", "no model loaded")
+            response = await self._request(
+                "rasa status",
+                "GET",
+                replica.url + "/status",
+                self._check_timeout,
+                params=self._token_params(),
+            )
+            try:
+                body = response.json()
+            except ValueError:
+                raise AssistantUnavailable("rasa status", "reply is not JSON") from None
+            if not isinstance(body, dict) or not body.get("model_file"):
+                raise AssistantUnavailable("rasa status", "no model loaded")
+        except AssistantUnavailable:
+            self.rasa.failed(replica)
+            raise
+        self.rasa.answered(replica)
         return body
 
     async def action_server_health(self) -> None:
-        """Raise unless the action server's ``/health`` answers 2xx."""
-        await self._request(
-            "action server health", "GET", self._action_url + "/health", self._check_timeout
+        """Raise unless an action server's ``/health`` answers 2xx (all asked at once)."""
+        results = await asyncio.gather(
+            *(
+                self._request(
+                    "action server health", "GET", server.url + "/health", self._check_timeout
+                )
+                for server in self.action_servers.members
+            ),
+            return_exceptions=True,
         )
+        for server, result in zip(self.action_servers.members, results):
+            if isinstance(result, httpx.Response):
+                self.action_servers.answered(server)
+            else:
+                self.action_servers.failed(server)
+        if any(isinstance(result, httpx.Response) for result in results):
+            return
+        failure = results[0]
+        if isinstance(failure, BaseException) and len(results) == 1:
+            raise failure
+        raise AssistantUnavailable(
+            "action server health", f"none of {len(results)} action servers answers"
+        )
+
+
+TRACKER_CHECK_TIMEOUT: float = 0.5
+"""Seconds to read the shared tracker after a replica was lost mid-turn."""
+
+
+def _another_may_answer(exc: AssistantUnavailable) -> bool:
+    """Whether the next replica may be asked the same: the request never got there, or the
+    replica failed with a server error (Rasa keeps a turn only once it has run to the end,
+    so a failed one left nothing)."""
+    if exc.reached == UNREACHED:
+        return True
+    return exc.reached == ANSWERED and exc.reason.startswith("HTTP 5")
+
+
+@dataclass
+class Turn:
+    """A user event of the tracker and what the bot sent after it, up to the next user event."""
+
+    nlu: RasaNlu
+    replies: list[RasaMessage] = field(default_factory=list)
+
+
+_NOT_KEPT = Turn(RasaNlu())
+"""What :meth:`RasaClient._kept_turn` returns when the tracker has no such turn."""
+
+
+def find_turn(events: list[dict[str, Any]], turn_id: str, conversation: str) -> Turn | None:
+    """The turn the tracker holds for ``turn_id``, or None when Rasa never saw it."""
+    turn: Turn | None = None
+    for event in events:
+        kind = event.get("event")
+        if kind == "user":
+            if turn is not None:
+                break
+            if event.get("message_id") == turn_id:
+                intent = (event.get("parse_data") or {}).get("intent") or {}
+                turn = Turn(RasaNlu(intent=intent.get("name"), confidence=intent.get("confidence")))
+        elif kind == "bot" and turn is not None:
+            message = RasaEvent.model_validate(event).bot_message(conversation)
+            if message is not None:
+                turn.replies.append(message)
+    return turn

@@ -8,7 +8,7 @@
   a decision-support record): then only its summary is deleted and it is marked expired
   (``expired_at``), which the chat routes answer with 404.
 * :func:`purge_forever`: runs the purge every ``MESO_PURGE_INTERVAL_SECONDS`` (started by
-  the app's lifespan).
+  the app's lifespan), in one worker a round however many there are.
 
 Rasa's events are deleted first: if that fails, the row stays and the next run tries again.
 Logs carry counts and short ids only; a purge run that erased something is audited with its
@@ -33,12 +33,16 @@ from sqlalchemy import ColumnElement, delete, exists, null, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
 from api.db import checkpoint
+from api.jobs import claim_round
 from api.locks import KeyedLocks
 from api.models import CallbackRequest, Conversation, utcnow
 from api.staff.audit import audit
 from api.tracker_store import TrackerStore
 
 logger = logging.getLogger(__name__)
+
+PURGE_JOB = "purge_unconsented"
+"""The idle purge's name among the background jobs (``api.models.JobRun``)."""
 
 
 @dataclass
@@ -152,23 +156,34 @@ async def purge_forever(
     idle: timedelta,
     interval: float,
     locks: KeyedLocks | None = None,
+    across_workers: bool = False,
 ) -> None:
     """Run :func:`purge_unconsented` now and then every ``interval`` seconds, until cancelled.
 
+    ``across_workers`` (a database several workers share): once a round across all of them
+    (:func:`api.jobs.claim_round`); a worker that finds the round taken skips it. Without it
+    (SQLite, one worker) no round is claimed, so a purge that finds nothing writes nothing.
+
     A failed run is logged (the kind of error only) and the next run tries again.
     """
+    every = timedelta(seconds=interval)
     while True:
         try:
             async with sessionmaker() as session:
-                result = await purge_unconsented(
-                    session, tracker, now=utcnow(), idle=idle, locks=locks
-                )
-            if result.deleted or result.expired:
-                logger.info(
-                    "purge: %d conversations without transcript consent erased, %d expired",
-                    result.deleted,
-                    result.expired,
-                )
+                now = utcnow()
+                if not across_workers or await claim_round(
+                    session, PURGE_JOB, now=now, interval=every
+                ):
+                    result = await purge_unconsented(
+                        session, tracker, now=now, idle=idle, locks=locks
+                    )
+                    if result.deleted or result.expired:
+                        logger.info(
+                            "purge: %d conversations without transcript consent erased, "
+                            "%d expired",
+                            result.deleted,
+                            result.expired,
+                        )
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # never let the purge take the app down

@@ -64,14 +64,25 @@ class Settings(BaseSettings):
         "(python -m api.cli migrate, which make run calls first), and a worker refuses to "
         "start on a database that is not at the newest migration.",
     )
+    redis_url: str = Field(
+        default="",
+        description="Redis URL (redis://[:password@]host:port/db) where every API worker counts "
+        "the rate limits together; empty: each worker counts alone, in memory. A client's IP "
+        "never reaches Redis, only a keyed hash of it (keyed by MESO_LINK_SECRET).",
+    )
     rasa_url: str = Field(
-        default="http://127.0.0.1:5005", description="Base URL of the Rasa server."
+        default="http://127.0.0.1:5005",
+        description="Base URL of the Rasa server; of each replica, comma-separated, when "
+        "several share one tracker store and lock store (a conversation stays on one while it "
+        "answers).",
     )
     rasa_token: SecretStr = Field(
         default=SecretStr(""), description="Token of Rasa's HTTP API (its --auth-token)."
     )
     action_server_url: str = Field(
-        default="http://127.0.0.1:5055", description="Base URL of the Rasa action server."
+        default="http://127.0.0.1:5055",
+        description="Base URL of the Rasa action server (of each, comma-separated), for "
+        "/readyz: ready while one answers.",
     )
     rasa_timeout: float = Field(
         default=4.0, gt=0, description="Seconds to wait for one reply from Rasa before a 503."
@@ -309,9 +320,10 @@ class Settings(BaseSettings):
     @field_validator("rasa_url", "action_server_url")
     @classmethod
     def _no_trailing_slash(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")):
-            raise ValueError("must be an http:// or https:// URL")
-        return value.rstrip("/")
+        urls = [url.strip().rstrip("/") for url in value.split(",")]
+        if not all(url.startswith(("http://", "https://")) for url in urls):
+            raise ValueError("must be http:// or https:// URLs, comma-separated")
+        return ",".join(urls)
 
     @property
     def max_body_bytes(self) -> int:

@@ -23,7 +23,6 @@ tracker is the conversation's only copy, so there is nothing to disagree with.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -32,7 +31,7 @@ from api import crud
 from api.crud import ConversationState, PatientMessage
 from api.models import short_id
 from contract import channel
-from api.rasa_client import AssistantUnavailable, RasaClient, RasaEvent, RasaMessage, RasaNlu, RasaReply
+from api.rasa_client import AssistantUnavailable, RasaClient, RasaReply, find_turn
 
 logger = logging.getLogger(__name__)
 
@@ -45,32 +44,6 @@ RED_FLAG_REPLY = "utter_red_flag"
 def message_id(patient: PatientMessage) -> str:
     """The name of ``patient``'s turn in Rasa's tracker (stable across retries)."""
     return f"m{patient.id}"
-
-
-@dataclass
-class Turn:
-    """A user event of the tracker and what the bot sent after it, up to the next user event."""
-
-    nlu: RasaNlu
-    replies: list[RasaMessage] = field(default_factory=list)
-
-
-def find_turn(events: list[dict[str, Any]], turn_id: str, conversation: str) -> Turn | None:
-    """The turn the tracker holds for ``turn_id``, or None when Rasa never saw it."""
-    turn: Turn | None = None
-    for event in events:
-        kind = event.get("event")
-        if kind == "user":
-            if turn is not None:
-                break
-            if event.get("message_id") == turn_id:
-                intent = (event.get("parse_data") or {}).get("intent") or {}
-                turn = Turn(RasaNlu(intent=intent.get("name"), confidence=intent.get("confidence")))
-        elif kind == "bot" and turn is not None:
-            message = RasaEvent.model_validate(event).bot_message(conversation)
-            if message is not None:
-                turn.replies.append(message)
-    return turn
 
 
 async def _answered_turn(

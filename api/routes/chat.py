@@ -128,7 +128,7 @@ async def create_conversation(
     every later call on this conversation; the id alone opens nothing.
     """
     consent = body is not None and body.consent
-    retry_after = runtime.conversation_limiter.hit(client_key(request))
+    retry_after = await runtime.conversation_limiter.take(client_key(request))
     if retry_after is not None:
         raise too_many(retry_after)
 
@@ -229,7 +229,7 @@ async def send_message(
             detail=f"The message is too long ({len(text)} characters). "
             f"Please keep it to {limit} characters or fewer.",
         )
-    retry_after = runtime.message_limiter.hit(conversation_id)
+    retry_after = await runtime.message_limiter.take(conversation_id)
     if retry_after is not None:
         raise too_many(retry_after)
 
@@ -458,7 +458,7 @@ async def delete_conversation(
     opens nothing afterwards."""
     conversation_id = conversation.id
     await session.rollback()
-    retry_after = runtime.message_limiter.hit(conversation_id)
+    retry_after = await runtime.message_limiter.take(conversation_id)
     if retry_after is not None:
         raise too_many(retry_after, "requests")
     counts = await erase(
@@ -481,7 +481,7 @@ HISTORY_ERRORS: dict[int | str, dict[str, Any]] = {
 async def _history_limit(request: Request, runtime: RuntimeDep) -> None:
     """Count the request against its client's history limit (before the token is checked:
     guesses count too)."""
-    retry_after = runtime.history_limiter.hit(client_key(request))
+    retry_after = await runtime.history_limiter.take(client_key(request))
     if retry_after is not None:
         raise too_many(retry_after, "requests")
 

@@ -50,7 +50,7 @@ async def rate_answer(
     conversation_id = conversation.id
     if not conversation.transcript_consent:
         raise not_found(NOT_KEPT_DETAIL)
-    retry_after = runtime.message_limiter.hit(conversation_id)
+    retry_after = await runtime.message_limiter.take(conversation_id)
     if retry_after is not None:
         raise chat.too_many(retry_after, "requests")
     if not await crud.set_feedback(session, conversation_id, body.message_id, body.rating):

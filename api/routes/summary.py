@@ -126,7 +126,7 @@ async def summary_page(
     Everything on it is plain text (escaped); the sources each point rests on are named by
     title. The page needs no script and works under `Content-Security-Policy: default-src 'self'`.
     """
-    retry_after = runtime.summary_limiter.hit(client_key(request))
+    retry_after = await runtime.summary_limiter.take(client_key(request))
     if retry_after is not None:
         return _message_page(
             status.HTTP_429_TOO_MANY_REQUESTS,
@@ -155,7 +155,7 @@ async def summary_page(
 async def _summary_limit(request: Request, runtime: RuntimeDep) -> None:
     """Count the request against its client's summary limit (before the token is checked:
     guesses count too)."""
-    retry_after = runtime.summary_limiter.hit(client_key(request))
+    retry_after = await runtime.summary_limiter.take(client_key(request))
     if retry_after is not None:
         raise HTTPException(
             status.HTTP_429_TOO_MANY_REQUESTS,

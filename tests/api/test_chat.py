@@ -42,7 +42,7 @@ async def test_create_returns_201_secret_id_and_stores_opening_messages(h: Harne
     conversation_id = body["conversation_id"]
     assert URL_SAFE_ID.fullmatch(conversation_id)
     assert body["consent"] is True
-    assert h.rasa.calls == [
+    assert [sent(call) for call in h.rasa.calls] == [
         {
             "sender": conversation_id,
             "message": '/start_conversation{"transcript_consent":"yes"}',

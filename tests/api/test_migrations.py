@@ -70,6 +70,7 @@ def test_upgrade_head_on_an_empty_database_creates_the_schema(engine: Engine) ->
         "conversation_tags",
         "staff_notes",
         "field_check_counts",
+        "job_runs",
     }
     for table in ("messages", "callback_requests", "conversation_tags", "staff_notes"):
         [fk] = inspector.get_foreign_keys(table)

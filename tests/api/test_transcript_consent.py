@@ -17,6 +17,7 @@ from api_fakes import (
     Harness,
     default_reply,
     messages_url,
+    sent,
 )
 
 pytestmark = pytest.mark.anyio
@@ -110,7 +111,7 @@ async def test_a_button_press_is_recognised_from_rasas_tracker(h: Harness) -> No
 
     await say(h, conversation_id, PAIN_PAYLOAD)
 
-    assert h.rasa.calls[-1] == {"sender": conversation_id, "message": PAIN_PAYLOAD, "command": True}
+    assert sent(h.rasa.calls[-1]) == {"sender": conversation_id, "message": PAIN_PAYLOAD, "command": True}
     tracker_reads = [r for r in h.rasa.requests if r.url.path.endswith("/tracker")]
     assert len(tracker_reads) == 1
     assert tracker_reads[0].url.params["token"] == "test-token-123"
@@ -136,7 +137,7 @@ async def test_a_button_still_counts_after_an_unanswered_press(h: Harness) -> No
     await say(h, conversation_id, COST_PAYLOAD)
 
     assert failed.status_code == 503
-    assert h.rasa.calls[-1] == {"sender": conversation_id, "message": COST_PAYLOAD, "command": True}
+    assert sent(h.rasa.calls[-1]) == {"sender": conversation_id, "message": COST_PAYLOAD, "command": True}
 
 
 async def test_rasa_down_while_reading_the_buttons_gives_503(h: Harness) -> None:

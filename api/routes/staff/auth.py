@@ -147,7 +147,7 @@ async def login(
     settings = runtime.settings
     name, password = form.username.strip().lower()[:64], form.password
     target = safe_next(form.next)
-    wait = runtime.login_limiter.hit(f"ip:{client_key(request)}")
+    wait = await runtime.login_limiter.take(f"ip:{client_key(request)}")
     if wait is not None:
         return _too_many_logins(request, runtime, target, name, wait)
 

@@ -1,0 +1,224 @@
+"""RasaClient over several Rasa replicas sharing one tracker store (``api.rasa_client``): a
+conversation stays on its replica, moves when that one fails, comes back when it answers,
+and no turn is lost or run twice on the way.
+
+The replicas are fakes at the network edge (``httpx.MockTransport``) following what Rasa
+does: a turn reaches the shared tracker only once it has run to the end, with the
+``message_id`` it was sent with.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import pytest
+
+from api.rasa_client import REPLICA_RETRY_S, AssistantUnavailable, RasaClient, Replicas
+from api.settings import Settings
+
+pytestmark = pytest.mark.anyio
+
+A, B = "http://rasa-a:5005", "http://rasa-b:5005"
+ACTIONS = "http://actions-a:5055,http://actions-b:5055"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@dataclass
+class FakeSet:
+    """Rasa replicas over one shared tracker; ``mode`` says how each behaves now."""
+
+    mode: dict[str, str] = field(default_factory=lambda: {A: "ok", B: "ok"})
+    tracker: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    turns: list[tuple[str, str, str]] = field(default_factory=list)
+    """(replica, sender, message) of each turn a replica ran to the end."""
+    action_health: dict[str, int] = field(default_factory=dict)
+
+    def _keep(self, replica: str, body: dict[str, Any]) -> dict[str, Any]:
+        reply = {"messages": [{"text": f"{replica[7:13]} answers {body['message']}"}]}
+        self.tracker.setdefault(body["sender"], []).extend([
+            {"event": "user", "text": body["message"], "message_id": body["message_id"],
+             "parse_data": {"intent": {"name": "ask", "confidence": 0.9}}},
+            {"event": "bot", "text": reply["messages"][0]["text"], "data": {}},
+        ])
+        self.turns.append((replica, body["sender"], body["message"]))
+        return reply
+
+    async def handler(self, request: httpx.Request) -> httpx.Response:
+        base = f"{request.url.scheme}://{request.url.host}:{request.url.port}"
+        if base.startswith("http://actions"):
+            return httpx.Response(self.action_health.get(base, 200), json={"status": "ok"})
+        mode = self.mode[base]
+        if mode == "refuse":
+            raise httpx.ConnectError("connection refused")
+        if mode == "error":
+            return httpx.Response(500, json={"detail": "internal error"})
+        if request.url.path == "/status":
+            return httpx.Response(200, json={"model_file": "m.tar.gz"})
+        if request.url.path.endswith("/tracker"):
+            sender = request.url.path.split("/")[2]
+            return httpx.Response(200, json={"events": self.tracker.get(sender, [])})
+        body = json.loads(request.content)
+        if mode == "hang":
+            await asyncio.sleep(10)
+        if mode == "die-after-keeping":
+            self._keep(base, body)
+            raise httpx.RemoteProtocolError("the server closed the connection without a response")
+        if mode == "die-before-keeping":
+            raise httpx.RemoteProtocolError("the server closed the connection without a response")
+        return httpx.Response(200, json=self._keep(base, body))
+
+
+@pytest.fixture
+def fakes() -> FakeSet:
+    return FakeSet()
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+async def rasa(fakes: FakeSet, clock: Clock) -> AsyncIterator[RasaClient]:
+    async with RasaClient(
+        httpx.MockTransport(fakes.handler), rasa_url=f"{A},{B}", action_server_url=ACTIONS,
+        timeout=0.5, check_timeout=0.3, clock=clock,
+    ) as client:
+        yield client
+
+
+def _home(rasa: RasaClient, sender: str) -> str:
+    return rasa.rasa.ranked(sender)[0].url
+
+
+def _senders_on(rasa: RasaClient, replica: str, count: int) -> list[str]:
+    return [s for s in (f"conv-{i}" for i in range(200)) if _home(rasa, s) == replica][:count]
+
+
+async def test_a_conversation_stays_on_one_replica_and_conversations_spread_over_both(
+    rasa: RasaClient, fakes: FakeSet
+) -> None:
+    senders = [f"conv-{i}" for i in range(100)]
+    for sender in senders:
+        for turn in range(3):
+            await rasa.send(sender, f"q{turn}", command=False)
+    by_sender: dict[str, set[str]] = {}
+    for replica, sender, _ in fakes.turns:
+        by_sender.setdefault(sender, set()).add(replica)
+    assert all(len(replicas) == 1 for replicas in by_sender.values())
+    on_a = sum(1 for replicas in by_sender.values() if replicas == {A})
+    assert 30 <= on_a <= 70  # both carry a fair share
+    # Every worker (another client, same URLs) sends each conversation to the same replica.
+    other = Replicas(f"{A},{B}")
+    assert all(other.ranked(s)[0].url == _home(rasa, s) for s in senders)
+
+
+async def test_a_replica_that_cannot_be_reached_loses_its_conversations_until_it_answers(
+    rasa: RasaClient, fakes: FakeSet, clock: Clock
+) -> None:
+    first, second = _senders_on(rasa, A, 2)
+    fakes.mode[A] = "refuse"
+    reply = await rasa.send(first, "hello", command=False)
+    assert reply.messages[0].text == "rasa-b answers hello"
+    asked_a = len([t for t in fakes.turns if t[0] == A])
+    await rasa.send(second, "hi", command=False)  # goes straight to B now
+    assert [t[0] for t in fakes.turns] == [B, B] and asked_a == 0
+    clock.now += REPLICA_RETRY_S + 0.1
+    fakes.mode[A] = "ok"
+    await rasa.send(first, "back?", command=False)
+    assert fakes.turns[-1][0] == A  # home again once it answers
+    assert [m["text"] for m in fakes.tracker[first] if m["event"] == "user"] == ["hello", "back?"]
+
+
+async def test_a_server_error_moves_the_turn_to_the_next_replica(
+    rasa: RasaClient, fakes: FakeSet
+) -> None:
+    [sender] = _senders_on(rasa, A, 1)
+    fakes.mode[A] = "error"
+    reply = await rasa.send(sender, "hello", command=False)
+    assert reply.messages[0].text == "rasa-b answers hello"
+    assert fakes.turns == [(B, sender, "hello")]
+
+
+async def test_a_turn_kept_before_its_replica_died_is_read_back_not_run_again(
+    rasa: RasaClient, fakes: FakeSet
+) -> None:
+    [sender] = _senders_on(rasa, A, 1)
+    fakes.mode[A] = "die-after-keeping"
+    reply = await rasa.send(sender, "hello", command=False, message_id="m42")
+    assert reply.messages[0].text == "rasa-a answers hello"  # A's answer, from the tracker
+    assert reply.nlu.intent == "ask"
+    assert fakes.turns == [(A, sender, "hello")]  # run once
+    assert [e["message_id"] for e in fakes.tracker[sender] if e["event"] == "user"] == ["m42"]
+
+
+async def test_a_turn_lost_with_its_replica_is_run_once_on_the_next(
+    rasa: RasaClient, fakes: FakeSet
+) -> None:
+    [sender] = _senders_on(rasa, A, 1)
+    fakes.mode[A] = "die-before-keeping"
+    reply = await rasa.send(sender, "hello", command=False)  # named by the client itself
+    assert reply.messages[0].text == "rasa-b answers hello"
+    assert fakes.turns == [(B, sender, "hello")]
+
+
+async def test_a_turn_that_timed_out_is_never_sent_again(
+    rasa: RasaClient, fakes: FakeSet
+) -> None:
+    [sender] = _senders_on(rasa, A, 1)
+    fakes.mode[A] = "hang"
+    with pytest.raises(AssistantUnavailable, match="timeout"):
+        await rasa.send(sender, "hello", command=False)
+    assert fakes.turns == []  # B was not asked: A may still be working on it
+
+
+async def test_with_every_replica_down_the_turn_is_unavailable(
+    rasa: RasaClient, fakes: FakeSet
+) -> None:
+    fakes.mode = {A: "refuse", B: "error"}
+    with pytest.raises(AssistantUnavailable):
+        await rasa.send("conv-1", "hello", command=False)
+
+
+async def test_the_tracker_is_read_from_whichever_replica_answers(
+    rasa: RasaClient, fakes: FakeSet
+) -> None:
+    [sender] = _senders_on(rasa, A, 1)
+    await rasa.send(sender, "hello", command=False)
+    fakes.mode[A] = "refuse"
+    events = await rasa.raw_events(sender)
+    assert [e["text"] for e in events] == ["hello", "rasa-a answers hello"]
+
+
+async def test_readiness_needs_one_replica_and_one_action_server(
+    rasa: RasaClient, fakes: FakeSet
+) -> None:
+    fakes.mode[A] = "refuse"
+    fakes.action_health["http://actions-a:5055"] = 500
+    assert (await rasa.status())["model_file"] == "m.tar.gz"
+    await rasa.action_server_health()
+    fakes.mode[B] = "error"
+    with pytest.raises(AssistantUnavailable, match="none of 2 replicas"):
+        await rasa.status()
+    fakes.action_health["http://actions-b:5055"] = 503
+    with pytest.raises(AssistantUnavailable, match="none of 2 action servers"):
+        await rasa.action_server_health()
+
+
+def test_settings_take_replicas_comma_separated() -> None:
+    settings = Settings(rasa_url=f"{A}/, {B}", action_server_url=ACTIONS)
+    assert settings.rasa_url == f"{A},{B}"
+    with pytest.raises(ValueError, match="comma-separated"):
+        Settings(rasa_url=f"{A},rasa-b:5005")
