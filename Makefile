@@ -42,11 +42,12 @@ BOT_CODE := $(shell find $(ROOT)/bot -name '*.py' -o -name '*.yml' 2>/dev/null)
 # Code the trained model is made of (Rasa fingerprints data and config, not this).
 NLU_CODE := $(shell find $(ROOT)/bot/nlu $(ROOT)/bot/nlp -name '*.py' 2>/dev/null)
 
-.PHONY: help run test setup kb train validate test-bot test-stories test-api conversation-test test-browser browser datastores migrate eval nlu-cv bench clean readability safety-eval audit encoder
+.PHONY: help run run-scale test setup kb train validate test-bot test-stories test-api conversation-test test-browser browser datastores migrate eval nlu-cv bench clean readability safety-eval audit encoder
 
 help:
 	@echo "make run    set everything up, then start the assistant on http://127.0.0.1:8000"
 	@echo "make migrate  bring the database to the newest migration (make run does it first)"
+	@echo "make run-scale  the scaled set-up: PostgreSQL, Redis, 2 action servers, 2 Rasa replicas, 2 API workers"
 	@echo "make test   set everything up, then run every test suite"
 	@echo "make test-browser  browser tests only: chat widget and staff console (Chromium, axe-core)"
 	@echo "make conversation-test  the conversation tests in tests/conversations/ (FILES=, NAME=, TAG=, URL=, RECORD=1)"
@@ -152,6 +153,12 @@ train: $(MODEL)
 # MESO_API_DOCS off.
 run: setup $(KB) $(MODEL)
 	@MESO_API_DOCS="$${MESO_API_DOCS:-true}" $(API_PY) -m ops.services
+
+# The scaled set-up on this machine: PostgreSQL and Redis (MESO_DATABASE_URL, MESO_REDIS_URL
+# and MESO_TRACKER_URL when set, else private ones under var/scale/), 2 action servers,
+# 2 Rasa replicas, an API of 2 workers (ops/scale.py).
+run-scale: setup $(KB) $(MODEL) datastores
+	@MESO_API_DOCS="$${MESO_API_DOCS:-true}" $(API_PY) -m ops.scale
 
 test: setup $(KB) $(MODEL) test-bot test-stories test-api conversation-test test-browser
 

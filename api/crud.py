@@ -324,12 +324,16 @@ async def retry_patient_message(
     patient: PatientMessage,
     button_title: str | None,
 ) -> None:
-    """Make the unanswered ``patient`` message the conversation's latest again, to resend it."""
+    """Make the unanswered ``patient`` message the conversation's latest again, to resend it
+    (marked for ``api.tracker_sync`` until its reply is stored, as a new one is)."""
     last = await next_seq(session, conversation.id) - 1
     if patient.seq != last:
         patient.seq = last + 1
+    patient.tracker_pending = True
     await session.execute(
-        _UPDATE_MESSAGE, {"row_id": patient.id, "seq": patient.seq, "button_title": button_title}
+        _UPDATE_MESSAGE,
+        {"row_id": patient.id, "seq": patient.seq, "button_title": button_title,
+         "tracker_pending": True},
     )
     await touch(session, conversation.id, utcnow())
 
@@ -449,7 +453,7 @@ def _record_understanding(patient: PatientMessage, nlu: RasaNlu, changes: _Chang
     patient.intent_confidence = nlu.confidence
     changes.patient.update(
         status="answered", intent=nlu.intent, intent_confidence=nlu.confidence,
-        entities=nlu.entities,
+        entities=nlu.entities, tracker_pending=patient.tracker_pending,
     )
 
 

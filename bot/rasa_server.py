@@ -14,7 +14,8 @@ classes without a walk over every event class, the rule policy stops walking bac
 no rule is left to compare and sees only the states its rules can reach, and the actions
 that read only recent events are sent only those; once the model is loaded, the objects
 alive then are kept out of the garbage collector's full walks; and a thread waiting for the
-interpreter (the parse thread) gets it after 0.5 ms instead of 5.
+interpreter (the parse thread) gets it after 0.5 ms instead of 5. And it lets the action
+endpoint list several action servers (``bot.action_servers``).
 """
 
 from __future__ import annotations
@@ -57,6 +58,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     import rasa.__main__
     import rasa.cli.run
 
+    from bot.action_servers import several_action_servers
+
+    several_action_servers()
     cache_action_result_check()
     cache_event_types()
     narrow_rule_matching()

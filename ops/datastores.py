@@ -34,6 +34,9 @@ PG_BIN_GLOB = "/usr/lib/postgresql/*/bin"
 PG_USER = "postgres"
 """Who runs PostgreSQL when this process is root (Debian's package creates the user)."""
 DATABASE = "meso"
+"""The API's database."""
+TRACKER_DATABASE = "meso_tracker"
+"""Rasa's tracker store (its own database, so neither side's tables meet the other's)."""
 USER = "meso"
 START_TIMEOUT_S = 30.0
 
@@ -50,6 +53,13 @@ class Server:
     """Connection URL with its password (a secret: never log it)."""
     port: int
     folder: Path
+
+    def database(self, name: str, driver: str = "postgresql+asyncpg") -> str:
+        """The URL of database ``name`` on this PostgreSQL, for ``driver`` (Rasa's
+        ``postgresql``, psycopg2; the API's ``postgresql+asyncpg``)."""
+        _scheme, rest = self.url.split("://", 1)
+        address, _ = rest.rsplit("/", 1)
+        return f"{driver}://{address}/{name}"
 
 
 def postgres_bin() -> Path:
@@ -103,14 +113,22 @@ def _wait_until(check: Callable[[], bool], what: str, log: Path) -> None:
     raise DatastoreUnavailable(f"{what} did not start within {START_TIMEOUT_S:.0f} s:\n{tail}")
 
 
+def _private_folder(parent: Path | None, prefix: str) -> Path:
+    if parent is None:
+        return Path(tempfile.mkdtemp(prefix=prefix))
+    parent.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
+
+
 @contextmanager
-def private_postgres() -> Iterator[Server]:
-    """A new PostgreSQL cluster with database and user ``meso`` (a password required over
-    TCP, on 127.0.0.1 only; its Unix socket only in the private folder), stopped and
-    removed afterwards. Yields its asyncpg URL. ``fsync`` is off: a test server's data need
-    not survive a power cut."""
+def private_postgres(parent: Path | None = None) -> Iterator[Server]:
+    """A new PostgreSQL cluster with user ``meso`` and databases ``meso`` (the API's) and
+    ``meso_tracker`` (Rasa's), a password required over TCP, on 127.0.0.1 only, its Unix
+    socket only in the private folder (under ``parent``, else the system's temporary
+    folder), stopped and removed afterwards. Yields the API database's asyncpg URL.
+    ``fsync`` is off: a test server's data need not survive a power cut."""
     programs = postgres_bin()
-    folder = Path(tempfile.mkdtemp(prefix="meso-pg-"))
+    folder = _private_folder(parent, "meso-pg-")
     data, log = folder / "data", folder / "server.log"
     password = secrets.token_urlsafe(24)
     port = free_port()
@@ -148,19 +166,21 @@ def private_postgres() -> Iterator[Server]:
 
 
 def _create_database(programs: Path, folder: Path, port: int) -> None:
-    """``CREATE DATABASE meso`` over the server's own Unix socket, which is in the private
+    """``CREATE DATABASE`` of both over the server's own Unix socket, which is in the private
     folder (mode 0700) and trusted; over TCP every connection must give the password."""
-    subprocess.run(_as_owner([str(programs / "psql"), "-h", str(folder), "-p", str(port), "-U", USER, "-d", "postgres",
-                              "-v", "ON_ERROR_STOP=1", "-qc", f"CREATE DATABASE {DATABASE}"]),
-                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=30)
+    for name in (DATABASE, TRACKER_DATABASE):
+        subprocess.run(_as_owner([str(programs / "psql"), "-h", str(folder), "-p", str(port), "-U", USER,
+                                  "-d", "postgres", "-v", "ON_ERROR_STOP=1", "-qc", f"CREATE DATABASE {name}"]),
+                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=30)
 
 
 @contextmanager
-def private_redis() -> Iterator[Server]:
-    """A Redis server with a password, on 127.0.0.1 only, keeping nothing on disk; stopped
-    and removed afterwards. Yields its ``redis://`` URL."""
+def private_redis(parent: Path | None = None) -> Iterator[Server]:
+    """A Redis server with a password, on 127.0.0.1 only, keeping nothing on disk, its folder
+    under ``parent`` (else the system's temporary folder); stopped and removed afterwards.
+    Yields its ``redis://`` URL."""
     program = redis_server()
-    folder = Path(tempfile.mkdtemp(prefix="meso-redis-"))
+    folder = _private_folder(parent, "meso-redis-")
     log = folder / "server.log"
     password = secrets.token_urlsafe(24)
     port = free_port()

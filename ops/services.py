@@ -16,14 +16,26 @@ import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
+from contextlib import ExitStack
 from pathlib import Path
+from typing import Callable
 
 ROOT = Path(__file__).resolve().parent.parent
 BOT_VENV = Path(os.environ.get("MESO_BOT_VENV", ROOT / ".venv-bot"))
 API_VENV = Path(os.environ.get("MESO_API_VENV", ROOT / ".venv-api"))
 HOST = "127.0.0.1"
 START_TIMEOUT = float(os.environ.get("MESO_START_TIMEOUT", "240"))
+RASA_LOCK_LIFETIME_S = 2
+"""Seconds a Rasa replica's conversation lock (its Redis lock store) lasts at most."""
+REDIS_LOCK_DB = 1
+"""The Redis database of Rasa's lock store (the API's rate limits use the URL's own)."""
+
+
+def ports(value: str) -> list[str]:
+    """The ports of a setting that lists one per process (``MESO_RASA_PORT``), in order."""
+    return [port.strip() for port in value.split(",") if port.strip()]
 
 
 def service_env() -> dict[str, str]:
@@ -31,8 +43,9 @@ def service_env() -> dict[str, str]:
     env = dict(os.environ)
     var = Path(env.setdefault("MESO_VAR_DIR", str(ROOT / "var")))
     api_port = env.setdefault("MESO_API_PORT", "8000")
-    rasa_port = env.setdefault("MESO_RASA_PORT", "5005")
-    action_port = env.setdefault("MESO_ACTION_PORT", "5055")
+    # One port per Rasa replica and per action server (comma-separated: a scaled set-up).
+    rasa_ports = ports(env.setdefault("MESO_RASA_PORT", "5005"))
+    action_ports = ports(env.setdefault("MESO_ACTION_PORT", "5055"))
     # Fresh random secrets per start unless the operator fixes them. They reach the three
     # processes through the environment only, never their command lines (visible in `ps`):
     # Rasa's token (its HTTP API and the meso channel, which the API calls) and the secret
@@ -40,10 +53,19 @@ def service_env() -> dict[str, str]:
     env.setdefault("MESO_RASA_TOKEN", secrets.token_urlsafe(32))
     env.setdefault("MESO_ACTION_TOKEN", secrets.token_urlsafe(32))
     env.setdefault("MESO_LINK_SECRET", secrets.token_urlsafe(32))  # signs summary links
-    env.setdefault("MESO_RASA_URL", f"http://{HOST}:{rasa_port}")
-    env.setdefault("MESO_ACTION_SERVER_URL", f"http://{HOST}:{action_port}")
-    env.setdefault("MESO_ACTION_ENDPOINT", f"http://{HOST}:{action_port}/webhook")
+    env.setdefault("MESO_RASA_URL", ",".join(f"http://{HOST}:{port}" for port in rasa_ports))
+    env.setdefault("MESO_ACTION_SERVER_URL", ",".join(f"http://{HOST}:{port}" for port in action_ports))
+    env.setdefault("MESO_ACTION_ENDPOINT",
+                   ",".join(f"http://{HOST}:{port}/webhook" for port in action_ports))
     env.setdefault("MESO_TRACKER_URL", f"sqlite:///{var / 'rasa-tracker.db'}")
+    redis = env.get("MESO_REDIS_URL", "")
+    if redis:
+        # Rasa's lock store reads its password from here (the endpoints file names the
+        # variable only); a ticket lasts 2 s, not Rasa's 60, so a replica that dies holding
+        # one delays its conversation's next turn on another replica by at most that. The
+        # API's own lock (api.locks) keeps one turn of a conversation at a time regardless.
+        env["MESO_REDIS_PASSWORD"] = urllib.parse.urlsplit(redis).password or ""
+        env.setdefault("TICKET_LOCK_LIFETIME", str(RASA_LOCK_LIFETIME_S))
     # This stack's own file (write_endpoints), unless the operator names one, e.g.
     # endpoints.scale.yml, whose ${...} Rasa fills from this environment.
     env.setdefault("MESO_RASA_ENDPOINTS", str(var / "endpoints.yml"))
@@ -87,7 +109,9 @@ def write_endpoints(env: dict[str, str]) -> Path:
     text = (
         "# Written by ops/services.py at each start of this stack; edits are overwritten.\n"
         "action_endpoint:\n"
-        f"  url: {json.dumps(env['MESO_ACTION_ENDPOINT'])}\n"
+        # Each Rasa process's own list of the action servers, its own first (see
+        # Services.process_env; bot.action_servers asks the next when one fails).
+        "  url: ${MESO_ACTION_ENDPOINT}\n"
         "  headers:\n"
         # Unquoted: Rasa expands ${...} in plain YAML scalars only.
         "    Authorization: Bearer ${MESO_ACTION_TOKEN}\n"
@@ -97,6 +121,18 @@ def write_endpoints(env: dict[str, str]) -> Path:
         f"  url: {json.dumps(env['MESO_TRACKER_URL'])}\n"
         "  db: meso_tracker\n"
     )
+    redis = env.get("MESO_REDIS_URL", "")
+    if redis:
+        parts = urllib.parse.urlsplit(redis)
+        text += (
+            "lock_store:\n"
+            "  type: redis\n"
+            f"  url: {json.dumps(parts.hostname or HOST)}\n"
+            f"  port: {parts.port or 6379}\n"
+            f"  db: {REDIS_LOCK_DB}\n"
+            "  password: ${MESO_REDIS_PASSWORD}\n"
+            "  key_prefix: meso\n"
+        )
     return write_private(path, text)
 
 
@@ -151,31 +187,59 @@ def schedule_as_batch(pid: int) -> bool:
 
 
 def commands(env: dict[str, str]) -> list[tuple[str, list[str], str]]:
-    """(name, argv, readiness URL) for each process, in start order.
+    """(name, argv, readiness URL) for each process, in start order: the action servers,
+    the Rasa replicas (one each unless ``MESO_ACTION_PORT`` / ``MESO_RASA_PORT`` list more;
+    the first of each is named as in a single set-up), then the API (``MESO_API_WORKERS``
+    worker processes behind its one port).
 
     No argv holds a secret (``/proc/<pid>/cmdline`` is readable by every user): the
     launchers ``bot.action_server`` and ``bot.rasa_server`` read theirs from the environment.
     """
     bot, api = BOT_VENV / "bin", API_VENV / "bin"
-    rasa_args = [
-        str(bot / "python"), "-m", "bot.rasa_server", "--model", env["MESO_RASA_MODEL"],
-        "--endpoints", env["MESO_RASA_ENDPOINTS"],
-        "--credentials", str(Path(env["MESO_VAR_DIR"]) / "credentials.yml"),
-        "--interface", HOST, "--port", env["MESO_RASA_PORT"], "--enable-api",
-    ]
-    return [
-        ("action server", [str(bot / "python"), "-m", "bot.action_server", "--actions", "actions",
-                           "--port", env["MESO_ACTION_PORT"]],
-         f"{env['MESO_ACTION_SERVER_URL']}/health"),
-        ("rasa", rasa_args, f"{env['MESO_RASA_URL']}/status?token={env['MESO_RASA_TOKEN']}"),
-        # --no-proxy-headers: the app itself decides whose X-Forwarded-* count
-        # (MESO_TRUSTED_PROXIES), not uvicorn's implicit trust of 127.0.0.1.
-        # --http: uvicorn's httptools protocol writing each response in one piece.
-        ("api", [str(api / "python"), "-m", "uvicorn", "api.main:app", "--host", HOST,
-                 "--port", env["MESO_API_PORT"], "--no-access-log", "--no-proxy-headers",
-                 "--http", "api.http_server:CoalescingHttpToolsProtocol"],
-         f"{env['MESO_API_URL']}/readyz"),
-    ]
+    listed: list[tuple[str, list[str], str]] = []
+    for number, port in enumerate(ports(env["MESO_ACTION_PORT"]), start=1):
+        listed.append((_numbered("action server", number),
+                       [str(bot / "python"), "-m", "bot.action_server", "--actions", "actions",
+                        "--port", port],
+                       f"http://{HOST}:{port}/health"))
+    for number, port in enumerate(ports(env["MESO_RASA_PORT"]), start=1):
+        listed.append((_numbered("rasa", number),
+                       [str(bot / "python"), "-m", "bot.rasa_server", "--model", env["MESO_RASA_MODEL"],
+                        "--endpoints", env["MESO_RASA_ENDPOINTS"],
+                        "--credentials", str(Path(env["MESO_VAR_DIR"]) / "credentials.yml"),
+                        "--interface", HOST, "--port", port, "--enable-api"],
+                       f"http://{HOST}:{port}/status?token={env['MESO_RASA_TOKEN']}"))
+    workers = int(env.get("MESO_API_WORKERS", "1") or "1")
+    # --no-proxy-headers: the app itself decides whose X-Forwarded-* count
+    # (MESO_TRUSTED_PROXIES), not uvicorn's implicit trust of 127.0.0.1.
+    # --http: uvicorn's httptools protocol writing each response in one piece.
+    listed.append(("api", [str(api / "python"), "-m", "uvicorn", "api.main:app", "--host", HOST,
+                           "--port", env["MESO_API_PORT"], "--no-access-log", "--no-proxy-headers",
+                           "--http", "api.http_server:CoalescingHttpToolsProtocol",
+                           *(["--workers", str(workers)] if workers > 1 else [])],
+                   f"{env['MESO_API_URL']}/readyz"))
+    return listed
+
+
+def _numbered(kind: str, number: int) -> str:
+    return kind if number == 1 else f"{kind} {number}"
+
+
+def process_env(env: dict[str, str], name: str) -> dict[str, str]:
+    """The environment of process ``name``: the stack's, with what is its own.
+
+    Rasa replica *n* lists the action servers starting from the *n*-th, so each replica
+    calls its own first and the others only when it fails. The API never migrates: the
+    migrations run once, before it starts (:meth:`Services.start_one`).
+    """
+    if name.startswith("rasa"):
+        endpoints = env["MESO_ACTION_ENDPOINT"].split(",")
+        number = int(name.split()[1]) if " " in name else 1
+        shift = (number - 1) % len(endpoints)
+        return {**env, "MESO_ACTION_ENDPOINT": ",".join(endpoints[shift:] + endpoints[:shift])}
+    if name == "api":
+        return {**env, "MESO_MIGRATE_ON_START": "false"}
+    return env
 
 
 def migrate_command() -> list[str]:
@@ -221,19 +285,24 @@ class Services:
         for index in range(len(commands(self.env))):
             self.start_one(index)
 
+    def index_of(self, name: str) -> int:
+        """The index of process ``name`` (as :func:`commands` names it)."""
+        return [listed[0] for listed in commands(self.env)].index(name)
+
     def start_one(self, index: int) -> None:
-        """Start process ``index`` (0 action server, 1 Rasa, 2 API) and wait until it answers.
+        """Start process ``index`` (in a single set-up 0 action server, 1 Rasa, 2 API) and wait
+        until it answers.
 
         Restarting one that was stopped with :meth:`stop_one` reuses its port and log file.
         """
         logs = Path(self.env["MESO_VAR_DIR"]) / "log"
         logs.mkdir(parents=True, exist_ok=True)
         name, argv, ready_url = commands(self.env)[index]
-        if name == "rasa":
+        if name.startswith("rasa"):
             write_endpoints(self.env)
             write_credentials(self.env)
         log = open(logs / f"{name.replace(' ', '-')}.log", "ab")
-        env = self.env
+        env = process_env(self.env, name)
         if name == "api":
             # The migrations run once, here, before the API starts; the API never runs them
             # (with several workers each would, at the same moment).
@@ -241,7 +310,6 @@ class Services:
                                       stderr=subprocess.STDOUT, timeout=START_TIMEOUT)
             if migrated.returncode != 0:
                 raise RuntimeError(f"the database migrations failed; see {log.name}\n{_tail(log.name)}")
-            env = {**self.env, "MESO_MIGRATE_ON_START": "false"}
         proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
                                 start_new_session=True)
         if name in BATCH_SCHEDULED:
@@ -282,29 +350,40 @@ class Services:
             time.sleep(1)
 
 
-def main() -> int:
-    env = service_env()
-    services = Services(env)
+def run_until_stopped(prepare: Callable[[ExitStack], Services], starting: str, stops: str) -> int:
+    """Start the :class:`Services` that ``prepare`` makes (what it enters into the stack is
+    closed after them), print the URL once all answer, and watch them until Ctrl-C, SIGTERM
+    or a process dying; then stop everything. The exit code for ``make``."""
 
     def _terminate(signum: int, _frame: object) -> None:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, _terminate)
     started = time.monotonic()
-    try:
-        print("Starting the action server, Rasa and the API (logs in var/log/)…", flush=True)
-        services.start()
-        print(f"Ready in {time.monotonic() - started:.0f} s: open {env['MESO_API_URL']}/  (Ctrl-C stops all three)", flush=True)
-        services.watch()
-    except KeyboardInterrupt:
-        print("\nStopping…", flush=True)
-        return 0
-    except RuntimeError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    finally:
-        services.stop()
+    with ExitStack() as stack:
+        services: Services | None = None
+        try:
+            services = prepare(stack)
+            print(starting, flush=True)
+            services.start()
+            print(f"Ready in {time.monotonic() - started:.0f} s: open {services.env['MESO_API_URL']}/  "
+                  f"(Ctrl-C stops {stops})", flush=True)
+            services.watch()
+        except KeyboardInterrupt:
+            print("\nStopping…", flush=True)
+        except RuntimeError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        finally:
+            if services is not None:
+                services.stop()
     return 0
+
+
+def main() -> int:
+    return run_until_stopped(lambda _stack: Services(service_env()),
+                             "Starting the action server, Rasa and the API (logs in var/log/)…",
+                             "all three")
 
 
 if __name__ == "__main__":

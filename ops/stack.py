@@ -80,15 +80,18 @@ _ENVIRON = threading.Lock()
 
 
 @contextmanager
-def private_services(**overrides: str) -> Iterator[Services]:
+def private_services(*, rasa_replicas: int = 1, action_servers: int = 1,
+                     **overrides: str) -> Iterator[Services]:
     """Like :func:`private_stack`, yielding the :class:`Services` (to stop and restart one).
 
+    ``rasa_replicas`` and ``action_servers``: how many of each, each on a port of its own
+    (several need the shared stores of a scaled set-up: ``ops.scale``).
     The API gets a random test key (``MESO_TEST_KEY``) unless one is given, so conversation
     tests against it learn what the assistant understood.
     """
     var = Path(tempfile.mkdtemp(prefix="meso-stack-"))
     try:
-        services = _start(var, overrides)
+        services = _start(var, overrides, (rasa_replicas, action_servers))
         try:
             yield services
         finally:
@@ -100,12 +103,12 @@ def private_services(**overrides: str) -> Iterator[Services]:
 _START_ATTEMPTS = 3
 
 
-def _start(var: Path, overrides: dict[str, str]) -> Services:
+def _start(var: Path, overrides: dict[str, str], layout: tuple[int, int] = (1, 1)) -> Services:
     """Start the stack; if one of its ports was taken meanwhile, again on new ports."""
     attempt = 1
     while True:
         with _ENVIRON:
-            env = _stack_env(var, overrides)
+            env = _stack_env(var, overrides, layout)
         services = Services(env)
         try:
             services.start()
@@ -127,13 +130,14 @@ def _port_taken(exc: BaseException) -> bool:
     return isinstance(exc, RuntimeError) and ("address already in use" in text or "errno 98" in text)
 
 
-def _stack_env(var: Path, overrides: dict[str, str]) -> dict[str, str]:
+def _stack_env(var: Path, overrides: dict[str, str], layout: tuple[int, int] = (1, 1)) -> dict[str, str]:
+    rasa_replicas, action_servers = layout
     saved = dict(os.environ)
     try:
         os.environ.update({
             "MESO_API_PORT": str(free_port()),
-            "MESO_RASA_PORT": str(free_port()),
-            "MESO_ACTION_PORT": str(free_port()),
+            "MESO_RASA_PORT": ",".join(str(free_port()) for _ in range(rasa_replicas)),
+            "MESO_ACTION_PORT": ",".join(str(free_port()) for _ in range(action_servers)),
             "MESO_VAR_DIR": str(var),
             "MESO_DATABASE_URL": f"sqlite:///{var / 'meso.db'}",
             "MESO_TRACKER_URL": f"sqlite:///{var / 'rasa-tracker.db'}",
@@ -141,7 +145,8 @@ def _stack_env(var: Path, overrides: dict[str, str]) -> dict[str, str]:
             **overrides,
         })
         for key in ("MESO_RASA_URL", "MESO_ACTION_SERVER_URL", "MESO_ACTION_ENDPOINT", "MESO_RASA_TOKEN",
-                    "MESO_ACTION_TOKEN", "MESO_RASA_REST_CHANNEL"):
+                    "MESO_ACTION_TOKEN", "MESO_RASA_REST_CHANNEL", "MESO_REDIS_PASSWORD",
+                    "TICKET_LOCK_LIFETIME"):
             if key not in overrides:
                 os.environ.pop(key, None)
         return service_env()

@@ -265,8 +265,8 @@ async def send_message(
                     conversation_id, text, command=title is not None, message_id=turn_id
                 )
             except AssistantUnavailable as exc:
-                if patient is not None:  # Rasa may still answer it, or never have seen it
-                    await crud.set_tracker_pending(session, [patient], True)
+                # The message stays marked (api.tracker_sync): Rasa may still answer it, or
+                # never have seen it.
                 logger.warning(
                     "conversation %s message %s unanswered: %s",
                     short_id(conversation_id),
@@ -286,6 +286,9 @@ async def send_message(
                     batch_red_flag(net.messages),
                 )
                 reply = net
+            else:
+                if patient is not None:  # Rasa's own reply: stored now, nothing to settle
+                    patient.tracker_pending = False
 
             messages = await crud.store_replies(
                 session, conversation, reply, patient,
@@ -412,13 +415,15 @@ async def _store_patient_message(
     seq: int,
 ) -> crud.PatientMessage:
     """Store the message as 'unanswered' with ``seq`` (or take up the unanswered earlier
-    attempt)."""
+    attempt), marked for ``api.tracker_sync`` until Rasa's reply is stored: should this
+    worker die while Rasa runs the turn, the next contact with the conversation finds the
+    turn in Rasa's tracker instead of sending it a second time."""
     if earlier is not None:
         await crud.retry_patient_message(session, conversation, earlier, title)
         return earlier
     return await crud.add_patient_message(
         session, conversation, text=body.text, button_title=title, client_id=body.client_id,
-        seq=seq,
+        seq=seq, tracker_pending=True,
     )
 
 

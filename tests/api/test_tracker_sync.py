@@ -4,6 +4,7 @@ net answered while Rasa was away reaches the tracker."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import httpx
@@ -42,6 +43,38 @@ async def test_a_late_reply_is_stored_once_and_a_retry_gets_it_without_asking_ag
     ]
     [patient] = [m for m in h.messages(conversation_id) if m["role"] == "patient"]
     assert user_turns(h, conversation_id)[-1] == f"m{patient['id']}"
+
+
+async def test_a_turn_whose_worker_died_during_it_is_found_in_the_tracker_not_run_again(
+    h: Harness,
+) -> None:
+    """The worker serving a turn dies while Rasa runs it (here: the request is abandoned
+    once Rasa has kept the turn; nothing after the message's commit happens, as under a
+    SIGKILL). The patient's Retry, on any worker, gets Rasa's answer from the tracker, and
+    a new message instead of a retry settles it too."""
+    conversation_id = await h.new_conversation()
+    h.rasa.late = answer_reply  # Rasa keeps the turn, then never answers this request
+    body = {"text": "is it safe?", "client_id": "m-died-0001"}
+    request = asyncio.create_task(h.client.post(messages_url(conversation_id), json=body))
+    while not user_turns(h, conversation_id)[1:]:
+        await asyncio.sleep(0.01)
+    request.cancel()  # the worker is gone
+    with pytest.raises(asyncio.CancelledError):
+        await request
+    h.rasa.late = None
+    assert rows(h, conversation_id) == [("patient", "is it safe?", "unanswered")]
+    calls = len(h.rasa.calls)
+
+    retried = await h.client.post(messages_url(conversation_id), json=body)
+
+    assert retried.status_code == 200
+    assert [m["text"] for m in retried.json()["messages"]] == ["reply to is it safe?"]
+    assert len(h.rasa.calls) == calls, "Rasa had run it: it is not run a second time"
+    assert len(user_turns(h, conversation_id)) == 2  # the opening and this turn, once
+    assert rows(h, conversation_id) == [
+        ("patient", "is it safe?", "answered"),
+        ("assistant", "reply to is it safe?", None),
+    ]
 
 
 async def test_a_reload_after_a_late_reply_shows_it(h: Harness) -> None:

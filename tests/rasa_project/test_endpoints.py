@@ -40,6 +40,7 @@ def test_a_stack_writes_its_own_endpoints(no_meso_env: None, monkeypatch: pytest
 
     path = services.write_endpoints(env)
     monkeypatch.setenv("MESO_ACTION_TOKEN", env["MESO_ACTION_TOKEN"])  # Rasa's environment
+    monkeypatch.setenv("MESO_ACTION_ENDPOINT", services.process_env(env, "rasa")["MESO_ACTION_ENDPOINT"])
 
     assert path == tmp_path / "endpoints.yml"
     assert env["MESO_RASA_ENDPOINTS"] == str(path)
@@ -53,6 +54,48 @@ def test_a_stack_writes_its_own_endpoints(no_meso_env: None, monkeypatch: pytest
     assert endpoints.tracker_store.type == "bot.stores.tracker_store.MesoTrackerStore"
     assert endpoints.tracker_store.url == tracker
     assert endpoints.tracker_store.kwargs["db"] == "meso_tracker"
+    assert endpoints.lock_store is None  # one Rasa: its own memory
+
+
+def test_a_scaled_stack_lists_its_processes_and_shares_a_redis_lock_store(
+        no_meso_env: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Two action servers, two Rasa replicas (each calling its own action server first) and
+    an API of two workers; Rasa's lock store on the Redis of MESO_REDIS_URL, its password
+    only in the environment."""
+    monkeypatch.setenv("MESO_VAR_DIR", str(tmp_path))
+    monkeypatch.setenv("MESO_ACTION_PORT", "47123,47124")
+    monkeypatch.setenv("MESO_RASA_PORT", "47125,47126")
+    monkeypatch.setenv("MESO_API_WORKERS", "2")
+    monkeypatch.setenv("MESO_REDIS_URL", "redis://:s3cret-pw@127.0.0.1:47127/0")
+    env = services.service_env()
+
+    listed = services.commands(env)
+    assert [name for name, _, _ in listed] == [
+        "action server", "action server 2", "rasa", "rasa 2", "api"]
+    assert [url.split("?")[0] for _, _, url in listed[:4]] == [
+        "http://127.0.0.1:47123/health", "http://127.0.0.1:47124/health",
+        "http://127.0.0.1:47125/status", "http://127.0.0.1:47126/status"]
+    api_argv = listed[4][1]
+    assert api_argv[api_argv.index("--workers") + 1] == "2"
+    assert env["MESO_RASA_URL"] == "http://127.0.0.1:47125,http://127.0.0.1:47126"
+    assert env["MESO_ACTION_SERVER_URL"] == "http://127.0.0.1:47123,http://127.0.0.1:47124"
+    first, second = (services.process_env(env, name)["MESO_ACTION_ENDPOINT"] for name in ("rasa", "rasa 2"))
+    assert first == "http://127.0.0.1:47123/webhook,http://127.0.0.1:47124/webhook"
+    assert second == "http://127.0.0.1:47124/webhook,http://127.0.0.1:47123/webhook"
+    assert services.process_env(env, "api")["MESO_MIGRATE_ON_START"] == "false"
+
+    path = services.write_endpoints(env)
+    assert "s3cret-pw" not in path.read_text(encoding="utf-8")
+    for key in ("MESO_ACTION_TOKEN", "MESO_REDIS_PASSWORD"):
+        monkeypatch.setenv(key, env[key])
+    monkeypatch.setenv("MESO_ACTION_ENDPOINT", second)
+    endpoints = AvailableEndpoints.read_endpoints(str(path))
+    assert endpoints.action.url == second
+    assert endpoints.lock_store.type == "redis"
+    assert (endpoints.lock_store.url, endpoints.lock_store.kwargs["port"]) == ("127.0.0.1", 47127)
+    assert endpoints.lock_store.kwargs["password"] == "s3cret-pw"
+    assert endpoints.lock_store.kwargs["db"] == services.REDIS_LOCK_DB
+    assert env["TICKET_LOCK_LIFETIME"] == str(services.RASA_LOCK_LIFETIME_S)
 
 
 def test_the_scaled_set_up_keeps_its_endpoints_file(no_meso_env: None, monkeypatch: pytest.MonkeyPatch,
@@ -148,6 +191,8 @@ def test_the_rasa_launcher_applies_the_process_tuning_before_rasa_starts(
                  "copy_trackers_by_state", "freeze_after_agent_load"):
         monkeypatch.setattr(process_tuning, name, lambda name=name: applied.append(name))
     monkeypatch.setattr(process_tuning, "skip_unused_frameworks", lambda names: applied.append("skip"))
+    from bot import action_servers
+    monkeypatch.setattr(action_servers, "several_action_servers", lambda: applied.append("servers"))
     started: list[float] = []
     monkeypatch.setattr(rasa.__main__, "main", lambda: started.append(sys.getswitchinterval()))
     monkeypatch.setattr(rasa.cli.run, "run", rasa.cli.run.run)  # restored after
@@ -158,5 +203,5 @@ def test_the_rasa_launcher_applies_the_process_tuning_before_rasa_starts(
         assert rasa_server.main(["--enable-api"]) == 0
     finally:
         sys.setswitchinterval(before)
-    assert len(applied) == 9
+    assert len(applied) == 10 and "servers" in applied
     assert started == [process_tuning.GIL_SWITCH_INTERVAL_S] and before > process_tuning.GIL_SWITCH_INTERVAL_S

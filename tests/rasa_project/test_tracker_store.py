@@ -78,7 +78,9 @@ def test_the_stacks_endpoints_load_this_store(domain: Domain, tmp_path: Path,
     monkeypatch.delenv("MESO_TRACKER_URL", raising=False)
     monkeypatch.delenv("MESO_RASA_ENDPOINTS", raising=False)
     env = services.service_env()
-    monkeypatch.setenv("MESO_ACTION_TOKEN", env["MESO_ACTION_TOKEN"])
+    for key, value in services.process_env(env, "rasa").items():  # Rasa's own environment
+        if key.startswith("MESO_ACTION"):
+            monkeypatch.setenv(key, value)
     endpoints = AvailableEndpoints.read_endpoints(str(services.write_endpoints(env)))
     store = TrackerStore.create(endpoints.tracker_store, domain=domain)
     inner = getattr(store, "_tracker_store", store)
