@@ -474,6 +474,9 @@ def create_app(
     app.add_middleware(TrustedProxies)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(SQLAlchemyError, _database_error)
+    # asyncpg reports a PostgreSQL it cannot connect to as the OS error itself, past
+    # SQLAlchemy's wrapping: nothing else in the app lets one escape.
+    app.add_exception_handler(ConnectionError, _database_error)
     app.add_exception_handler(Exception, _internal_error)
     install_staff_errors(app)
     app.include_router(health.router)

@@ -1,7 +1,8 @@
 """When the API's own database refuses a write: the patient's turn is kept and written later.
 
-A locked or failing database must not cost a red flag its urgent reply, nor lose what the
-patient sent. The chat route then answers from the safety net (a red flag gets the urgent
+A locked, failing or unreachable database must not cost a red flag its urgent reply, nor
+lose what the patient sent. (Unreachable, even the conversation's token cannot be checked:
+the turn keeps the token's hash and is written only if it opens the conversation.) The chat route then answers from the safety net (a red flag gets the urgent
 reply, anything else a 503 with the urgent pointer) without asking the bot, and hands the
 turn to :class:`WriteBehind`, which writes it as soon as the database takes writes again: the
 patient's message (with consent), its red-flag level on the message and the conversation,
@@ -14,6 +15,7 @@ writes loses them (the log says how many were waiting).
 from __future__ import annotations
 
 import asyncio
+import hmac
 import logging
 from dataclasses import dataclass
 from datetime import datetime
@@ -42,6 +44,9 @@ class Turn:
     button_title: str | None
     reply: RasaReply | None
     at: datetime
+    token_hash: str | None = None
+    """The hash of the token the request gave, when the database could not check it then:
+    the turn is written only if it opens the conversation."""
 
 
 class WriteBehind:
@@ -55,8 +60,11 @@ class WriteBehind:
         return len(self._turns)
 
     def keep(self, conversation_id: str, text: str, client_id: str | None,
-             button_title: str | None, reply: RasaReply | None) -> None:
-        self._turns.append(Turn(conversation_id, text, client_id, button_title, reply, utcnow()))
+             button_title: str | None, reply: RasaReply | None,
+             token_hash: str | None = None) -> None:
+        self._turns.append(
+            Turn(conversation_id, text, client_id, button_title, reply, utcnow(), token_hash)
+        )
         logger.warning("conversation %s: turn kept until the database takes writes (%d waiting)",
                        short_id(conversation_id), len(self._turns))
 
@@ -69,7 +77,7 @@ class WriteBehind:
                 async with locks.hold(turn.conversation_id), sessionmaker() as session:
                     await _write(session, turn, self._links)
                     await session.commit()
-            except DBAPIError as exc:
+            except (DBAPIError, OSError) as exc:  # asyncpg: an unreachable server is an OSError
                 logger.warning("write-behind: the database still refuses writes (%s)", type(exc).__name__)
                 break
             self._turns.pop(0)
@@ -77,20 +85,31 @@ class WriteBehind:
         return written
 
     async def run_forever(self, sessionmaker: async_sessionmaker[AsyncSession], locks: KeyedLocks) -> None:
-        """Flush every second until cancelled."""
+        """Flush every second until cancelled; no error ends it."""
         try:
             while True:
-                if self._turns and await self.flush(sessionmaker, locks):
-                    logger.info("write-behind: turns written, %d still waiting", len(self._turns))
+                try:
+                    if self._turns and await self.flush(sessionmaker, locks):
+                        logger.info("write-behind: turns written, %d still waiting", len(self._turns))
+                except Exception as exc:  # never let the waiting turns lose their writer
+                    logger.error("write-behind: flush failed (%s); tried again", type(exc).__name__)
                 await asyncio.sleep(RETRY_SECONDS)
-        finally:
+        except asyncio.CancelledError:
             if self._turns:
                 logger.error("write-behind: %d turns were still waiting at shutdown", len(self._turns))
+            raise
 
 
 async def _write(session: AsyncSession, turn: Turn, links: SummaryLinks) -> None:
     conversation = await crud.get_conversation_for_update(session, turn.conversation_id)
-    if conversation is None:  # erased meanwhile: nothing to keep
+    if conversation is None:  # erased meanwhile (or never there): nothing to keep
+        return
+    access = await crud.get_access(session, turn.conversation_id) if turn.token_hash else None
+    if turn.token_hash is not None and not hmac.compare_digest(
+        turn.token_hash, (access.token_hash if access is not None else None) or ""
+    ):
+        logger.warning("write-behind: a kept turn's token does not open conversation %s: dropped",
+                       short_id(turn.conversation_id))
         return
     if turn.client_id is not None and conversation.transcript_consent and await crud.find_patient_message(
             session, conversation.id, turn.client_id) is not None:

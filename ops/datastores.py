@@ -20,7 +20,7 @@ import subprocess
 import tempfile
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -53,6 +53,18 @@ class Server:
     """Connection URL with its password (a secret: never log it)."""
     port: int
     folder: Path
+    _stop: Callable[[], None] = field(default=lambda: None, repr=False, compare=False)
+    _start: Callable[[], None] = field(default=lambda: None, repr=False, compare=False)
+
+    @contextmanager
+    def down(self) -> Iterator[None]:
+        """The server stopped (every client's connection cut, as in a crash), then started
+        again on the same port with the same data and password (tests of an outage)."""
+        self._stop()
+        try:
+            yield
+        finally:
+            self._start()
 
     def database(self, name: str, driver: str = "postgresql+asyncpg") -> str:
         """The URL of database ``name`` on this PostgreSQL, for ``driver`` (Rasa's
@@ -148,16 +160,25 @@ def private_postgres(parent: Path | None = None) -> Iterator[Server]:
                     "max_connections = 200\nlog_min_messages = warning\n")
         with open(data / "postgresql.auto.conf", "a") as conf:
             conf.write(settings)
-        subprocess.run(_as_owner([str(programs / "pg_ctl"), "-D", str(data), "-l", str(log), "-w",
-                                  "-t", str(int(START_TIMEOUT_S)), "start"]),
-                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=START_TIMEOUT_S + 10)
-        try:
+
+        def start() -> None:
+            subprocess.run(_as_owner([str(programs / "pg_ctl"), "-D", str(data), "-l", str(log), "-w",
+                                      "-t", str(int(START_TIMEOUT_S)), "start"]),
+                           check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                           timeout=START_TIMEOUT_S + 10)
             _wait_until(lambda: listening(port), "PostgreSQL", log)
-            _create_database(programs, folder, port)
-            yield Server(f"postgresql+asyncpg://{USER}:{password}@127.0.0.1:{port}/{DATABASE}", port, folder)
-        finally:
+
+        def stop() -> None:
             subprocess.run(_as_owner([str(programs / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"]),
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60)
+
+        start()
+        try:
+            _create_database(programs, folder, port)
+            yield Server(f"postgresql+asyncpg://{USER}:{password}@127.0.0.1:{port}/{DATABASE}", port, folder,
+                         stop, start)
+        finally:
+            stop()
     except subprocess.CalledProcessError as error:
         raise DatastoreUnavailable(f"PostgreSQL failed: {(error.stderr or b'').decode(errors='replace')[-2000:]}") \
             from None
@@ -187,16 +208,23 @@ def private_redis(parent: Path | None = None) -> Iterator[Server]:
     config = write_private(folder / "redis.conf", (
         f"bind 127.0.0.1\nport {port}\nrequirepass {password}\ndir {folder}\n"
         f"logfile {log}\nsave \"\"\nappendonly no\nprotected-mode yes\n"))
-    process = subprocess.Popen([str(program), str(config)], stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL, start_new_session=True)
-    try:
+    running: list[subprocess.Popen] = []
+
+    def start() -> None:
+        process = subprocess.Popen([str(program), str(config)], stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.DEVNULL, start_new_session=True)
+        running.append(process)
         _wait_until(lambda: process.poll() is None and listening(port), "Redis", log)
-        yield Server(f"redis://:{password}@127.0.0.1:{port}/0", port, folder)
-    finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
+
+    def stop() -> None:
+        while running:
+            process = running.pop()
             process.kill()
             process.wait()
+
+    try:
+        start()
+        yield Server(f"redis://:{password}@127.0.0.1:{port}/0", port, folder, stop, start)
+    finally:
+        stop()
         shutil.rmtree(folder, ignore_errors=True)

@@ -10,18 +10,23 @@ so: the public API no longer serves it (staff still see it).
 
 from __future__ import annotations
 
+import logging
 import re
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Path, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.exc import SQLAlchemyError
 
 from api import conversation_auth, crud
 from api.deps import RuntimeDep, SessionDep
 from api.crud import ConversationAccess
 from api.models import Conversation, utcnow
 from api.sqlite_driver import inline_statements
+
+logger = logging.getLogger(__name__)
 
 CONVERSATION_ID_PATTERN = r"^[A-Za-z0-9_-]{43,128}$"
 _CONVERSATION_ID = re.compile(CONVERSATION_ID_PATTERN)
@@ -52,13 +57,17 @@ def is_idle(conversation: ConversationAccess | Conversation, resume_hours: float
     return utcnow() - conversation.last_activity_at > timedelta(hours=resume_hours)
 
 
+ConversationId = Annotated[
+    str, Path(description="The id returned when the conversation was created.")
+]
+Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)]
+
+
 async def patient_conversation(
     session: SessionDep,
     runtime: RuntimeDep,
-    conversation_id: Annotated[
-        str, Path(description="The id returned when the conversation was created.")
-    ],
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
+    conversation_id: ConversationId,
+    credentials: Credentials,
 ) -> ConversationAccess:
     """The conversation the request's token opens, or a 404."""
     if not is_conversation_id(conversation_id):
@@ -75,3 +84,38 @@ async def patient_conversation(
 
 PatientConversation = Annotated[ConversationAccess, Depends(patient_conversation)]
 """A conversation opened by its token (see the module's docstring)."""
+
+
+@dataclass(frozen=True)
+class Unchecked:
+    """A message to a conversation the database could not be asked about (it is down): its
+    id, and the hash of the token the request gave, to check once the database is back
+    (``api.write_behind``). Nothing of the conversation is read or shown on the strength of
+    it: only the safety net answers."""
+
+    id: str
+    token_hash: str
+
+
+async def patient_conversation_or_unchecked(
+    session: SessionDep,
+    runtime: RuntimeDep,
+    conversation_id: ConversationId,
+    credentials: Credentials,
+) -> ConversationAccess | Unchecked:
+    """:func:`patient_conversation`, or :class:`Unchecked` when the database cannot be
+    reached: a red flag must get its urgent reply even then."""
+    try:
+        return await patient_conversation(session, runtime, conversation_id, credentials)
+    except (SQLAlchemyError, OSError) as exc:  # asyncpg: a refused connection is an OSError
+        if credentials is None:
+            raise not_found() from None
+        logger.warning("the database cannot check a conversation's token (%s)", type(exc).__name__)
+        return Unchecked(conversation_id, conversation_auth.token_hash(credentials.credentials))
+
+
+PatientConversationOrUnchecked = Annotated[
+    ConversationAccess | Unchecked, Depends(patient_conversation_or_unchecked)
+]
+"""For the message route only: a conversation opened by its token, or one the database
+cannot be asked about now (see :class:`Unchecked`)."""

@@ -22,7 +22,7 @@ from api import conversation_auth, crud, history, text_hygiene, tracker_sync, un
 from contract import commands
 from api.deps import RuntimeDep, SessionDep
 from api.staff.erasure import erase
-from api.routes.access import PatientConversation, not_found
+from api.routes.access import PatientConversation, PatientConversationOrUnchecked, Unchecked, not_found
 from api.models import short_id, utcnow
 from api.rasa_client import AssistantUnavailable, RasaNlu
 from api.replies import batch_red_flag, present
@@ -203,7 +203,7 @@ async def send_message(
     body: MessageIn,
     session: SessionDep,
     runtime: RuntimeDep,
-    opened: PatientConversation,
+    opened: PatientConversationOrUnchecked,
 ) -> Replies:
     """Send the patient's message (or a button's payload) and return the assistant's replies.
 
@@ -215,7 +215,8 @@ async def send_message(
     is sent to the assistant again.
     """
     conversation_id = opened.id
-    await session.rollback()  # end the read-only transaction before waiting for the lock
+    if not isinstance(opened, Unchecked):
+        await session.rollback()  # end the read-only transaction before waiting for the lock
     text = body.text.strip()
     if not text:
         raise HTTPException(
@@ -233,6 +234,10 @@ async def send_message(
     if retry_after is not None:
         raise too_many(retry_after)
 
+    if isinstance(opened, Unchecked):
+        # The database cannot be reached: the safety net answers; the turn waits, its token
+        # to be checked before it is written (api.write_behind).
+        return _without_database(runtime, conversation_id, body, text, opened.token_hash)
     if runtime.write_behind:
         # The database refuses writes: this turn waits behind the ones it already holds.
         return _without_database(runtime, conversation_id, body, text)
@@ -316,12 +321,16 @@ def _summary_link(runtime: RuntimeDep, conversation_id: str) -> str:
 
 
 def _without_database(
-    runtime: RuntimeDep, conversation_id: str, body: MessageIn, text: str
+    runtime: RuntimeDep, conversation_id: str, body: MessageIn, text: str,
+    token_hash: str | None = None,
 ) -> Replies:
     """The database refuses writes (locked, down): the safety net answers, without the bot,
-    and the turn waits in memory until it can be written (``api.write_behind``)."""
+    and the turn waits in memory until it can be written (``api.write_behind``);
+    ``token_hash``: the request's token, not yet checked against the conversation's."""
     net = runtime.safety_net.reply(text)
-    runtime.write_behind.keep(conversation_id, body.text, body.client_id, None, net)
+    runtime.write_behind.keep(
+        conversation_id, body.text, body.client_id, None, net, token_hash=token_hash
+    )
     if net is None:
         raise _unavailable(runtime)
     return Replies(messages=[m.public for m in present(net.messages, summary_link=None)])

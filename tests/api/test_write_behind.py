@@ -7,9 +7,14 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
+from collections.abc import Callable
+from typing import Any
 
 import pytest
-from api_fakes import Harness, messages_url
+from api_fakes import FakeRasa, Harness, messages_url, running_app
+from sqlalchemy import text
+
+from api.settings import Settings
 
 pytestmark = pytest.mark.anyio
 
@@ -73,3 +78,65 @@ async def test_while_turns_wait_new_ones_queue_behind_them_without_waiting_for_t
     assert urgent.status_code == 200 and seconds < 0.5, seconds
     patients = [m["text"] for m in h.messages(conversation_id) if m["role"] == "patient"]
     assert patients == ["first", "i cant breathe"], "written in the order they came"
+
+
+@pytest.fixture
+def own_postgres() -> Any:
+    """A PostgreSQL of this test's own, to stop and start again."""
+    from ops.datastores import private_postgres
+
+    with private_postgres() as server:
+        yield server
+
+
+async def test_a_postgresql_that_is_down_costs_no_red_flag_and_loses_no_message(
+    make_settings: Callable[..., Settings], fake_rasa: FakeRasa, own_postgres: Any,
+) -> None:
+    """PostgreSQL stopped: not even the conversation's token can be checked. A red flag gets
+    the urgent reply, a plain question and a new conversation a 503 with the urgent pointer;
+    the messages are written once it is back, those whose token opens the conversation only."""
+    settings = make_settings(database_url=own_postgres.url)
+    async with running_app(settings, fake_rasa, db_path=None) as h:  # type: ignore[arg-type]
+        conversation_id = await h.new_conversation()
+        calls = len(fake_rasa.calls)
+        forged = {"Authorization": "Bearer " + "x" * 43}
+        with own_postgres.down():
+            started = time.monotonic()
+            urgent = await h.client.post(
+                messages_url(conversation_id), json={"text": "my lips are swelling and i cant breathe"}
+            )
+            seconds = time.monotonic() - started
+            plain = await h.client.post(
+                messages_url(conversation_id), json={"text": "how much is it?", "client_id": "m-down-0001"}
+            )
+            stranger = await h.client.post(
+                messages_url(conversation_id), json={"text": "i cant breathe"}, headers=forged
+            )
+            opening = await h.client.post("/api/v1/conversations", json={"consent": True})
+            waiting = len(h.app.state.runtime.write_behind)
+            asked = len(fake_rasa.calls) - calls
+            await asyncio.sleep(1.5)  # the write-behind tries, and fails, while it is down
+        for _ in range(100):  # the write-behind retries every second
+            if not len(h.app.state.runtime.write_behind):
+                break
+            await asyncio.sleep(0.1)
+        async with h.app.state.runtime.engine.connect() as connection:
+            patients = (await connection.execute(text(
+                "SELECT text, status, red_flag FROM messages WHERE conversation_id = :c "
+                "AND role = 'patient' ORDER BY seq"), {"c": conversation_id})).all()
+        after = await h.client.post(messages_url(conversation_id),
+                                    json={"text": "how much is it?", "client_id": "m-down-0001"})
+
+    assert urgent.status_code == 200 and seconds < 3.0
+    assert urgent.json()["messages"][0]["red_flag"] == "emergency"
+    assert plain.status_code == 503 and "If it is urgent, call" in plain.json()["detail"]
+    assert stranger.status_code == 200  # the urgent reply: it reveals nothing of the conversation
+    assert opening.status_code == 503 and "If it is urgent, call" in opening.json()["detail"]
+    assert waiting == 3
+    assert asked == 0, "the bot is not asked while nothing can be stored"
+    assert [tuple(p) for p in patients] == [
+        ("my lips are swelling and i cant breathe", "answered", "emergency"),
+        ("how much is it?", "unanswered", None),
+    ]  # the stranger's message is not in the conversation
+    assert after.status_code == 200  # the patient's Retry gets the bot's answer
+    assert [m["text"] for m in after.json()["messages"]] == ["reply to how much is it?"]

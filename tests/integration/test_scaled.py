@@ -254,6 +254,40 @@ def test_an_api_worker_killed_mid_run_loses_and_repeats_nothing(scaled: ScaledSt
     assert len(_api_workers(scaled)) == 2 and killed[0] not in _api_workers(scaled)
 
 
+URGENT = "my lips are swelling and i cant breathe"
+
+
+@pytest.mark.parametrize("store", ["redis", "postgres"])
+def test_a_datastore_down_mid_run_answers_red_flags_and_loses_nothing(
+    scaled: ScaledStack, store: str,
+) -> None:
+    """Redis or PostgreSQL stopped for a few seconds under load, then started again: while
+    it is down a red flag gets the urgent reply and a plain question a 503 saying what to do
+    if it is urgent; afterwards every message is stored once, in order, and answered."""
+    server = scaled.redis if store == "redis" else scaled.postgres
+    env = scaled.services.env
+    with httpx.Client(base_url=env["MESO_API_URL"], timeout=30) as client:
+        opened = client.post("/api/v1/conversations", json=OPEN).json()
+    seen: dict[str, httpx.Response] = {}
+
+    def outage() -> None:
+        auth = {"Authorization": f"Bearer {opened['token']}"}
+        path = f"/api/v1/conversations/{opened['conversation_id']}/messages"
+        with server.down(), httpx.Client(base_url=env["MESO_API_URL"], timeout=30) as client:
+            time.sleep(1.0)
+            seen["urgent"] = client.post(path, json={"text": URGENT}, headers=auth)
+            seen["plain"] = client.post(path, json={"text": "how much is it?"}, headers=auth)
+            time.sleep(1.0)
+
+    patients = asyncio.run(_run(scaled, 10, 6, during=outage, after_turns=15))
+    assert seen["urgent"].status_code == 200, seen["urgent"].text
+    assert seen["urgent"].json()["messages"][0]["red_flag"] == "emergency"
+    assert seen["plain"].status_code == 503 and "If it is urgent, call" in seen["plain"].json()["detail"]
+    print(f"{store} down: {sum(p.retries for p in patients)} retries of 60 turns")
+    for patient in patients:
+        asyncio.run(_check(scaled, patient))
+
+
 def test_the_scaled_stack_lists_its_replicas(scaled: ScaledStack) -> None:
     env = scaled.services.env
     assert len(ports(env["MESO_RASA_PORT"])) == 2 and len(ports(env["MESO_ACTION_PORT"])) == 2

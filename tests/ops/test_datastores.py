@@ -98,3 +98,37 @@ def test_missing_programs_are_named_with_the_command_that_installs_them(
     with pytest.raises(datastores.DatastoreUnavailable, match="make datastores"):
         with datastores.private_redis():
             pass
+
+
+def test_a_private_postgres_goes_down_and_comes_back_with_its_data() -> None:
+    with datastores.private_postgres() as server:
+        async def query(sql: str) -> list[str]:
+            engine = create_engine(server.url)
+            try:
+                async with engine.begin() as connection:
+                    result = await connection.execute(text(sql))
+                    return [str(v) for v in result.scalars()] if result.returns_rows else []
+            finally:
+                await engine.dispose()
+
+        asyncio.run(query("CREATE TABLE kept (v TEXT)"))
+        asyncio.run(query("INSERT INTO kept VALUES ('x') RETURNING v"))
+        with server.down():
+            assert not datastores.listening(server.port)
+            with pytest.raises(OSError):
+                asyncio.run(query("SELECT 1"))
+        assert asyncio.run(query("SELECT v FROM kept")) == ["x"]
+
+
+def test_a_private_redis_goes_down_and_comes_back() -> None:
+    with datastores.private_redis() as server:
+        async def ping() -> bool:
+            client = aioredis.from_url(server.url)
+            try:
+                return bool(await client.ping())
+            finally:
+                await client.aclose()
+
+        with server.down():
+            assert not datastores.listening(server.port)
+        assert asyncio.run(ping())
