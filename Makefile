@@ -42,7 +42,7 @@ BOT_CODE := $(shell find $(ROOT)/bot -name '*.py' -o -name '*.yml' 2>/dev/null)
 # Code the trained model is made of (Rasa fingerprints data and config, not this).
 NLU_CODE := $(shell find $(ROOT)/bot/nlu $(ROOT)/bot/nlp -name '*.py' 2>/dev/null)
 
-.PHONY: help run run-scale test setup kb train validate test-bot test-stories test-api conversation-test test-browser browser datastores migrate eval nlu-cv bench clean readability safety-eval audit encoder
+.PHONY: help run run-scale bench-scale test setup kb train validate test-bot test-stories test-api conversation-test test-browser browser datastores migrate eval nlu-cv bench clean readability safety-eval audit encoder
 
 help:
 	@echo "make run    set everything up, then start the assistant on http://127.0.0.1:8000"
@@ -53,6 +53,7 @@ help:
 	@echo "make conversation-test  the conversation tests in tests/conversations/ (FILES=, NAME=, TAG=, URL=, RECORD=1)"
 	@echo "make eval   question-set accuracy through the API, plus NLU cross-validation"
 	@echo "make bench  load test (rate limits off): throughput, latency, memory beside their targets; fails on a miss"
+	@echo "make bench-scale  the scaled set-up against the single one (make bench BENCH_ARGS=--scale)"
 	@echo "make kb     validate and build the knowledge base only"
 	@echo "make safety-eval  red-flag catch rates (rules, classifier, gate) and false alarms"
 	@echo "make readability  reading grade of every text the assistant can send"
@@ -207,7 +208,11 @@ nlu-cv: $(BOT_VENV)/.installed $(ENCODER)
 # Issue 17's figures beside their targets (bench/figures.py), report in results/bench/report.json;
 # exits non-zero when a target is missed.
 bench: setup $(KB) $(MODEL)
-	$(API_PY) -m bench.run
+	$(API_PY) -m bench.run $(BENCH_ARGS)
+
+# Issue 18's figures: the scaled set-up against the single one (same as make bench BENCH_ARGS=--scale).
+bench-scale: setup $(KB) $(MODEL) datastores
+	$(API_PY) -m bench.run --scale $(BENCH_ARGS)
 
 # Reading level (Flesch-Kincaid grade) of every text the assistant can send, and the review
 # date on every knowledge reply; fails when fewer than 90% are at or below grade 8.

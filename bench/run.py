@@ -420,13 +420,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pairs", type=int, default=6,
                         help="load runs through the API, each beside one at the webhook (6)")
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--report", type=Path, default=ROOT / "results" / "bench" / "report.json")
+    parser.add_argument("--report", type=Path, default=None,
+                        help="where the figures go (results/bench/report.json; with --scale, scale.json)")
+    parser.add_argument("--scale", action="store_true",
+                        help="issue 18's figures instead: the scaled set-up against the single one (bench.scale)")
+    parser.add_argument("--runs", type=int, default=3, help="with --scale: measured loads per set-up (3)")
     args = parser.parse_args(argv)
     if args.pairs < 1:
         parser.error("--pairs must be at least 1 (each pair is one API run beside one webhook run)")
+    if args.runs < 1:
+        parser.error("--runs must be at least 1")
 
     timeout_s = fig.widget_timeout_s(WIDGET_JS.read_text(encoding="utf-8"))
     pool = fig.text_pool(yaml.safe_load(QUESTIONS.read_text(encoding="utf-8")))
+    if args.scale:
+        return _scale(args, timeout_s, pool)
+    args.report = args.report or ROOT / "results" / "bench" / "report.json"
     _print_header(args, timeout_s)
     began = time.monotonic()
     report = measure(args, timeout_s, pool)
@@ -439,6 +448,31 @@ def main(argv: list[str] | None = None) -> int:
     args.report.write_text(json.dumps(_json_safe(report), indent=2), encoding="utf-8")
     print(f"Report: {args.report} ({report['bench_seconds']:.0f} s in all)")
     return fig.exit_code(rows)
+
+
+def _scale(args: argparse.Namespace, timeout_s: float, pool: list[str]) -> int:
+    """``--scale``: issue 18's comparison (``bench.scale``), printed and written."""
+    from bench import scale
+
+    load1, load5, _ = os.getloadavg()
+    print("make bench --scale: the scaled set-up against the single one, same machine, one after the other")
+    print(f"  rate limits OFF; {os.cpu_count()} cores shared with the client (load average {load1:.1f} / "
+          f"{load5:.1f} at the start); every request gives up after {timeout_s:g} s")
+    print(f"  load: {args.users} conversations x {args.turns} turns through the API, {args.runs} measured "
+          f"runs each (the median counts), then {args.burst} conversations opened at once\n", flush=True)
+    began = time.monotonic()
+    report, targets = scale.run(args, timeout_s, pool, RATE_LIMITS_OFF, _line)
+    print("\nTargets (issue 18)")
+    for label, met, value in targets:
+        print(f"  {'met' if met else 'MISSED':6} {label:50} {value}")
+    report["targets"] = [{"label": label, "met": met, "value": value} for label, met, value in targets]
+    report["all_met"] = all(met for _, met, _ in targets)
+    report["bench_seconds"] = round(time.monotonic() - began, 1)
+    out = args.report or ROOT / "results" / "bench" / "scale.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(_json_safe(report), indent=2), encoding="utf-8")
+    print(f"Report: {out} ({report['bench_seconds']:.0f} s in all)")
+    return 0 if report["all_met"] else 1
 
 
 if __name__ == "__main__":

@@ -53,6 +53,8 @@ class Server:
     """Connection URL with its password (a secret: never log it)."""
     port: int
     folder: Path
+    pid_file: Path | None = None
+    """Where the server writes its process id (its first line)."""
     _stop: Callable[[], None] = field(default=lambda: None, repr=False, compare=False)
     _start: Callable[[], None] = field(default=lambda: None, repr=False, compare=False)
 
@@ -176,7 +178,7 @@ def private_postgres(parent: Path | None = None) -> Iterator[Server]:
         try:
             _create_database(programs, folder, port)
             yield Server(f"postgresql+asyncpg://{USER}:{password}@127.0.0.1:{port}/{DATABASE}", port, folder,
-                         stop, start)
+                         data / "postmaster.pid", stop, start)
         finally:
             stop()
     except subprocess.CalledProcessError as error:
@@ -207,7 +209,8 @@ def private_redis(parent: Path | None = None) -> Iterator[Server]:
     port = free_port()
     config = write_private(folder / "redis.conf", (
         f"bind 127.0.0.1\nport {port}\nrequirepass {password}\ndir {folder}\n"
-        f"logfile {log}\nsave \"\"\nappendonly no\nprotected-mode yes\n"))
+        f"logfile {log}\npidfile {folder / 'redis.pid'}\nsave \"\"\nappendonly no\n"
+        "protected-mode yes\n"))
     running: list[subprocess.Popen] = []
 
     def start() -> None:
@@ -224,7 +227,8 @@ def private_redis(parent: Path | None = None) -> Iterator[Server]:
 
     try:
         start()
-        yield Server(f"redis://:{password}@127.0.0.1:{port}/0", port, folder, stop, start)
+        yield Server(f"redis://:{password}@127.0.0.1:{port}/0", port, folder, folder / "redis.pid",
+                     stop, start)
     finally:
         stop()
         shutil.rmtree(folder, ignore_errors=True)

@@ -261,11 +261,13 @@ async def send_message(
                 return _without_database(runtime, conversation_id, body, text)
             if isinstance(stored, Replies):
                 return stored
-            patient, title = stored
+            patient, title, unsettled = stored
             turn = f"seq={patient.seq}" if patient is not None else "(not stored)"
 
             turn_id = tracker_sync.message_id(patient) if patient is not None else None
             try:
+                if unsettled:
+                    raise AssistantUnavailable("rasa tracker", "an earlier attempt is unsettled")
                 reply = await runtime.rasa.send(
                     conversation_id, text, command=title is not None, message_id=turn_id
                 )
@@ -342,13 +344,16 @@ async def _store_turn(
     start: crud.TurnStart,
     body: MessageIn,
     text: str,
-) -> Replies | tuple[crud.PatientMessage | None, str | None]:
-    """Store the patient's message (with consent) before the bot is asked; return it and the
-    title of the button it pressed, or the stored replies when it is a retry already answered.
+) -> Replies | tuple[crud.PatientMessage | None, str | None, bool]:
+    """Store the patient's message (with consent) before the bot is asked; return it, the
+    title of the button it pressed and whether it retries an attempt Rasa may have run that
+    could not be checked (then it must not be sent again); or the stored replies when it is
+    a retry already answered.
     """
     conversation = start.conversation
     conversation_id = conversation.id
     patient: crud.PatientMessage | None = None
+    unsettled = False
     if conversation.transcript_consent:
         # A turn the bot failed earlier may have been answered since: settle it first,
         # so a retry gets that answer and the new message comes after it.
@@ -375,13 +380,17 @@ async def _store_turn(
             else []
         )
         title = history.press_title(text, offered)
+        # Still marked after the settling: Rasa's tracker could not be read, and Rasa may
+        # have run that attempt (its worker died, or its reply was lost). Sending it again
+        # could run it twice; the patient is asked to try again instead.
+        unsettled = earlier is not None and earlier.tracker_pending
         patient = await _store_patient_message(session, conversation, body, title, earlier, seq)
     else:
         offered = await _tracker_buttons(runtime, conversation_id, text)
         title = history.press_title(text, offered)
         await crud.touch(session, conversation_id, utcnow())
     await session.commit()
-    return patient, title
+    return patient, title, unsettled
 
 
 async def _understanding(

@@ -23,6 +23,18 @@ def rows(h: Harness, conversation_id: str) -> list[tuple[str, str, Any]]:
     return [(m["role"], m["text"], m["status"]) for m in h.messages(conversation_id)][2:]
 
 
+async def _worker_dies_mid_turn(h: Harness, conversation_id: str, body: dict[str, Any]) -> None:
+    """Send ``body``; once Rasa has kept the turn (``h.rasa.late``), abandon the request: as
+    under a SIGKILL, nothing after the message's commit happens."""
+    request = asyncio.create_task(h.client.post(messages_url(conversation_id), json=body))
+    while not user_turns(h, conversation_id)[1:]:
+        await asyncio.sleep(0.01)
+    request.cancel()  # the worker is gone
+    with pytest.raises(asyncio.CancelledError):
+        await request
+    h.rasa.late = None
+
+
 async def test_a_late_reply_is_stored_once_and_a_retry_gets_it_without_asking_again(h: Harness) -> None:
     conversation_id = await h.new_conversation()
     h.rasa.late = answer_reply
@@ -55,13 +67,7 @@ async def test_a_turn_whose_worker_died_during_it_is_found_in_the_tracker_not_ru
     conversation_id = await h.new_conversation()
     h.rasa.late = answer_reply  # Rasa keeps the turn, then never answers this request
     body = {"text": "is it safe?", "client_id": "m-died-0001"}
-    request = asyncio.create_task(h.client.post(messages_url(conversation_id), json=body))
-    while not user_turns(h, conversation_id)[1:]:
-        await asyncio.sleep(0.01)
-    request.cancel()  # the worker is gone
-    with pytest.raises(asyncio.CancelledError):
-        await request
-    h.rasa.late = None
+    await _worker_dies_mid_turn(h, conversation_id, body)
     assert rows(h, conversation_id) == [("patient", "is it safe?", "unanswered")]
     calls = len(h.rasa.calls)
 
@@ -75,6 +81,29 @@ async def test_a_turn_whose_worker_died_during_it_is_found_in_the_tracker_not_ru
         ("patient", "is it safe?", "answered"),
         ("assistant", "reply to is it safe?", None),
     ]
+
+
+async def test_a_retry_that_cannot_be_checked_against_the_tracker_is_not_sent_again(
+    h: Harness,
+) -> None:
+    """Rasa may have run the first attempt and its tracker cannot be read now: the Retry
+    gets a 503 (try again) instead of running the turn a second time; once the tracker
+    answers, the Retry gets Rasa's answer from it."""
+    conversation_id = await h.new_conversation()
+    h.rasa.late = answer_reply
+    body = {"text": "is it safe?", "client_id": "m-unchecked1"}
+    await _worker_dies_mid_turn(h, conversation_id, body)
+    h.rasa.tracker_response = lambda sender: httpx.Response(500)
+    calls = len(h.rasa.calls)
+
+    refused = await h.client.post(messages_url(conversation_id), json=body)
+    h.rasa.tracker_response = lambda sender: None
+    answered = await h.client.post(messages_url(conversation_id), json=body)
+
+    assert refused.status_code == 503 and "If it is urgent, call" in refused.json()["detail"]
+    assert answered.status_code == 200
+    assert [m["text"] for m in answered.json()["messages"]] == ["reply to is it safe?"]
+    assert len(h.rasa.calls) == calls and len(user_turns(h, conversation_id)) == 2
 
 
 async def test_a_reload_after_a_late_reply_shows_it(h: Harness) -> None:

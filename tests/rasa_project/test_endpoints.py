@@ -106,6 +106,7 @@ def test_the_scaled_set_up_keeps_its_endpoints_file(no_meso_env: None, monkeypat
     monkeypatch.setenv("MESO_TRACKER_URL", "postgresql://meso@db.internal/rasa")
     monkeypatch.setenv("MESO_REDIS_HOST", "redis.internal")
     monkeypatch.setenv("MESO_REDIS_PORT", "6380")
+    monkeypatch.setenv("MESO_REDIS_PASSWORD", "pw")
     env = services.service_env()
 
     rasa_argv = services.commands(env)[1][1]
@@ -119,6 +120,7 @@ def test_the_scaled_set_up_keeps_its_endpoints_file(no_meso_env: None, monkeypat
     assert endpoints.tracker_store.type == "bot.stores.tracker_store.MesoTrackerStore"
     assert endpoints.lock_store.type == "redis"
     assert endpoints.lock_store.url == "redis.internal"
+    assert endpoints.lock_store.kwargs["password"] == "pw"
 
 
 def test_no_secret_is_on_a_command_line(no_meso_env: None, monkeypatch: pytest.MonkeyPatch,

@@ -1,0 +1,54 @@
+"""The deployment files (``deploy/``) use exactly the settings and commands the code does:
+they have not run here (no container engine), so at least no name in them may be one the
+processes never read."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import yaml
+
+from ops import services
+
+ROOT = Path(__file__).resolve().parents[2]
+DEPLOY = ROOT / "deploy"
+READERS = [*ROOT.glob("api/**/*.py"), *ROOT.glob("bot/**/*.py"), *ROOT.glob("ops/*.py"),
+           ROOT / "endpoints.scale.yml", ROOT / "Makefile"]
+COMPOSE_ONLY = {"MESO_DB_PASSWORD"}
+"""Read by the compose file itself (the database container's password), not by a process."""
+
+
+def _names(text: str) -> set[str]:
+    return set(re.findall(r"\b(MESO_[A-Z0-9_]+|TICKET_LOCK_LIFETIME)\b", text))
+
+
+def test_every_setting_the_deployment_files_name_is_read_by_the_code() -> None:
+    code = "\n".join(path.read_text(encoding="utf-8") for path in READERS)
+    settings_fields = set(re.findall(r"^    ([a-z_]+): .*= Field\(", (ROOT / "api/settings.py").read_text(), re.M))
+    known = {f"MESO_{name.upper()}" for name in settings_fields} | _names(code) | COMPOSE_ONLY
+    for path in DEPLOY.iterdir():
+        unknown = _names(path.read_text(encoding="utf-8")) - known
+        assert not unknown, (path.name, unknown)
+
+
+def test_the_compose_file_runs_the_processes_make_run_scale_runs() -> None:
+    compose = yaml.safe_load((DEPLOY / "compose.yml").read_text(encoding="utf-8"))
+    commands = {name: service.get("command") for name, service in compose["services"].items()}
+    env = services.service_env()
+    local = {name: argv for name, argv, _ in services.commands({**env, "MESO_API_WORKERS": "2"})}
+
+    def tail(argv: list[str], start: str) -> list[str]:
+        return argv[argv.index(start):]
+
+    assert tail(commands["action-1"], "-m")[:2] == tail(local["action server"], "-m")[:2]
+    assert tail(commands["rasa-1"], "-m")[:2] == tail(local["rasa"], "-m")[:2]
+    for flag in ("--enable-api", "--endpoints", "--credentials"):
+        assert flag in commands["rasa-1"]
+    api_flags = [a for a in local["api"] if a.startswith("--") and a not in {"--host", "--port"}]
+    assert all(flag in commands["api"] for flag in api_flags), api_flags
+    assert commands["migrate"][1:] == services.migrate_command()[1:]
+    assert compose["services"]["api"]["environment"]["MESO_MIGRATE_ON_START"] == "false"
+    assert compose["services"]["rasa-1"]["environment"]["TICKET_LOCK_LIFETIME"] == str(
+        services.RASA_LOCK_LIFETIME_S)
+    assert "meso.env" not in {p.name for p in DEPLOY.iterdir()}  # secrets never committed
