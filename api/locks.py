@@ -105,10 +105,9 @@ class SharedLocks(KeyedLocks):
 
     @classmethod
     def for_url(cls, url: str) -> SharedLocks:
-        """Locks on the PostgreSQL database at ``url`` (an asyncpg URL), with their own pool."""
-        engine = create_async_engine(
-            url, pool_size=LOCK_POOL_SIZE, max_overflow=LOCK_MAX_OVERFLOW, pool_pre_ping=True
-        )
+        """Locks on the PostgreSQL database at ``url`` (an asyncpg URL), with their own pool
+        (no ping before each use, as ``api.db.create_engine``)."""
+        engine = create_async_engine(url, pool_size=LOCK_POOL_SIZE, max_overflow=LOCK_MAX_OVERFLOW)
         return cls(engine)
 
     @asynccontextmanager
