@@ -27,6 +27,11 @@ from collections.abc import Callable
 
 import httpx
 
+CONNECT_TIMEOUT_S = 1.0
+"""How long a new connection may take (milliseconds between the API and Rasa's hosts): a
+server that does not answer at all (a host down, its packets dropped) is then known to be
+unreachable (``httpx.ConnectTimeout``), so the next Rasa replica is asked while the turn's
+deadline still leaves time, instead of the turn waiting out that deadline."""
 MAX_HEAD_BYTES = 64 * 1024
 """The longest response head (status line and headers) accepted."""
 MAX_BODY_BYTES = 64 * 1024 * 1024
@@ -110,7 +115,10 @@ class LeanTransport(httpx.AsyncBaseTransport):
 
 async def _connect(server: tuple[str, int]) -> _Connection:
     try:
-        reader, writer = await asyncio.open_connection(*server, limit=MAX_HEAD_BYTES)
+        async with asyncio.timeout(CONNECT_TIMEOUT_S):
+            reader, writer = await asyncio.open_connection(*server, limit=MAX_HEAD_BYTES)
+    except TimeoutError:
+        raise httpx.ConnectTimeout(f"no connection to {server[0]} within {CONNECT_TIMEOUT_S:g}s") from None
     except OSError as exc:
         raise httpx.ConnectError(f"{type(exc).__name__} connecting to {server[0]}") from exc
     sock = writer.get_extra_info("socket")

@@ -105,9 +105,13 @@ class SharedLocks(KeyedLocks):
 
     @classmethod
     def for_url(cls, url: str) -> SharedLocks:
-        """Locks on the PostgreSQL database at ``url`` (an asyncpg URL), with their own pool
-        (no ping before each use, as ``api.db.create_engine``)."""
-        engine = create_async_engine(url, pool_size=LOCK_POOL_SIZE, max_overflow=LOCK_MAX_OVERFLOW)
+        """Locks on the PostgreSQL database at ``url`` (an asyncpg URL), with their own pool.
+        Unlike ``api.db.create_engine``'s, its connections are pinged before each use (one
+        round trip a turn): after a PostgreSQL restart with no turn running, a dropped
+        connection would otherwise fail the next turn while the database is back."""
+        engine = create_async_engine(
+            url, pool_size=LOCK_POOL_SIZE, max_overflow=LOCK_MAX_OVERFLOW, pool_pre_ping=True
+        )
         return cls(engine)
 
     @asynccontextmanager
@@ -136,7 +140,8 @@ async def _release(connection: AsyncConnection) -> None:
     except (SQLAlchemyError, OSError) as exc:
         logger.warning("conversation lock: its connection was lost (%s)", type(exc).__name__)
         await connection.invalidate()
-    await connection.close()
+    finally:
+        await connection.close()
 
 
 def conversation_locks(database_url: str) -> KeyedLocks:

@@ -409,7 +409,7 @@ def create_app(
                     tracker=tracker,
                     login_limiter=limits.limiter("logins", config.login_attempts_per_minute),
                     safety_net=safety_net,
-                    write_behind=WriteBehind(links),
+                    write_behind=WriteBehind(links, config.resume_hours),
                     summary_links=links,
                 )
                 runtime = app.state.runtime

@@ -463,9 +463,13 @@ class RasaClient:
                     continue
                 if exc.reached != UNKNOWN or exc.reason.startswith("timeout"):
                     raise
-                # The connection was lost mid-turn (the replica died?): was the turn kept?
+                # The connection was lost mid-turn. Only a replica that is gone (it refuses
+                # connections now) can be asked no more; one still there may yet keep the
+                # turn, which must not then run on another too.
                 self.rasa.failed(replica)
                 failure = exc
+                if not await _refuses_connections(replica.url):
+                    raise
                 kept = await self._kept_turn(sender, turn_id, deadline)
                 if kept is None:
                     raise
@@ -632,6 +636,24 @@ class RasaClient:
 
 TRACKER_CHECK_TIMEOUT: float = 0.5
 """Seconds to read the shared tracker after a replica was lost mid-turn."""
+
+
+GONE_CHECK_TIMEOUT_S: float = 0.2
+
+
+async def _refuses_connections(url: str) -> bool:
+    """Whether the server at ``url`` refuses a new connection now (its process is gone);
+    False when it accepts one, or does not answer in time (it may still be working)."""
+    parts = httpx.URL(url)
+    try:
+        async with asyncio.timeout(GONE_CHECK_TIMEOUT_S):
+            _, writer = await asyncio.open_connection(parts.host, parts.port or 80)
+    except ConnectionRefusedError:
+        return True
+    except OSError:  # a timeout included: it may be busy, not gone
+        return False
+    writer.close()
+    return False
 
 
 def _another_may_answer(exc: AssistantUnavailable) -> bool:

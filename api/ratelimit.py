@@ -159,6 +159,9 @@ class RateLimits:
                 retry=Retry(NoBackoff(), 0),
             )
             self._script = self._redis.register_script(_SLIDING_WINDOW)
+        if redis_url and not secret:
+            logger.warning("MESO_LINK_SECRET is not set: each worker keys its rate-limit hashes "
+                           "itself, so a client is counted apart by each worker")
         key = secret or secrets.token_bytes(32)
         self._hash_key = hmac.new(key, b"meso rate-limit keys", hashlib.sha256).digest()
         self._clock = clock

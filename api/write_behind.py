@@ -18,7 +18,7 @@ import asyncio
 import hmac
 import logging
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -32,6 +32,10 @@ from api.signed_links import SummaryLinks
 logger = logging.getLogger(__name__)
 
 RETRY_SECONDS = 1.0
+MAX_UNCHECKED = 200
+"""Turns whose token the database could not check that wait at once, at most: anyone can send
+those (any id, any token) while PostgreSQL is down, and they wait in memory. Beyond it a turn
+is answered (the safety net) but not kept."""
 
 
 @dataclass
@@ -52,9 +56,10 @@ class Turn:
 class WriteBehind:
     """The turns waiting for the database, written in the order they came."""
 
-    def __init__(self, summary_links: SummaryLinks) -> None:
+    def __init__(self, summary_links: SummaryLinks, resume_hours: float) -> None:
         self._turns: list[Turn] = []
         self._links = summary_links
+        self._resume = timedelta(hours=resume_hours)
 
     def __len__(self) -> int:
         return len(self._turns)
@@ -62,6 +67,10 @@ class WriteBehind:
     def keep(self, conversation_id: str, text: str, client_id: str | None,
              button_title: str | None, reply: RasaReply | None,
              token_hash: str | None = None) -> None:
+        if token_hash is not None and sum(t.token_hash is not None for t in self._turns) >= MAX_UNCHECKED:
+            logger.warning("write-behind: %d turns with unchecked tokens already wait; this one is "
+                           "answered but not kept", MAX_UNCHECKED)
+            return
         self._turns.append(
             Turn(conversation_id, text, client_id, button_title, reply, utcnow(), token_hash)
         )
@@ -75,7 +84,7 @@ class WriteBehind:
             turn = self._turns[0]
             try:
                 async with locks.hold(turn.conversation_id), sessionmaker() as session:
-                    await _write(session, turn, self._links)
+                    await _write(session, turn, self._links, self._resume)
                     await session.commit()
             except (DBAPIError, OSError) as exc:  # asyncpg: an unreachable server is an OSError
                 logger.warning("write-behind: the database still refuses writes (%s)", type(exc).__name__)
@@ -100,7 +109,7 @@ class WriteBehind:
             raise
 
 
-async def _write(session: AsyncSession, turn: Turn, links: SummaryLinks) -> None:
+async def _write(session: AsyncSession, turn: Turn, links: SummaryLinks, resume: timedelta) -> None:
     conversation = await crud.get_conversation_for_update(session, turn.conversation_id)
     if conversation is None:  # erased meanwhile (or never there): nothing to keep
         return
@@ -109,6 +118,11 @@ async def _write(session: AsyncSession, turn: Turn, links: SummaryLinks) -> None
         turn.token_hash, (access.token_hash if access is not None else None) or ""
     ):
         logger.warning("write-behind: a kept turn's token does not open conversation %s: dropped",
+                       short_id(turn.conversation_id))
+        return
+    if access is not None and turn.at - access.last_activity_at > resume:
+        # Ended before this turn came (api.routes.access): an unchecked turn must not reopen it.
+        logger.warning("write-behind: a kept turn came after conversation %s had ended: dropped",
                        short_id(turn.conversation_id))
         return
     if turn.client_id is not None and conversation.transcript_consent and await crud.find_patient_message(

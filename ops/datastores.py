@@ -159,7 +159,7 @@ def private_postgres(parent: Path | None = None) -> Iterator[Server]:
         (folder / "password").unlink()
         settings = (f"listen_addresses = '127.0.0.1'\nport = {port}\n"
                     f"unix_socket_directories = '{folder}'\nfsync = off\n"
-                    "max_connections = 200\nlog_min_messages = warning\n")
+                    "max_connections = 250\nlog_min_messages = warning\n")
         with open(data / "postgresql.auto.conf", "a") as conf:
             conf.write(settings)
 

@@ -9,6 +9,7 @@ only, so it runs under either runtime. Each process keeps its own log in
 from __future__ import annotations
 
 import json
+import math
 import os
 import secrets
 import signal
@@ -27,8 +28,17 @@ BOT_VENV = Path(os.environ.get("MESO_BOT_VENV", ROOT / ".venv-bot"))
 API_VENV = Path(os.environ.get("MESO_API_VENV", ROOT / ".venv-api"))
 HOST = "127.0.0.1"
 START_TIMEOUT = float(os.environ.get("MESO_START_TIMEOUT", "240"))
-RASA_LOCK_LIFETIME_S = 2
-"""Seconds a Rasa replica's conversation lock (its Redis lock store) lasts at most."""
+RASA_LOCK_MARGIN_S = 2
+"""How much longer than the API waits for Rasa (``MESO_RASA_TIMEOUT``, 4 s by default) a Rasa
+replica's conversation lock (its Redis lock store's ticket) lasts at most."""
+
+
+def rasa_lock_lifetime(env: dict[str, str]) -> int:
+    """Whole seconds a ticket of Rasa's lock store lasts: longer than any turn the API still
+    waits for (so a turn the API gave up on keeps the next one waiting at Rasa until it ends),
+    short enough that a replica that died holding one delays that conversation on another
+    replica by seconds, not Rasa's default minute."""
+    return math.ceil(float(env.get("MESO_RASA_TIMEOUT") or "4")) + RASA_LOCK_MARGIN_S
 REDIS_LOCK_DB = 1
 """The Redis database of Rasa's lock store (the API's rate limits use the URL's own)."""
 
@@ -61,11 +71,9 @@ def service_env() -> dict[str, str]:
     redis = env.get("MESO_REDIS_URL", "")
     if redis:
         # Rasa's lock store reads its password from here (the endpoints file names the
-        # variable only); a ticket lasts 2 s, not Rasa's 60, so a replica that dies holding
-        # one delays its conversation's next turn on another replica by at most that. The
-        # API's own lock (api.locks) keeps one turn of a conversation at a time regardless.
+        # variable only); its tickets last rasa_lock_lifetime, not Rasa's minute.
         env["MESO_REDIS_PASSWORD"] = urllib.parse.urlsplit(redis).password or ""
-        env.setdefault("TICKET_LOCK_LIFETIME", str(RASA_LOCK_LIFETIME_S))
+        env.setdefault("TICKET_LOCK_LIFETIME", str(rasa_lock_lifetime(env)))
     # This stack's own file (write_endpoints), unless the operator names one, e.g.
     # endpoints.scale.yml, whose ${...} Rasa fills from this environment.
     env.setdefault("MESO_RASA_ENDPOINTS", str(var / "endpoints.yml"))

@@ -9,13 +9,14 @@ Message text is never logged.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import secrets
 import time
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api import conversation_auth, crud, history, text_hygiene, tracker_sync, understanding
@@ -244,15 +245,27 @@ async def send_message(
 
     started = time.perf_counter()
     with inline_statements():  # point statements by key (api.sqlite_driver)
-        async with runtime.locks.hold(conversation_id):
-            start = await crud.start_turn(session, conversation_id)
+        async with contextlib.AsyncExitStack() as held:
+            try:
+                await held.enter_async_context(runtime.locks.hold(conversation_id))
+                start = await crud.start_turn(session, conversation_id)
+            except (SQLAlchemyError, OSError) as exc:  # the lock's database, or the first read
+                with contextlib.suppress(SQLAlchemyError, OSError):
+                    await session.rollback()
+                logger.warning(
+                    "conversation %s: the database could not start the turn (%s)",
+                    short_id(conversation_id),
+                    type(exc).__name__,
+                )
+                return _without_database(runtime, conversation_id, body, text)
             if start is None:  # deleted while this request waited
                 raise not_found()
             conversation = start.conversation
             try:
                 stored = await _store_turn(session, runtime, start, body, text)
-            except DBAPIError as exc:
-                await session.rollback()
+            except (DBAPIError, OSError) as exc:
+                with contextlib.suppress(SQLAlchemyError, OSError):
+                    await session.rollback()
                 logger.warning(
                     "conversation %s: database refused the message (%s)",
                     short_id(conversation_id),

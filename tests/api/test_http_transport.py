@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -217,6 +218,34 @@ async def test_nobody_listening_is_a_connect_error() -> None:
     transport = LeanTransport(Fallback())
     with pytest.raises(httpx.ConnectError):
         await transport.handle_async_request(httpx.Request("GET", url + "/"))
+
+
+async def test_a_server_that_never_accepts_is_a_connect_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A host that answers nothing (here: a listener whose queue is full, so the kernel drops
+    the connection's first packet) is unreachable after CONNECT_TIMEOUT_S, as a
+    ``ConnectTimeout``: RasaClient then asks another replica within the turn's deadline."""
+    monkeypatch.setattr(http_transport, "CONNECT_TIMEOUT_S", 0.3)
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    port = listener.getsockname()[1]
+    fillers = []
+    try:
+        for _ in range(4):  # fill the accept queue: nobody accepts
+            filler = socket.socket()
+            filler.setblocking(False)
+            filler.connect_ex(("127.0.0.1", port))
+            fillers.append(filler)
+        await asyncio.sleep(0.05)
+        transport = LeanTransport(Fallback())
+        started = asyncio.get_running_loop().time()
+        with pytest.raises(httpx.ConnectTimeout):
+            await transport.handle_async_request(httpx.Request("GET", f"http://127.0.0.1:{port}/"))
+        assert asyncio.get_running_loop().time() - started < 1.0
+    finally:
+        for filler in fillers:
+            filler.close()
+        listener.close()
 
 
 async def test_anything_but_plain_http_goes_to_the_fallback() -> None:

@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
+from api import rasa_client
 from api.rasa_client import REPLICA_RETRY_S, AssistantUnavailable, RasaClient, Replicas
 from api.settings import Settings
 
@@ -44,6 +45,8 @@ class FakeSet:
     turns: list[tuple[str, str, str]] = field(default_factory=list)
     """(replica, sender, message) of each turn a replica ran to the end."""
     action_health: dict[str, int] = field(default_factory=dict)
+    asked: list[str] = field(default_factory=list)
+    """The replica of every webhook request, refused ones included."""
 
     def _keep(self, replica: str, body: dict[str, Any]) -> dict[str, Any]:
         reply = {"messages": [{"text": f"{replica[7:13]} answers {body['message']}"}]}
@@ -60,8 +63,12 @@ class FakeSet:
         if base.startswith("http://actions"):
             return httpx.Response(self.action_health.get(base, 200), json={"status": "ok"})
         mode = self.mode[base]
+        if request.url.path.endswith("/webhook"):
+            self.asked.append(base)
         if mode == "refuse":
             raise httpx.ConnectError("connection refused")
+        if mode == "unanswering":  # what LeanTransport raises for a host that answers nothing
+            raise httpx.ConnectTimeout("no connection within 1s")
         if mode == "error":
             return httpx.Response(500, json={"detail": "internal error"})
         if request.url.path == "/status":
@@ -132,14 +139,24 @@ async def test_a_replica_that_cannot_be_reached_loses_its_conversations_until_it
     fakes.mode[A] = "refuse"
     reply = await rasa.send(first, "hello", command=False)
     assert reply.messages[0].text == "rasa-b answers hello"
-    asked_a = len([t for t in fakes.turns if t[0] == A])
+    assert fakes.asked == [A, B]
     await rasa.send(second, "hi", command=False)  # goes straight to B now
-    assert [t[0] for t in fakes.turns] == [B, B] and asked_a == 0
+    assert fakes.asked == [A, B, B] and [t[0] for t in fakes.turns] == [B, B]
     clock.now += REPLICA_RETRY_S + 0.1
     fakes.mode[A] = "ok"
     await rasa.send(first, "back?", command=False)
     assert fakes.turns[-1][0] == A  # home again once it answers
     assert [m["text"] for m in fakes.tracker[first] if m["event"] == "user"] == ["hello", "back?"]
+
+
+async def test_a_replica_that_answers_nothing_is_passed_over_within_the_turn(
+    rasa: RasaClient, fakes: FakeSet
+) -> None:
+    [sender] = _senders_on(rasa, A, 1)
+    fakes.mode[A] = "unanswering"
+    reply = await rasa.send(sender, "hello", command=False)
+    assert reply.messages[0].text == "rasa-b answers hello"
+    assert fakes.asked == [A, B]
 
 
 async def test_a_server_error_moves_the_turn_to_the_next_replica(
@@ -152,10 +169,24 @@ async def test_a_server_error_moves_the_turn_to_the_next_replica(
     assert fakes.turns == [(B, sender, "hello")]
 
 
+@pytest.fixture
+def gone(monkeypatch: pytest.MonkeyPatch) -> set[str]:
+    """The replicas whose process is gone (they refuse connections): the fake network's
+    answer to RasaClient's check after a connection lost mid-turn."""
+    dead: set[str] = set()
+
+    async def refuses(url: str) -> bool:
+        return url in dead
+
+    monkeypatch.setattr(rasa_client, "_refuses_connections", refuses)
+    return dead
+
+
 async def test_a_turn_kept_before_its_replica_died_is_read_back_not_run_again(
-    rasa: RasaClient, fakes: FakeSet
+    rasa: RasaClient, fakes: FakeSet, gone: set[str]
 ) -> None:
     [sender] = _senders_on(rasa, A, 1)
+    gone.add(A)
     fakes.mode[A] = "die-after-keeping"
     reply = await rasa.send(sender, "hello", command=False, message_id="m42")
     assert reply.messages[0].text == "rasa-a answers hello"  # A's answer, from the tracker
@@ -165,13 +196,26 @@ async def test_a_turn_kept_before_its_replica_died_is_read_back_not_run_again(
 
 
 async def test_a_turn_lost_with_its_replica_is_run_once_on_the_next(
-    rasa: RasaClient, fakes: FakeSet
+    rasa: RasaClient, fakes: FakeSet, gone: set[str]
 ) -> None:
     [sender] = _senders_on(rasa, A, 1)
     fakes.mode[A] = "die-before-keeping"
+    gone.add(A)
     reply = await rasa.send(sender, "hello", command=False)  # named by the client itself
     assert reply.messages[0].text == "rasa-b answers hello"
     assert fakes.turns == [(B, sender, "hello")]
+
+
+async def test_a_lost_connection_to_a_replica_still_there_is_not_sent_elsewhere(
+    rasa: RasaClient, fakes: FakeSet, gone: set[str]
+) -> None:
+    """The connection dropped but the replica still accepts connections: it may yet keep
+    the turn, so the turn is not run on another (it stays marked: api.tracker_sync)."""
+    [sender] = _senders_on(rasa, A, 1)
+    fakes.mode[A] = "die-before-keeping"
+    with pytest.raises(AssistantUnavailable):
+        await rasa.send(sender, "hello", command=False)
+    assert fakes.asked == [A] and fakes.turns == []
 
 
 async def test_a_turn_that_timed_out_is_never_sent_again(
@@ -222,3 +266,19 @@ def test_settings_take_replicas_comma_separated() -> None:
     assert settings.rasa_url == f"{A},{B}"
     with pytest.raises(ValueError, match="comma-separated"):
         Settings(rasa_url=f"{A},rasa-b:5005")
+
+
+async def test_a_gone_replica_is_one_that_refuses_connections() -> None:
+    """RasaClient's check, on real sockets: a port nobody listens on is gone; a listener
+    (busy or not) is not."""
+    import socket
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    port = listener.getsockname()[1]
+    try:
+        assert not await rasa_client._refuses_connections(f"http://127.0.0.1:{port}")
+    finally:
+        listener.close()
+    assert await rasa_client._refuses_connections(f"http://127.0.0.1:{port}")

@@ -14,6 +14,7 @@ import pytest
 from api_fakes import FakeRasa, Harness, messages_url, running_app
 from sqlalchemy import text
 
+from api import conversation_auth, write_behind
 from api.settings import Settings
 
 pytestmark = pytest.mark.anyio
@@ -140,3 +141,30 @@ async def test_a_postgresql_that_is_down_costs_no_red_flag_and_loses_no_message(
     ]  # the stranger's message is not in the conversation
     assert after.status_code == 200  # the patient's Retry gets the bot's answer
     assert [m["text"] for m in after.json()["messages"]] == ["reply to how much is it?"]
+
+
+@pytest.mark.parametrize("idle_hours", [0, 48])
+async def test_an_unchecked_turn_is_written_only_into_an_open_conversation_its_token_opens(
+    h: Harness, idle_hours: int
+) -> None:
+    """A turn kept while PostgreSQL was down is written with a token that opens the
+    conversation, never into one that had ended (48 h idle, past MESO_RESUME_HOURS) and never
+    with a wrong token; and no more than MAX_UNCHECKED such turns wait."""
+    conversation_id = await h.new_conversation()
+    token = h.token(conversation_id)
+    if idle_hours:
+        with sqlite3.connect(h.db_path) as db:
+            db.execute("UPDATE conversations SET last_activity_at = datetime(last_activity_at, ?) "
+                       "WHERE id = ?", (f"-{idle_hours} hours", conversation_id))
+    runtime = h.app.state.runtime
+    runtime.write_behind.keep(conversation_id, "right token", None, None, None,
+                              token_hash=conversation_auth.token_hash(token))
+    runtime.write_behind.keep(conversation_id, "wrong token", None, None, None,
+                              token_hash=conversation_auth.token_hash("x" * 43))
+    assert await runtime.write_behind.flush(runtime.sessionmaker, runtime.locks) == 2
+    patients = [m["text"] for m in h.messages(conversation_id) if m["role"] == "patient"]
+    assert patients == ([] if idle_hours else ["right token"])
+
+    for n in range(write_behind.MAX_UNCHECKED + 5):
+        runtime.write_behind.keep(f"c{n}", "junk", None, None, None, token_hash="h")
+    assert len(runtime.write_behind) == write_behind.MAX_UNCHECKED

@@ -5,6 +5,7 @@ processes never read."""
 from __future__ import annotations
 
 import re
+import subprocess
 from pathlib import Path
 
 import yaml
@@ -50,5 +51,18 @@ def test_the_compose_file_runs_the_processes_make_run_scale_runs() -> None:
     assert commands["migrate"][1:] == services.migrate_command()[1:]
     assert compose["services"]["api"]["environment"]["MESO_MIGRATE_ON_START"] == "false"
     assert compose["services"]["rasa-1"]["environment"]["TICKET_LOCK_LIFETIME"] == str(
-        services.RASA_LOCK_LIFETIME_S)
-    assert "meso.env" not in {p.name for p in DEPLOY.iterdir()}  # secrets never committed
+        services.rasa_lock_lifetime({}))
+
+
+
+def test_the_secrets_file_stays_out_of_git_and_out_of_the_image() -> None:
+    """deploy/meso.env holds every password and token: ignored by git, and by the image's
+    build context with the patients' data (var/) and the rest of what is local."""
+    ignored_by_git = (ROOT / ".gitignore").read_text(encoding="utf-8").split()
+    ignored_by_image = (ROOT / ".dockerignore").read_text(encoding="utf-8").split()
+    assert "deploy/meso.env" in ignored_by_git
+    for path in ("deploy/meso.env", ".env", "var/", "results/"):
+        assert path in ignored_by_image, path
+    tracked = subprocess.run(["git", "ls-files", "deploy"], cwd=ROOT, capture_output=True, text=True,
+                             check=True).stdout.split()
+    assert "deploy/meso.env" not in tracked and "deploy/meso.env.example" in tracked

@@ -95,7 +95,8 @@ def test_a_scaled_stack_lists_its_processes_and_shares_a_redis_lock_store(
     assert (endpoints.lock_store.url, endpoints.lock_store.kwargs["port"]) == ("127.0.0.1", 47127)
     assert endpoints.lock_store.kwargs["password"] == "s3cret-pw"
     assert endpoints.lock_store.kwargs["db"] == services.REDIS_LOCK_DB
-    assert env["TICKET_LOCK_LIFETIME"] == str(services.RASA_LOCK_LIFETIME_S)
+    assert env["TICKET_LOCK_LIFETIME"] == "6"  # longer than the API's 4 s wait for Rasa
+    assert services.rasa_lock_lifetime({"MESO_RASA_TIMEOUT": "2.5"}) == 5
 
 
 def test_the_scaled_set_up_keeps_its_endpoints_file(no_meso_env: None, monkeypatch: pytest.MonkeyPatch,
