@@ -250,13 +250,7 @@ async def send_message(
                 await held.enter_async_context(runtime.locks.hold(conversation_id))
                 start = await crud.start_turn(session, conversation_id)
             except (SQLAlchemyError, OSError) as exc:  # the lock's database, or the first read
-                with contextlib.suppress(SQLAlchemyError, OSError):
-                    await session.rollback()
-                logger.warning(
-                    "conversation %s: the database could not start the turn (%s)",
-                    short_id(conversation_id),
-                    type(exc).__name__,
-                )
+                await _rolled_back(session, conversation_id, "could not start the turn", exc)
                 return _without_database(runtime, conversation_id, body, text)
             if start is None:  # deleted while this request waited
                 raise not_found()
@@ -264,13 +258,7 @@ async def send_message(
             try:
                 stored = await _store_turn(session, runtime, start, body, text)
             except (DBAPIError, OSError) as exc:
-                with contextlib.suppress(SQLAlchemyError, OSError):
-                    await session.rollback()
-                logger.warning(
-                    "conversation %s: database refused the message (%s)",
-                    short_id(conversation_id),
-                    type(exc).__name__,
-                )
+                await _rolled_back(session, conversation_id, "refused the message", exc)
                 return _without_database(runtime, conversation_id, body, text)
             if isinstance(stored, Replies):
                 return stored
@@ -333,6 +321,18 @@ async def send_message(
 def _summary_link(runtime: RuntimeDep, conversation_id: str) -> str:
     """A fresh signed link to the conversation's printable summary (``api.signed_links``)."""
     return runtime.summary_links.url(conversation_id, utcnow())
+
+
+async def _rolled_back(
+    session: AsyncSession, conversation_id: str, what: str, exc: BaseException
+) -> None:
+    """After the database failed a turn: roll back what can be (a dropped connection has
+    nothing to roll back) and log it, the kind of error only."""
+    with contextlib.suppress(SQLAlchemyError, OSError):
+        await session.rollback()
+    logger.warning(
+        "conversation %s: the database %s (%s)", short_id(conversation_id), what, type(exc).__name__
+    )
 
 
 def _without_database(

@@ -168,3 +168,32 @@ async def test_an_unchecked_turn_is_written_only_into_an_open_conversation_its_t
     for n in range(write_behind.MAX_UNCHECKED + 5):
         runtime.write_behind.keep(f"c{n}", "junk", None, None, None, token_hash="h")
     assert len(runtime.write_behind) == write_behind.MAX_UNCHECKED
+
+
+async def test_a_conversation_lock_the_database_cannot_give_costs_no_red_flag(
+    make_settings: Callable[..., Settings], fake_rasa: FakeRasa, postgres_url: str,
+) -> None:
+    """The token checks out, but the conversation's lock cannot be taken (its pool's
+    connections dropped, or too many clients): the safety net answers and the turn is kept."""
+    from sqlalchemy.engine import make_url
+
+    from api.locks import SharedLocks
+    from ops.stack import free_port
+
+    settings = make_settings(database_url=postgres_url)
+    async with running_app(settings, fake_rasa, db_path=None) as h:  # type: ignore[arg-type]
+        conversation_id = await h.new_conversation()
+        runtime = h.app.state.runtime
+        working = runtime.locks
+        nowhere = make_url(postgres_url).set(port=free_port()).render_as_string(hide_password=False)
+        runtime.locks = SharedLocks.for_url(nowhere)
+        try:
+            urgent = await h.client.post(messages_url(conversation_id), json={"text": "i cant breathe"})
+            plain = await h.client.post(messages_url(conversation_id), json={"text": "how much is it?"})
+            waiting = len(runtime.write_behind)
+        finally:
+            await runtime.locks.close()
+            runtime.locks = working
+    assert urgent.status_code == 200 and urgent.json()["messages"][0]["red_flag"] == "emergency"
+    assert plain.status_code == 503 and "If it is urgent, call" in plain.json()["detail"]
+    assert waiting == 2
