@@ -15,6 +15,7 @@ import inspect
 import json
 import sqlite3
 from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -247,9 +248,13 @@ class Harness:
     app: FastAPI
     rasa: FakeRasa
     db_path: Path
+    database_url: str = ""
 
-    def rows(self, sql: str, *params: Any) -> list[sqlite3.Row]:
-        """Read the database file directly, outside the app."""
+    def rows(self, sql: str, *params: Any) -> list[Any]:
+        """Read the app's database directly, outside the app (``?`` placeholders): the SQLite
+        file, or PostgreSQL (rows indexed by position and by name either way)."""
+        if self.database_url.startswith("postgresql"):
+            return postgres_rows(self.database_url, sql, params)
         connection = sqlite3.connect(self.db_path)
         connection.row_factory = sqlite3.Row
         try:
@@ -291,7 +296,32 @@ async def running_app(settings: Settings, rasa: FakeRasa, db_path: Path) -> Asyn
         async with httpx.AsyncClient(
             transport=transport, base_url="http://testserver", auth=PatientKeys()
         ) as client:
-            yield Harness(client=client, app=app, rasa=rasa, db_path=db_path)
+            yield Harness(client=client, app=app, rasa=rasa, db_path=db_path,
+                          database_url=settings.database_url)
+
+
+def postgres_rows(url: str, sql: str, params: tuple[Any, ...]) -> list[Any]:
+    """Run ``sql`` (``?`` placeholders, as sqlite3 takes them) on PostgreSQL, on a thread of
+    its own (callers may be inside an event loop); asyncpg's records, like sqlite3.Row, are
+    read by position and by name."""
+    import asyncpg
+    from sqlalchemy.engine import make_url
+
+    parts = make_url(url)
+    numbered = sql
+    for n in range(1, len(params) + 1):
+        numbered = numbered.replace("?", f"${n}", 1)
+
+    async def fetch() -> list[Any]:
+        connection = await asyncpg.connect(host=parts.host, port=parts.port, user=parts.username,
+                                           password=parts.password, database=parts.database)
+        try:
+            return list(await connection.fetch(numbered, *params))
+        finally:
+            await connection.close()
+
+    with ThreadPoolExecutor(1) as thread:
+        return thread.submit(asyncio.run, fetch()).result()
 
 
 RASA_EVENTS_TABLE = """

@@ -40,11 +40,24 @@ def tracker_path(tmp_path: Path) -> Path:
     return tmp_path / "var" / "rasa-tracker.db"
 
 
+TEST_DATABASE = os.environ.get("MESO_TEST_DATABASE", "sqlite")
+"""The database the app runs on in these tests: ``sqlite`` (a file per test) or
+``postgresql`` (a new database per test on the session's private server); ``make test-api``
+runs the suite on both."""
+
+
 @pytest.fixture
-def make_settings(db_path: Path, tracker_path: Path) -> Callable[..., Settings]:
+def database_url(db_path: Path, request: pytest.FixtureRequest) -> str:
+    if TEST_DATABASE == "postgresql":
+        return str(request.getfixturevalue("postgres_url"))
+    return f"sqlite:///{db_path}"
+
+
+@pytest.fixture
+def make_settings(database_url: str, tracker_path: Path) -> Callable[..., Settings]:
     def make(**overrides: Any) -> Settings:
         values: dict[str, Any] = {
-            "database_url": f"sqlite:///{db_path}",
+            "database_url": database_url,
             "tracker_url": f"sqlite:///{tracker_path}",
             "rasa_url": RASA_URL,
             "action_server_url": ACTION_URL,
