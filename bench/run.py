@@ -35,7 +35,6 @@ import datetime as dt
 import json
 import math
 import os
-import sqlite3
 import sys
 import time
 from pathlib import Path
@@ -45,6 +44,7 @@ import yaml
 
 from bench import figures as fig
 from bench import load, procs
+from bench.scale import wait_stored
 
 ROOT = Path(__file__).resolve().parent.parent
 QUESTIONS = ROOT / "eval" / "questions.yml"
@@ -59,8 +59,6 @@ LONG_HANDOVERS = 5
 """Late windows measured beside an early one (bench.figures.chain_scripts)."""
 IDLE_LIMIT_S = 20.0
 """The longest wait, between phases, for the stack to finish the last phase's work."""
-STORE_WAIT_S = 10.0
-"""How long the check that nothing was lost waits for the transcript to catch up."""
 
 
 def _calls(calls: load.Calls) -> dict[str, Any]:
@@ -102,28 +100,6 @@ def _pooled(records: Sequence[load.Record], runs: Sequence[dict[str, Any]]) -> d
     }
 
 
-def _stored(db_path: Path, ids: list[str], sent: int) -> dict[str, Any]:
-    """Patient messages stored for these conversations, waiting up to STORE_WAIT_S for
-    the transcript to catch up with what was sent."""
-    if not ids:
-        return {"sent": sent, "patient_messages_stored": 0, "answered": 0, "lost": sent, "waited_s": 0.0}
-    started = time.monotonic()
-    marks = ",".join("?" * len(ids))
-    while True:
-        db = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
-        try:
-            patient, answered = db.execute(
-                "SELECT COUNT(*), COALESCE(SUM(status = 'answered'), 0) FROM messages "
-                f"WHERE role = 'patient' AND conversation_id IN ({marks})", ids).fetchone()
-        finally:
-            db.close()
-        waited = time.monotonic() - started
-        if patient >= sent or waited > STORE_WAIT_S:
-            return {"sent": sent, "patient_messages_stored": patient, "answered": answered,
-                    "lost": max(0, sent - patient), "waited_s": round(waited, 1)}
-        time.sleep(0.5)
-
-
 class Phases:
     """The running stack and what the benchmark measures on it."""
 
@@ -132,7 +108,7 @@ class Phases:
         self.api_url, self.rasa_url = env["MESO_API_URL"], env["MESO_RASA_URL"]
         self.token = env["MESO_RASA_TOKEN"]
         self.pids = [int(p) for p in env["_MESO_PIDS"].split(",")]
-        self.db_path = Path(env["MESO_VAR_DIR"]) / "meso.db"
+        self.database_url = env["MESO_DATABASE_URL"]
 
     def idle(self) -> None:
         waited = procs.wait_idle(self.pids, limit=IDLE_LIMIT_S)
@@ -339,7 +315,7 @@ def measure(args: argparse.Namespace, timeout_s: float, pool: list[str]) -> dict
         for at_api in (True, False):
             record, summary = phases.concurrent(at_api, warm_scripts)
             if at_api:  # its errors and lost messages count all the same
-                warm_up["stored"] = _stored(phases.db_path, record.handles, len(record.turns.latencies))
+                warm_up["stored"] = wait_stored(phases.database_url, record.handles, len(record.turns.latencies))
             warm_up["api" if at_api else "rasa_webhook"] = summary
             phases.idle()
         _line(f"  API {warm_up['api']['turns_per_s']} msg/s, errors {warm_up['api']['errors']}, lost "
@@ -363,7 +339,7 @@ def measure(args: argparse.Namespace, timeout_s: float, pool: list[str]) -> dict
                     if not api_runs:
                         report["memory_mb"] = procs.rss_mb(phases.pids)
                         _line(f"  memory right after: {_memory(report['memory_mb'])}")
-                    stored = _stored(phases.db_path, record.handles, len(record.turns.latencies))
+                    stored = wait_stored(phases.database_url, record.handles, len(record.turns.latencies))
                     api_records.append(record)
                     api_runs.append(summary)
                     stored_runs.append(stored)

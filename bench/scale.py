@@ -51,6 +51,23 @@ async def stored(database_url: str, ids: list[str]) -> tuple[int, int]:
         await engine.dispose()
 
 
+STORE_WAIT_S = 10.0
+"""How long the check that nothing was lost waits for the transcript to catch up."""
+
+
+def wait_stored(database_url: str, ids: list[str], sent: int) -> dict[str, Any]:
+    """Patient messages stored for these conversations, waiting up to STORE_WAIT_S for the
+    transcript to catch up with what was sent (the write-behind may hold a few a moment)."""
+    started = time.monotonic()
+    while True:
+        count, answered = asyncio.run(stored(database_url, ids))
+        waited = time.monotonic() - started
+        if count >= sent or waited > STORE_WAIT_S:
+            return {"sent": sent, "patient_messages_stored": count, "answered": answered,
+                    "lost": max(0, sent - count), "waited_s": round(waited, 1)}
+        time.sleep(0.5)
+
+
 def _datastore_pids(servers: list[Any]) -> list[int]:
     pids = []
     for server in servers:
@@ -86,13 +103,9 @@ def _measure(env: dict[str, str], extra_pids: list[int], args: argparse.Namespac
         record, seconds = asyncio.run(run_load(scripts))
         if not memory:
             memory = procs.rss_mb(pids + extra_pids)
-        deadline = time.monotonic() + 10
-        while True:  # the write-behind may hold a few messages for a moment
-            count, done = asyncio.run(stored(env["MESO_DATABASE_URL"], record.handles))
-            if count >= len(record.turns.latencies) or time.monotonic() > deadline:
-                break
-            time.sleep(0.5)
-        sent, kept, answered = sent + len(record.turns.latencies), kept + count, answered + done
+        counted = wait_stored(env["MESO_DATABASE_URL"], record.handles, len(record.turns.latencies))
+        count = counted["patient_messages_stored"]
+        sent, kept, answered = sent + counted["sent"], kept + count, answered + counted["answered"]
         turns.extend(record.turns)
         openings.extend(record.openings)
         runs.append(fig.rate(record.turns.ok, seconds))
