@@ -171,19 +171,10 @@ test-stories:
 		--out results/stories --quiet
 	@echo "Rasa test stories: all passed"
 
-# The API test files that also run with the app on PostgreSQL (MESO_TEST_DATABASE, a new
-# database per test on a private server): the rest read SQLite's file directly or test
-# SQLite itself, and run on SQLite only for now (issue 18).
-API_TESTS_ON_POSTGRESQL := $(addprefix tests/api/,test_crud.py test_edge_security.py \
-	test_feedback.py test_figures.py test_fuzz_public.py test_health.py test_history.py \
-	test_openapi.py test_staff_access.py test_staff_consent.py test_staff_erasure.py \
-	test_staff_export.py test_staff_questions.py test_staff_transcript.py test_static.py \
-	test_summary.py test_text_hygiene.py test_tracker_sync.py test_transcript_consent.py \
-	test_understanding.py test_widget_config.py)
-
 test-api: datastores
 	$(API_PY) -m pytest tests/contract tests/ops tests/api tests/convtest tests/eval tests/bench tests/integration -q -p no:cacheprovider
-	MESO_TEST_DATABASE=postgresql $(API_PY) -m pytest $(API_TESTS_ON_POSTGRESQL) -q -p no:cacheprovider
+	@echo "The API suite again, the app on PostgreSQL (a new database per test on a private server):"
+	MESO_TEST_DATABASE=postgresql $(API_PY) -m pytest tests/api -q -p no:cacheprovider
 
 # Conversation tests (tests/conversations/, format in convtest/README.md) through the public
 # chat API: private stacks by default; URL=https://staging.example runs them against a

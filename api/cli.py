@@ -9,11 +9,14 @@
     python -m api.cli retention [--days N] [--dry-run]
     python -m api.cli audit-verify [--expect ID:HASH]
     python -m api.cli migrate
+    python -m api.cli scrub
 
 It uses the API's settings (``MESO_DATABASE_URL``, ``MESO_TRACKER_URL``,
 ``MESO_RETENTION_DAYS``) and brings the database to the newest migration first; ``migrate``
 does only that, as its own step before API workers start (``make migrate``; ``make run``
-runs it before the API, which then never migrates: ``MESO_MIGRATE_ON_START``). There is no
+runs it before the API, which then never migrates: ``MESO_MIGRATE_ON_START``). ``scrub``
+rewrites the tables that held erased conversations now, rather than at the API's next
+scheduled round (``api.scrub``; on PostgreSQL only, SQLite needs none). There is no
 default account and no default password: passwords are typed twice (hidden), or read from
 the first line of standard input with ``--password-stdin``. Changes are audited with the
 actor "system".
@@ -34,10 +37,11 @@ from collections.abc import Callable, Coroutine
 from typing import Any, TextIO
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from api.db import create_engine, create_sessionmaker, current_revision, upgrade_head
 from api.models import STAFF_ROLES, StaffUser, utcnow
+from api.scrub import scrub
 from api.settings import Settings
 from api.staff import accounts
 from api.staff.audit import verify_chain
@@ -155,6 +159,19 @@ async def retention(
     print(f"Erased {deleted} conversations older than {days} days.", file=out)
 
 
+async def scrub_now(engine: AsyncEngine, settings: Settings, out: TextIO) -> None:
+    tracker = TrackerStore(settings.tracker_url)
+    try:
+        if "postgresql" not in {engine.dialect.name, tracker.dialect}:
+            print("Both databases are SQLite: an erasure leaves nothing to scrub.", file=out)
+            return
+        if not await scrub(engine, tracker):
+            raise CommandError("The scrub could not lock a table in time (see the log): run it again.")
+    finally:
+        await tracker.dispose()
+    print("The tables that held erased conversations were rewritten.", file=out)
+
+
 def _noted_head(value: str) -> tuple[int, str]:
     entry, _, digest = value.partition(":")
     if not entry.isdigit() or len(digest) != 64:
@@ -246,6 +263,10 @@ def parser() -> argparse.ArgumentParser:
     upgrade = commands.add_parser(
         "migrate", help="bring the database to the newest migration (once, before API workers start)")
     upgrade.set_defaults(run=migrate)
+
+    rewrite = commands.add_parser(
+        "scrub", help="rewrite the tables that held erased conversations (PostgreSQL: VACUUM FULL)")
+    rewrite.set_defaults(run=scrub_now)
     return root
 
 
@@ -260,6 +281,9 @@ async def run(args: argparse.Namespace, settings: Settings, out: TextIO, stdin: 
                   + (" (it already was)." if before == after else f" (it was at {before or 'none'})."), file=out)
             return
         await upgrade_head(engine)
+        if args.run is scrub_now:
+            await scrub_now(engine, settings, out)
+            return
         async with create_sessionmaker(engine)() as db:
             if args.run is retention:
                 await retention(db, args, out, stdin, settings)

@@ -2,9 +2,10 @@
 
 SQLite (the embedded default) runs in WAL mode with a busy timeout, foreign keys and
 ``secure_delete`` on (deleted content is overwritten with zeros, so an erased conversation
-leaves no copy in free pages); :func:`checkpoint` then copies the WAL into the file and
-truncates it, so no older copy of a page stays in the ``-wal`` file either. PostgreSQL works
-through the same code with an asyncpg URL (neither applies there).
+leaves no copy in free pages); after an erasure :func:`scrub_erased` copies the WAL into the
+file and truncates it, so no older copy of a page stays in the ``-wal`` file either.
+PostgreSQL works through the same code with an asyncpg URL: a lock timeout in place of the
+busy timeout, and ``VACUUM`` after an erasure in place of the checkpoint.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, event, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -36,7 +38,8 @@ ALEMBIC_INI: Path = PACKAGE_DIR / "alembic.ini"
 SQLITE_BUSY_TIMEOUT_MS: int = 5000
 """How long a connection to Rasa's tracker database waits for Rasa's writes."""
 API_BUSY_TIMEOUT_MS: int = 1500
-"""How long the API's own connections wait for a write lock: shorter than the chat's Rasa
+"""How long the API's own connections wait for a lock (SQLite's busy timeout; PostgreSQL's
+``lock_timeout``, for a table or row another client holds): shorter than the chat's Rasa
 timeout, so that a locked database is noticed while the safety net can still answer in time
 (``api.write_behind``). The API's own writes take milliseconds."""
 SQLITE_POOL_SIZE: int = 5
@@ -83,15 +86,31 @@ def sqlite_secure_delete(dbapi_connection: Any, _record: Any) -> None:
         cursor.close()
 
 
-async def checkpoint(engine: AsyncEngine) -> bool:
-    """After an erasure has committed: ``PRAGMA wal_checkpoint(TRUNCATE)`` on a SQLite
-    database, so the pages holding the erased rows (zeroed by ``secure_delete``) replace the
-    old ones in the file and the ``-wal`` file, which still holds earlier copies of those
-    pages, is emptied. Nothing to do on other databases or outside WAL mode.
+async def scrub_erased(
+    engine: AsyncEngine, tables: tuple[str, ...], *, rewrite: bool = False
+) -> bool:
+    """After an erasure has committed, leave no older copy of the erased rows in the
+    database's files (``tables``: those the erasure deleted from).
 
-    Returns False (and logs a warning) when a reader kept the checkpoint from finishing
-    within the busy timeout; the next checkpoint (the next erasure's) completes it.
+    SQLite: ``PRAGMA wal_checkpoint(TRUNCATE)``, so the pages holding the erased rows
+    (zeroed by ``secure_delete``) replace the old ones in the file and the ``-wal`` file,
+    which still holds earlier copies of those pages, is emptied (nothing to do outside WAL
+    mode). That is the whole of it there, at once.
+
+    PostgreSQL has no ``secure_delete``: ``VACUUM`` removes the deleted rows' tuples and index
+    entries, but their bytes stay in the pages' free space until new rows overwrite them.
+    Only ``rewrite`` (``VACUUM FULL``: each table copied into new files, the old ones removed)
+    leaves none in the database's files; it locks each table while it copies it, so it runs
+    on a schedule (``api.scrub``), not after each erasure. The server's write-ahead log keeps
+    its copy until the segment is recycled, and any WAL archive or backup keeps its own: those
+    are the server's retention to set, not this process's.
+
+    Returns False (and logs a warning) when another client kept it from finishing within the
+    busy timeout (a reader of the SQLite file; on PostgreSQL, a lock it waited for); the next
+    one completes it.
     """
+    if engine.dialect.name == "postgresql":
+        return await _vacuum(engine, tables, rewrite)
     if engine.dialect.name != "sqlite":
         return True
     async with engine.connect() as connection:
@@ -100,6 +119,34 @@ async def checkpoint(engine: AsyncEngine) -> bool:
         logger.warning("WAL checkpoint after an erasure was blocked by a reader; retried later")
         return False
     return True
+
+
+async def _vacuum(engine: AsyncEngine, tables: tuple[str, ...], rewrite: bool) -> bool:
+    """``VACUUM`` (outside a transaction, as it must run) of ``tables``, waiting at most
+    ``API_BUSY_TIMEOUT_MS`` for each table's lock (whatever the engine's own setting), so
+    that clients queued behind it wait no longer than that for it to start."""
+    if not tables:
+        return True
+    quote = engine.dialect.identifier_preparer.quote
+    command = "VACUUM (FULL)" if rewrite else "VACUUM"
+    try:
+        async with engine.connect() as connection:
+            autocommit = await connection.execution_options(isolation_level="AUTOCOMMIT")
+            await autocommit.exec_driver_sql(f"SET lock_timeout = '{API_BUSY_TIMEOUT_MS}ms'")
+            try:
+                await autocommit.exec_driver_sql(f"{command} {', '.join(quote(t) for t in tables)}")
+            finally:
+                await autocommit.exec_driver_sql("RESET lock_timeout")
+    except DBAPIError as error:
+        reason = getattr(error.orig, "sqlstate", None) or type(error.orig).__name__
+        logger.warning("%s after an erasure did not finish (%s); retried later", command,
+                       "a lock was not given in time" if reason == LOCK_NOT_AVAILABLE else reason)
+        return False
+    return True
+
+
+LOCK_NOT_AVAILABLE = "55P03"
+"""PostgreSQL's SQLSTATE for a statement that waited ``lock_timeout`` for a lock."""
 
 
 def create_engine(url: str) -> AsyncEngine:
@@ -115,7 +162,7 @@ def create_engine(url: str) -> AsyncEngine:
     """
     path = sqlite_file(url)
     if path is None:
-        engine = create_async_engine(url)
+        engine = create_async_engine(url, connect_args=_server_settings(url))
     else:
         path.parent.mkdir(parents=True, exist_ok=True)
         engine = create_async_engine(
@@ -127,6 +174,14 @@ def create_engine(url: str) -> AsyncEngine:
     if engine.dialect.name == "sqlite":
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
     return engine
+
+
+def _server_settings(url: str) -> dict[str, Any]:
+    """PostgreSQL through asyncpg: a statement waits at most ``API_BUSY_TIMEOUT_MS`` for a
+    lock, then fails (SQLSTATE 55P03) like a busy SQLite file does."""
+    if make_url(url).get_driver_name() != "asyncpg":
+        return {}
+    return {"server_settings": {"lock_timeout": f"{API_BUSY_TIMEOUT_MS}ms"}}
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -39,6 +39,7 @@ from api.http_transport import LeanTransport
 from api.rasa_client import CONNECTIONS, RasaClient, note_absent_sniffio
 from api.ratelimit import RateLimits
 from api.retention import purge_forever
+from api.scrub import scrub_forever
 from api.routes import chat, feedback, health, staff, summary, widget
 from api.schemas import UNAVAILABLE_DETAIL
 from api.proxies import TrustedProxies
@@ -428,6 +429,20 @@ def create_app(
                     runtime.write_behind.run_forever(runtime.sessionmaker, runtime.locks),
                     name="write-behind",
                 )
+                background = [purge, write_behind]
+                if config.scrub_interval_hours and "postgresql" in {
+                    engine.dialect.name, tracker.dialect
+                }:
+                    background.append(asyncio.create_task(
+                        scrub_forever(
+                            engine,
+                            runtime.sessionmaker,
+                            tracker,
+                            interval=config.scrub_interval_hours * 3600,
+                            across_workers=locks.shared,
+                        ),
+                        name="scrub",
+                    ))
                 logger.info(
                     "API ready (database %s; conversation locks %s; rate limits %s)",
                     engine.dialect.name,
@@ -442,7 +457,7 @@ def create_app(
                     yield
                 finally:
                     gc.unfreeze()
-                    for task in (purge, write_behind):
+                    for task in background:
                         task.cancel()
                         with contextlib.suppress(asyncio.CancelledError):
                             await task

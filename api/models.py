@@ -426,3 +426,17 @@ class JobRun(Base):
 
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     started_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+def _conversation_tables() -> tuple[str, ...]:
+    conversations = Conversation.__table__
+    return tuple(
+        table.name for table in Base.metadata.sorted_tables
+        if table is conversations
+        or any(key.column.table is conversations for key in table.foreign_keys)
+    )
+
+
+CONVERSATION_TABLES: tuple[str, ...] = _conversation_tables()
+"""The tables holding a conversation's content: its own and those deleted with it (their
+foreign key to it cascades), which an erasure deletes from."""

@@ -326,7 +326,8 @@ class RasaClient:
     be reached, or answers with a server error, the next one is asked; when the connection
     is lost mid-turn, the next replica's tracker (the shared store) says whether the turn was
     kept: if it was, its replies are taken from there, else it is sent again. A turn that
-    timed out is never sent again (Rasa may still be working on it: ``api.tracker_sync``).
+    timed out is never sent again (Rasa may still be working on it: ``api.tracker_sync``),
+    but its replica is asked last for a while, as one that failed.
     """
 
     def __init__(
@@ -461,7 +462,15 @@ class RasaClient:
                     self.rasa.failed(replica)
                     failure = exc
                     continue
-                if exc.reached != UNKNOWN or exc.reason.startswith("timeout"):
+                if exc.reason.startswith("timeout"):
+                    # Not sent again (Rasa may still be working on it), but the next turns,
+                    # this conversation's too, go to the next replica for REPLICA_RETRY_S: a
+                    # replica that accepts connections and then hangs costs one timeout a
+                    # while, not one a turn. Rasa's lock store holds this conversation's
+                    # next turn there until the hung one's ticket lapses.
+                    self.rasa.failed(replica)
+                    raise
+                if exc.reached != UNKNOWN:
                     raise
                 # The connection was lost mid-turn. Only a replica that is gone (it refuses
                 # connections now) can be asked no more; one still there may yet keep the

@@ -16,8 +16,9 @@ counts (actor "system").
 
 Nothing erased stays in the database files: both databases' connections run with SQLite's
 ``secure_delete`` (deleted content is overwritten with zeros), and once an erasure has
-committed, :func:`api.db.checkpoint` copies the WAL into the file and truncates it
-(:meth:`TrackerStore.erase` does the same for Rasa's database).
+committed, :func:`api.db.scrub_erased` copies the WAL into the file and truncates it (on
+PostgreSQL: vacuums the tables it deleted from); :meth:`TrackerStore.erase` does the same for
+Rasa's database.
 """
 
 from __future__ import annotations
@@ -32,10 +33,10 @@ from datetime import datetime, timedelta
 from sqlalchemy import ColumnElement, delete, exists, null, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
-from api.db import checkpoint
+from api.db import scrub_erased
 from api.jobs import claim_round
 from api.locks import KeyedLocks
-from api.models import CallbackRequest, Conversation, utcnow
+from api.models import CONVERSATION_TABLES, CallbackRequest, Conversation, utcnow
 from api.staff.audit import audit
 from api.tracker_store import TrackerStore
 
@@ -53,13 +54,14 @@ class PurgeResult:
     """Conversations kept for their callback requests or record, their transcript erased."""
 
 
-async def checkpoint_session(session: AsyncSession) -> None:
-    """:func:`api.db.checkpoint` on the database of ``session`` (after its commit)."""
+async def scrub_session(session: AsyncSession) -> None:
+    """:func:`api.db.scrub_erased` of the conversation tables on the database of
+    ``session`` (after its commit)."""
     bind = session.bind
     if isinstance(bind, AsyncConnection):
         bind = bind.engine
     if isinstance(bind, AsyncEngine):
-        await checkpoint(bind)
+        await scrub_erased(bind, CONVERSATION_TABLES)
 
 
 async def erase_conversation(
@@ -68,12 +70,12 @@ async def erase_conversation(
     """Erase one conversation everywhere and commit; False if there was no such row.
 
     Rasa's events are erased even then (nothing may be left of the id). After the commit,
-    both databases are checkpointed: no copy of the erased rows is left in their files.
+    both databases are scrubbed: no copy of the erased rows is left in their files.
     """
     await tracker.erase(conversation_id)
     result = await session.execute(delete(Conversation).where(Conversation.id == conversation_id))
     await session.commit()
-    await checkpoint_session(session)
+    await scrub_session(session)
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
@@ -135,7 +137,7 @@ async def purge_unconsented(
                 conversation.summary_at = None
                 conversation.expired_at = now
                 await session.commit()
-                await checkpoint_session(session)
+                await scrub_session(session)
                 result.expired += 1
             elif await erase_conversation(session, tracker, conversation_id):
                 result.deleted += 1

@@ -138,6 +138,14 @@ class Settings(BaseSettings):
     purge_interval_seconds: float = Field(
         default=60.0, gt=0, description="Seconds between two runs of that deletion."
     )
+    scrub_interval_hours: float = Field(
+        default=24.0,
+        ge=0,
+        description="On PostgreSQL, hours between two rewrites of the tables that held erased "
+        "conversations (api/scrub.py: VACUUM FULL, so none of their bytes stay in the "
+        "database's files); 0: never (run `python -m api.cli scrub` on a schedule of your own). "
+        "SQLite needs none.",
+    )
     resume_hours: float = Field(
         default=24.0,
         gt=0,

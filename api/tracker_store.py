@@ -13,7 +13,7 @@ from __future__ import annotations
 from sqlalchemy import Connection, event, inspect, text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from api.db import SQLITE_BUSY_TIMEOUT_MS, checkpoint, sqlite_file, sqlite_secure_delete
+from api.db import SQLITE_BUSY_TIMEOUT_MS, scrub_erased, sqlite_file, sqlite_secure_delete
 from api.settings import normalise_database_url
 
 EVENTS_TABLE = "events"
@@ -37,7 +37,8 @@ class TrackerStore:
     Its own small engine, so Rasa's database is never migrated or reconfigured by the API
     (for SQLite: no WAL switch, just a busy timeout while Rasa writes, and ``secure_delete``
     on the API's own connections, so the deleted events are overwritten with zeros; after
-    the delete a WAL checkpoint empties the ``-wal`` file if Rasa uses WAL mode).
+    the delete a WAL checkpoint empties the ``-wal`` file if Rasa uses WAL mode; on
+    PostgreSQL the events table is vacuumed instead).
     """
 
     def __init__(self, url: str) -> None:
@@ -62,7 +63,7 @@ class TrackerStore:
                 {"sender_id": sender_id},
             )
             deleted = int(result.rowcount or 0)
-        await checkpoint(self._engine)  # committed: now empty the WAL of older copies
+        await self.scrub()  # committed: now the older copies
         return deleted
 
     async def check(self) -> None:
@@ -77,6 +78,21 @@ class TrackerStore:
         async with self._engine.connect() as connection:
             if not await connection.run_sync(_has_events_table):
                 raise TrackerStoreMissing("no events table")
+
+    @property
+    def dialect(self) -> str:
+        """``sqlite`` or ``postgresql``: the database Rasa keeps its events in."""
+        return str(self._engine.dialect.name)
+
+    async def scrub(self, *, rewrite: bool = False) -> bool:
+        """:func:`api.db.scrub_erased` of Rasa's events table (``rewrite``: on PostgreSQL,
+        ``VACUUM FULL``, for ``api.scrub``'s schedule)."""
+        if self._file is not None and not self._file.exists():
+            return True
+        async with self._engine.connect() as connection:
+            if not await connection.run_sync(_has_events_table):
+                return True
+        return await scrub_erased(self._engine, (EVENTS_TABLE,), rewrite=rewrite)
 
     async def dispose(self) -> None:
         await self._engine.dispose()

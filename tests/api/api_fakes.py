@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -253,14 +254,77 @@ class Harness:
     def rows(self, sql: str, *params: Any) -> list[Any]:
         """Read the app's database directly, outside the app (``?`` placeholders): the SQLite
         file, or PostgreSQL (rows indexed by position and by name either way)."""
-        if self.database_url.startswith("postgresql"):
-            return postgres_rows(self.database_url, sql, params)
-        connection = sqlite3.connect(self.db_path)
-        connection.row_factory = sqlite3.Row
+        return database_rows(self.database_url, sql, *params)
+
+    def execute(self, sql: str, *params: Any) -> None:
+        """Write to the app's database directly, outside the app (``?`` placeholders; an
+        aware datetime is stored as the app's own columns store it, in either database)."""
+        database_execute(self.database_url, sql, *params)
+
+    @asynccontextmanager
+    async def writes_refused(self) -> AsyncIterator[None]:
+        """Another client holds the write lock while the block runs (reads still go
+        through): SQLite's ``BEGIN EXCLUSIVE`` on the file, PostgreSQL's ``LOCK TABLE ... IN
+        EXCLUSIVE MODE`` on the tables a turn writes."""
+        if not self.database_url.startswith("postgresql"):
+            locker = sqlite3.connect(self.db_path, isolation_level=None)
+            locker.execute("BEGIN EXCLUSIVE")
+            try:
+                yield
+            finally:
+                locker.execute("ROLLBACK")
+                locker.close()
+            return
+        import asyncpg
+        from sqlalchemy.engine import make_url
+
+        parts = make_url(self.database_url)
+        locker = await asyncpg.connect(host=parts.host, port=parts.port, user=parts.username,
+                                       password=parts.password, database=parts.database)
+        holding = locker.transaction()
         try:
-            return connection.execute(sql, params).fetchall()
+            await holding.start()
+            await locker.execute(
+                "LOCK TABLE conversations, messages, callback_requests IN EXCLUSIVE MODE"
+            )
+            yield
         finally:
-            connection.close()
+            await locker.close()  # its transaction rolled back
+
+    def query_plan(self, sql: str) -> str:
+        """How the database would run ``sql``: SQLite's ``EXPLAIN QUERY PLAN``; PostgreSQL's
+        ``EXPLAIN`` with sequential scans off (a test's few rows would otherwise always be
+        read whole), so an index shows whenever the query can use it."""
+        if not self.database_url.startswith("postgresql"):
+            return "\n".join(r["detail"] for r in self.rows(f"EXPLAIN QUERY PLAN {sql}"))
+        rows = _on_postgres(self.database_url, f"EXPLAIN {sql}", (), fetch=True,
+                            first="SET enable_seqscan = off")
+        return "\n".join(r[0] for r in rows)
+
+    async def stored_bytes(self) -> bytes:
+        """What someone with the database could read: SQLite's file and its ``-wal`` file,
+        free pages included; on PostgreSQL every row of every table, as text."""
+        if not self.database_url.startswith("postgresql"):
+            files = (self.db_path, self.db_path.with_name(self.db_path.name + "-wal"))
+            return b"".join(f.read_bytes() for f in files if f.exists())
+        tables = await self._inspect(lambda i: i.get_table_names())
+        return "\n".join(
+            str(tuple(row)) for table in tables for row in self.rows(f"SELECT * FROM {table}")
+        ).encode()
+
+    async def columns(self, table: str) -> list[str]:
+        """A table's column names, in order, as the database itself describes them."""
+        return [c["name"] for c in await self._inspect(lambda i: i.get_columns(table))]
+
+    async def foreign_keys(self, table: str) -> list[dict[str, Any]]:
+        """A table's foreign keys, as the database itself describes them."""
+        return list(await self._inspect(lambda i: i.get_foreign_keys(table)))
+
+    async def _inspect(self, read: Callable[[Any], Any]) -> Any:
+        from sqlalchemy import inspect
+
+        async with self.app.state.runtime.engine.connect() as connection:
+            return await connection.run_sync(lambda sync: read(inspect(sync)))
 
     def snapshot(self) -> dict[str, list[tuple[Any, ...]]]:
         """Every row of every table, to prove a request changed nothing."""
@@ -300,10 +364,86 @@ async def running_app(settings: Settings, rasa: FakeRasa, db_path: Path) -> Asyn
                           database_url=settings.database_url)
 
 
-def postgres_rows(url: str, sql: str, params: tuple[Any, ...]) -> list[Any]:
-    """Run ``sql`` (``?`` placeholders, as sqlite3 takes them) on PostgreSQL, on a thread of
-    its own (callers may be inside an event loop); asyncpg's records, like sqlite3.Row, are
-    read by position and by name."""
+def database_rows(url: str, sql: str, *params: Any) -> list[Any]:
+    """Run ``sql`` (``?`` placeholders, as sqlite3 takes them) on the database at ``url``
+    (``sqlite:///<file>`` or ``postgresql...``) and return its rows, each read by position
+    and by name (sqlite3.Row, asyncpg's Record)."""
+    if url.startswith("postgresql"):
+        return _on_postgres(url, sql, params, fetch=True)
+    connection = sqlite3.connect(_sqlite_file(url))
+    connection.row_factory = sqlite3.Row
+    try:
+        return connection.execute(sql, _for_sqlite(params)).fetchall()
+    finally:
+        connection.close()
+
+
+def database_execute(url: str, sql: str, *params: Any) -> None:
+    """Run one writing statement like ``database_rows`` and commit it."""
+    if url.startswith("postgresql"):
+        _on_postgres(url, sql, params, fetch=False)
+        return
+    connection = sqlite3.connect(_sqlite_file(url))
+    try:
+        connection.execute(sql, _for_sqlite(params))
+        connection.commit()
+    finally:
+        connection.close()
+
+
+def _refusals() -> tuple[type[Exception], ...]:
+    import asyncpg
+
+    return (sqlite3.IntegrityError, asyncpg.IntegrityConstraintViolationError)
+
+
+REFUSED = _refusals()
+"""What a direct write the database's own constraints refuse raises, in either database."""
+
+
+def database_tables(url: str) -> set[str]:
+    """The tables in the database at ``url`` (none for a SQLite file not yet there)."""
+    if url.startswith("postgresql"):
+        rows = _on_postgres(url, "SELECT tablename FROM pg_tables WHERE schemaname = 'public'",
+                            (), fetch=True)
+    elif Path(_sqlite_file(url)).exists():
+        rows = database_rows(url, "SELECT name FROM sqlite_master WHERE type = 'table'")
+    else:
+        rows = []
+    return {row[0] for row in rows}
+
+
+def stored_time(value: str | datetime) -> datetime:
+    """A timestamp column's value as read directly (SQLite: text, without its zone, always
+    UTC; PostgreSQL: an aware datetime) as an aware UTC datetime."""
+    if isinstance(value, str):
+        return datetime.fromisoformat(value).replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+def _sqlite_file(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    parts = make_url(url)
+    if parts.get_backend_name() != "sqlite" or not parts.database:
+        raise ValueError(f"not a SQLite file's or PostgreSQL's URL: {url!r}")
+    return parts.database
+
+
+def _for_sqlite(params: tuple[Any, ...]) -> tuple[Any, ...]:
+    """An aware datetime as SQLAlchemy's DateTime stores it in SQLite (naive UTC text)."""
+    return tuple(
+        value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+        if isinstance(value, datetime) else value
+        for value in params
+    )
+
+
+def _on_postgres(
+    url: str, sql: str, params: tuple[Any, ...], fetch: bool, first: str = ""
+) -> list[Any]:
+    """asyncpg on a thread of its own (callers may be inside an event loop); ``first``, a
+    statement run before on the same connection."""
     import asyncpg
     from sqlalchemy.engine import make_url
 
@@ -312,16 +452,21 @@ def postgres_rows(url: str, sql: str, params: tuple[Any, ...]) -> list[Any]:
     for n in range(1, len(params) + 1):
         numbered = numbered.replace("?", f"${n}", 1)
 
-    async def fetch() -> list[Any]:
+    async def run() -> list[Any]:
         connection = await asyncpg.connect(host=parts.host, port=parts.port, user=parts.username,
                                            password=parts.password, database=parts.database)
         try:
-            return list(await connection.fetch(numbered, *params))
+            if first:
+                await connection.execute(first)
+            if fetch:
+                return list(await connection.fetch(numbered, *params))
+            await connection.execute(numbered, *params)
+            return []
         finally:
             await connection.close()
 
     with ThreadPoolExecutor(1) as thread:
-        return thread.submit(asyncio.run, fetch()).result()
+        return thread.submit(asyncio.run, run()).result()
 
 
 RASA_EVENTS_TABLE = """

@@ -70,6 +70,7 @@ def make_settings(database_url: str, tracker_path: Path) -> Callable[..., Settin
             "rate_limit_history_per_minute": 0,
             "login_attempts_per_minute": 0,
             "staff_cookie_secure": False,  # the test client speaks plain http
+            "scrub_interval_hours": 0,  # on PostgreSQL, tests/api/test_scrub.py starts it
         }
         values.update(overrides)
         return Settings(**values)

@@ -9,7 +9,6 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 import httpx
 import pyotp
@@ -77,11 +76,6 @@ def new_client(
     """A client of the running app with its own cookies (and its own address)."""
     transport = httpx.ASGITransport(app=h.app, client=(ip, 50000))
     return httpx.AsyncClient(transport=transport, base_url=base_url)
-
-
-def sql_time(value: datetime) -> str:
-    """An aware UTC datetime as SQLAlchemy stores it in SQLite (to write rows directly)."""
-    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
 async def post_login(

@@ -14,7 +14,15 @@ from typing import Any
 
 import httpx
 import pytest
-from api_fakes import COST_PAYLOAD, PAIN_PAYLOAD, Harness, default_reply, messages_url, sent
+from api_fakes import (
+    COST_PAYLOAD,
+    PAIN_PAYLOAD,
+    Harness,
+    default_reply,
+    messages_url,
+    sent,
+    stored_time,
+)
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from api.db import create_sessionmaker
@@ -76,7 +84,7 @@ async def test_create_returns_201_secret_id_and_stores_opening_messages(h: Harne
     assert conversation["user_agent"] == "TestBrowser/1.0"
     assert conversation["language"] == "en-GB"
     assert "203.0.113.7" not in json.dumps(
-        [tuple(r) for r in h.rows("SELECT * FROM conversations")]
+        [tuple(r) for r in h.rows("SELECT * FROM conversations")], default=str
     )
     stored = h.messages(conversation_id)
     assert [(m["seq"], m["role"], m["text"]) for m in stored] == [
@@ -626,13 +634,12 @@ async def test_api_responses_are_not_cached(h: Harness) -> None:
 
 
 async def test_timestamps_are_stored_in_utc(h: Harness) -> None:
-    before = datetime.now(UTC).replace(tzinfo=None)
+    before = datetime.now(UTC)
     conversation_id = await h.new_conversation()
-    after = datetime.now(UTC).replace(tzinfo=None)
+    after = datetime.now(UTC)
 
     [row] = h.rows("SELECT created_at FROM conversations WHERE id = ?", conversation_id)
-    created = datetime.fromisoformat(row["created_at"])
-    assert before <= created <= after
+    assert before <= stored_time(row["created_at"]) <= after
 
 
 async def test_message_text_is_never_logged(h: Harness, caplog: pytest.LogCaptureFixture) -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import sqlite3
 import subprocess
 import sys
 from collections.abc import Callable
@@ -15,8 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from api_fakes import rasa_tracker_db, tracker_counts
-from staff_fakes import sql_time
+from api_fakes import database_execute, database_rows, rasa_tracker_db, tracker_counts
 
 from api import cli
 from api.models import utcnow
@@ -41,15 +39,6 @@ def run(make_settings: Callable[..., Settings]) -> Callable[..., tuple[int, str]
     return _run
 
 
-def rows(db_path: Path, sql: str, *params: Any) -> list[sqlite3.Row]:
-    connection = sqlite3.connect(db_path)
-    connection.row_factory = sqlite3.Row
-    try:
-        return connection.execute(sql, params).fetchall()
-    finally:
-        connection.close()
-
-
 def create(run: Callable[..., tuple[int, str]], username: str = "ana", role: str = "admin") -> int:
     status, _ = run(
         ["create-user", "--username", username, "--role", role, "--password-stdin"], PASSWORD + "\n"
@@ -58,16 +47,16 @@ def create(run: Callable[..., tuple[int, str]], username: str = "ana", role: str
 
 
 def test_there_is_no_account_until_one_is_created(
-    run: Callable[..., tuple[int, str]], db_path: Path
+    run: Callable[..., tuple[int, str]], database_url: str
 ) -> None:
     status, output = run(["list-users"])
     assert status == 0
     assert "No accounts yet" in output
-    assert rows(db_path, "SELECT * FROM staff_users") == []  # migrated, and empty
+    assert database_rows(database_url, "SELECT * FROM staff_users") == []  # migrated, and empty
 
 
 def test_create_user_with_the_password_on_stdin(
-    run: Callable[..., tuple[int, str]], db_path: Path
+    run: Callable[..., tuple[int, str]], database_url: str
 ) -> None:
     status, output = run(
         ["create-user", "--username", "Ana", "--role", "admin", "--display-name", "Ana Lima",
@@ -75,10 +64,10 @@ def test_create_user_with_the_password_on_stdin(
         PASSWORD + "\n",
     )
     assert (status, output.strip()) == (0, "Created admin ana.")
-    [user] = rows(db_path, "SELECT * FROM staff_users")
+    [user] = database_rows(database_url, "SELECT * FROM staff_users")
     assert (user["username"], user["display_name"], user["role"]) == ("ana", "Ana Lima", "admin")
     assert verify_password(user["password_hash"], PASSWORD)
-    [entry] = rows(db_path, "SELECT * FROM audit_log")
+    [entry] = database_rows(database_url, "SELECT * FROM audit_log")
     assert (entry["action"], entry["actor_name"]) == ("user_created", "system")
     assert PASSWORD not in str(tuple(entry))
     _, listing = run(["list-users"])
@@ -95,7 +84,7 @@ def test_create_user_with_the_password_on_stdin(
 )
 def test_create_user_refuses_bad_input_and_stores_nothing(
     run: Callable[..., tuple[int, str]],
-    db_path: Path,
+    database_url: str,
     capsys: pytest.CaptureFixture[str],
     argv: list[str],
     stdin: str,
@@ -104,7 +93,7 @@ def test_create_user_refuses_bad_input_and_stores_nothing(
     status, _ = run(["create-user", *argv, "--password-stdin"], stdin)
     assert status == 1
     assert message in capsys.readouterr().err
-    assert rows(db_path, "SELECT * FROM staff_users") == []
+    assert database_rows(database_url, "SELECT * FROM staff_users") == []
 
 
 def test_an_unknown_role_is_a_usage_error(run: Callable[..., tuple[int, str]]) -> None:
@@ -123,7 +112,7 @@ def test_a_username_is_taken_once(
 
 def test_without_stdin_the_password_is_typed_twice(
     run: Callable[..., tuple[int, str]],
-    db_path: Path,
+    database_url: str,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
@@ -133,16 +122,16 @@ def test_without_stdin_the_password_is_typed_twice(
     assert run(argv)[0] == 1
     assert "not the same" in capsys.readouterr().err
     assert run(argv)[0] == 0
-    [user] = rows(db_path, "SELECT password_hash FROM staff_users")
+    [user] = database_rows(database_url, "SELECT password_hash FROM staff_users")
     assert verify_password(user["password_hash"], PASSWORD)
 
 
 def test_set_password_and_deactivate(
-    run: Callable[..., tuple[int, str]], db_path: Path, capsys: pytest.CaptureFixture[str]
+    run: Callable[..., tuple[int, str]], database_url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert create(run) == 0
     assert run(["set-password", "ana", "--password-stdin"], "a brand new password\n")[0] == 0
-    [user] = rows(db_path, "SELECT * FROM staff_users")
+    [user] = database_rows(database_url, "SELECT * FROM staff_users")
     assert verify_password(user["password_hash"], "a brand new password")
 
     assert run(["deactivate", "ana"])[0] == 1
@@ -150,63 +139,60 @@ def test_set_password_and_deactivate(
     assert create(run, "ben") == 0
     assert run(["deactivate", "ana"])[0] == 0
     assert run(["deactivate", "nobody"])[0] == 1
-    actions = [r["action"] for r in rows(db_path, "SELECT action FROM audit_log ORDER BY id")]
+    actions = [r["action"] for r in database_rows(database_url, "SELECT action FROM audit_log ORDER BY id")]
     assert actions == ["user_created", "user_password_set", "user_created", "user_deactivated"]
 
 
-def add_conversation(db_path: Path, conversation_id: str, days_idle: float) -> None:
-    when = sql_time(utcnow() - timedelta(days=days_idle))
-    connection = sqlite3.connect(db_path)
-    try:
-        connection.execute(
-            "INSERT INTO conversations (id, created_at, updated_at, last_activity_at) "
-            "VALUES (?, ?, ?, ?)",
-            (conversation_id, when, when, when),
-        )
-        connection.commit()
-    finally:
-        connection.close()
+def add_conversation(database_url: str, conversation_id: str, days_idle: float) -> None:
+    when = utcnow() - timedelta(days=days_idle)
+    database_execute(
+        database_url,
+        "INSERT INTO conversations (id, created_at, updated_at, last_activity_at) "
+        "VALUES (?, ?, ?, ?)",
+        conversation_id, when, when, when,
+    )
 
 
 def test_retention_dry_run_then_run(
-    run: Callable[..., tuple[int, str]], db_path: Path, tracker_path: Path
+    run: Callable[..., tuple[int, str]], database_url: str, tracker_path: Path
 ) -> None:
     run(["list-users"])  # creates the database
-    add_conversation(db_path, "old-one", 40)
-    add_conversation(db_path, "new-one", 20)
+    add_conversation(database_url, "old-one", 40)
+    add_conversation(database_url, "new-one", 20)
     rasa_tracker_db(tracker_path, {"old-one": 3, "new-one": 2})
 
     status, output = run(["retention", "--dry-run"], retention_days=30)
     assert status == 0 and "1 conversations are older than 30 days" in output
-    assert len(rows(db_path, "SELECT id FROM conversations")) == 2
+    assert len(database_rows(database_url, "SELECT id FROM conversations")) == 2
 
     status, output = run(["retention"], retention_days=30)
     assert (status, output.strip()) == (0, "Erased 1 conversations older than 30 days.")
-    assert [r["id"] for r in rows(db_path, "SELECT id FROM conversations")] == ["new-one"]
+    assert [r["id"] for r in database_rows(database_url, "SELECT id FROM conversations")] == ["new-one"]
     assert tracker_counts(tracker_path) == {"new-one": 2}
-    [entry] = rows(db_path, "SELECT * FROM audit_log WHERE action = 'retention'")
+    [entry] = database_rows(database_url, "SELECT * FROM audit_log WHERE action = 'retention'")
     assert entry["actor_name"] == "system"
     assert json.loads(entry["detail"])["deleted"] == 1
 
     status, output = run(["retention", "--days", "10"], retention_days=30)
-    assert status == 0 and rows(db_path, "SELECT id FROM conversations") == []
+    assert status == 0 and database_rows(database_url, "SELECT id FROM conversations") == []
 
 
 def test_retention_zero_days_keeps_everything(
-    run: Callable[..., tuple[int, str]], db_path: Path
+    run: Callable[..., tuple[int, str]], database_url: str
 ) -> None:
     run(["list-users"])
-    add_conversation(db_path, "ancient", 5000)
+    add_conversation(database_url, "ancient", 5000)
     status, output = run(["retention"], retention_days=0)
     assert status == 0 and "nothing is deleted" in output
-    assert len(rows(db_path, "SELECT id FROM conversations")) == 1
+    assert len(database_rows(database_url, "SELECT id FROM conversations")) == 1
 
 
-def test_the_module_runs_from_any_directory_with_the_environment(tmp_path: Path) -> None:
-    database = tmp_path / "data" / "meso.db"
+def test_the_module_runs_from_any_directory_with_the_environment(
+    tmp_path: Path, database_url: str
+) -> None:
     environment = {
         **{k: v for k, v in os.environ.items() if not k.startswith("MESO_")},
-        "MESO_DATABASE_URL": f"sqlite:///{database}",
+        "MESO_DATABASE_URL": database_url,
         "MESO_TRACKER_URL": f"sqlite:///{tmp_path / 'data' / 'tracker.db'}",
         "PYTHONPATH": str(REPO_ROOT),
     }
@@ -222,35 +208,31 @@ def test_the_module_runs_from_any_directory_with_the_environment(tmp_path: Path)
     )
     assert result.returncode == 0, result.stderr
     assert PASSWORD not in result.stdout + result.stderr
-    [user] = rows(database, "SELECT username, role FROM staff_users")
+    [user] = database_rows(database_url, "SELECT username, role FROM staff_users")
     assert tuple(user) == ("first", "admin")
 
 
 def test_audit_verify_passes_an_intact_log_and_names_an_altered_entry(
-    run: Callable[..., tuple[int, str]], db_path: Path, capsys: pytest.CaptureFixture[str]
+    run: Callable[..., tuple[int, str]], database_url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     status, output = run(["audit-verify"])
     assert (status, output.strip()) == (0, "The audit log is empty.")
     for name in ("ana", "ben", "cara"):
         assert create(run, name) == 0
     status, output = run(["audit-verify"])
-    [*_, last] = rows(db_path, "SELECT id, entry_hash FROM audit_log ORDER BY id")
+    [*_, last] = database_rows(database_url, "SELECT id, entry_hash FROM audit_log ORDER BY id")
     assert status == 0 and "intact: 3 entries" in output
     head = f"{last['id']}:{last['entry_hash']}"
     assert output.strip().endswith(head)
     assert run(["audit-verify", "--expect", head])[0] == 0
 
-    altered = rows(db_path, "SELECT id FROM audit_log ORDER BY id")[1]["id"]
-    connection = sqlite3.connect(db_path)
-    try:
-        connection.execute(
-            "UPDATE audit_log SET detail = '{\"username\": \"mallory\", \"role\": \"admin\"}' "
-            "WHERE id = ?",
-            (altered,),
-        )
-        connection.commit()
-    finally:
-        connection.close()
+    altered = database_rows(database_url, "SELECT id FROM audit_log ORDER BY id")[1]["id"]
+    database_execute(
+        database_url,
+        "UPDATE audit_log SET detail = '{\"username\": \"mallory\", \"role\": \"admin\"}' "
+        "WHERE id = ?",
+        altered,
+    )
     capsys.readouterr()
     status, output = run(["audit-verify"])
     assert status == 1 and output == ""
@@ -259,17 +241,12 @@ def test_audit_verify_passes_an_intact_log_and_names_an_altered_entry(
 
 
 def test_audit_verify_names_the_entry_after_a_deleted_one(
-    run: Callable[..., tuple[int, str]], db_path: Path, capsys: pytest.CaptureFixture[str]
+    run: Callable[..., tuple[int, str]], database_url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     for name in ("ana", "ben", "cara"):
         create(run, name)
-    first, second, third = (r["id"] for r in rows(db_path, "SELECT id FROM audit_log"))
-    connection = sqlite3.connect(db_path)
-    try:
-        connection.execute("DELETE FROM audit_log WHERE id = ?", (second,))
-        connection.commit()
-    finally:
-        connection.close()
+    first, second, third = (r["id"] for r in database_rows(database_url, "SELECT id FROM audit_log"))
+    database_execute(database_url, "DELETE FROM audit_log WHERE id = ?", second)
     capsys.readouterr()
     assert run(["audit-verify"])[0] == 1
     assert f"broken at entry {third}: it does not follow entry {first}" in capsys.readouterr().err
@@ -282,18 +259,18 @@ def test_audit_verify_refuses_a_malformed_head(run: Callable[..., tuple[int, str
 
 
 def test_reset_totp_turns_the_second_step_off(
-    run: Callable[..., tuple[int, str]], db_path: Path
+    run: Callable[..., tuple[int, str]], database_url: str
 ) -> None:
     """For someone who lost their device, the last admin too (they set up a new one at login)."""
     assert create(run) == 0
-    with sqlite3.connect(db_path) as db:
-        db.execute("UPDATE staff_users SET totp_secret = 'JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP'")
-    db.close()
+    database_execute(
+        database_url, "UPDATE staff_users SET totp_secret = 'JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP'"
+    )
     status, output = run(["reset-totp", "ANA"])
     assert status == 0 and "off for ana" in output
-    [row] = rows(db_path, "SELECT totp_secret FROM staff_users")
+    [row] = database_rows(database_url, "SELECT totp_secret FROM staff_users")
     assert row["totp_secret"] is None
-    [entry] = rows(db_path, "SELECT actor_name FROM audit_log WHERE action = 'user_totp_reset'")
+    [entry] = database_rows(database_url, "SELECT actor_name FROM audit_log WHERE action = 'user_totp_reset'")
     assert entry["actor_name"] == "system"
     status, output = run(["reset-totp", "ana"])
     assert status == 0 and "no two-step login" in output

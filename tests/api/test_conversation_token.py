@@ -98,8 +98,7 @@ async def test_the_token_opens_every_call_and_is_stored_only_as_a_hash(h: Harnes
         f"/api/v1/conversations/{conversation_id}/summary.json", headers=bearer(token), auth=None
     )
     assert document.status_code == 200
-    with open(h.db_path, "rb") as db:
-        assert token.encode() not in db.read()
+    assert token.encode() not in await h.stored_bytes()
     [row] = h.rows("SELECT token_hash FROM conversations WHERE id = ?", conversation_id)
     assert row["token_hash"] and token not in row["token_hash"]
 

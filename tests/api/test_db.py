@@ -1,13 +1,12 @@
-"""The database layer: SQLite set-up, UTC timestamps, cascade deletes."""
+"""The database layer: SQLite set-up, PostgreSQL's lock timeout, UTC timestamps, cascade deletes."""
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-from api_fakes import Harness
+from api_fakes import REFUSED, Harness
 from sqlalchemy import select, text
 
 from api.db import API_BUSY_TIMEOUT_MS, create_engine, create_sessionmaker, sqlite_file, upgrade_head
@@ -29,6 +28,19 @@ async def test_sqlite_file_and_folder_are_created_with_wal_busy_timeout_and_fore
     finally:
         await engine.dispose()
     assert database.exists()
+
+
+async def test_a_postgresql_connection_waits_at_most_the_busy_timeout_for_a_lock(
+    postgres_url: str,
+) -> None:
+    """As a busy SQLite file makes a statement fail after the busy timeout, so does a lock
+    on PostgreSQL (``lock_timeout``): the safety net answers while there is still time."""
+    engine = create_engine(postgres_url)
+    try:
+        async with engine.connect() as connection:
+            assert await connection.scalar(text("SHOW lock_timeout")) == f"{API_BUSY_TIMEOUT_MS}ms"
+    finally:
+        await engine.dispose()
 
 
 def test_sqlite_file_is_found_only_for_file_urls(tmp_path: Path) -> None:
@@ -77,19 +89,12 @@ async def test_deleting_a_conversation_deletes_its_messages(h: Harness) -> None:
 
 async def test_seq_is_unique_per_conversation(h: Harness) -> None:
     conversation_id = await h.new_conversation()
-    connection = sqlite3.connect(h.db_path)
-    try:
-        with pytest.raises(sqlite3.IntegrityError):
-            connection.execute(
-                "INSERT INTO messages (conversation_id, seq, role, text, created_at) "
-                "VALUES (?, 1, 'patient', 'x', '2026-01-01 00:00:00')",
-                (conversation_id,),
-            )
-        with pytest.raises(sqlite3.IntegrityError):
-            connection.execute(
-                "INSERT INTO messages (conversation_id, seq, role, text, created_at) "
-                "VALUES (?, 99, 'doctor', 'x', '2026-01-01 00:00:00')",
-                (conversation_id,),
-            )
-    finally:
-        connection.close()
+    insert = ("INSERT INTO messages (conversation_id, seq, role, text, created_at) "
+              "VALUES (?, ?, ?, 'x', ?)")
+    when = datetime(2026, 1, 1, tzinfo=UTC)
+    with pytest.raises(REFUSED):
+        h.execute(insert, conversation_id, 1, "patient", when)  # seq 1 is taken
+    with pytest.raises(REFUSED):
+        h.execute(insert, conversation_id, 99, "doctor", when)  # not a role
+    h.execute(insert, conversation_id, 99, "patient", when)  # what both change: accepted
+    assert [m["seq"] for m in h.messages(conversation_id)][-1] == 99

@@ -2,11 +2,15 @@
 
 A conversation's distinctive text (its messages, a callback request, a staff note, the
 record, the summary, Rasa's events) is written, the conversation is erased (an admin's
-erasure, a retention run, the idle purge), and then the raw bytes of both SQLite databases
-(``.db``, ``-wal``, ``-shm``, ``-journal``) are searched: the text must be nowhere, while a
-kept conversation's text is still found. Without ``PRAGMA secure_delete`` (free space) or
-without the WAL checkpoint (older frames of the ``-wal`` file) the text would still be
-there: the control tests at the end prove that the search sees it then.
+erasure, a retention run, the idle purge), and then the raw bytes of both databases are
+searched: Rasa's SQLite files (``.db``, ``-wal``, ``-shm``, ``-journal``) and the API's, a
+SQLite file likewise or, on PostgreSQL, the table and index files of its database (after a
+``CHECKPOINT`` has written the server's buffers to them; the server's write-ahead log is not
+searched: it keeps its copy until the segment is recycled, see ``api.db.scrub_erased``). The
+text must be nowhere, while a kept conversation's text is still found. Without ``PRAGMA
+secure_delete`` (SQLite's free space) or without the scrub after the erasure (the WAL
+checkpoint: older frames of the ``-wal`` file; PostgreSQL's VACUUM: the deleted tuples) the
+text would still be there: the control tests at the end prove that the search sees it then.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ import api.retention
 import api.tracker_store
 from api.models import Conversation, StaffNote, utcnow
 from api.retention import purge_unconsented
+from api.scrub import scrub
 from api.staff.audit import audit, verify_chain
 from api.staff.erasure import apply_retention, erase
 
@@ -55,19 +60,34 @@ def raw_bytes(database: Path) -> dict[str, bytes]:
     return {path.name: path.read_bytes() for path in files if path.exists()}
 
 
-def found(databases: list[Path], texts: list[str]) -> set[tuple[str, str]]:
-    """(file, text) for each text found in the raw bytes of those databases' files."""
-    return {
-        (name, text)
-        for database in databases
-        for name, data in raw_bytes(database).items()
-        for text in texts
-        if text.encode() in data
-    }
+def api_bytes(h: Harness) -> dict[str, bytes]:
+    """The bytes of the API database's files, by name: its SQLite files, or on PostgreSQL
+    the files of its database (``base/<oid>/``), once a CHECKPOINT has written them."""
+    if not h.database_url.startswith("postgresql"):
+        return raw_bytes(h.db_path)
+    [row] = h.rows("SELECT current_setting('data_directory') AS data, oid FROM pg_database "
+                   "WHERE datname = current_database()")
+    h.execute("CHECKPOINT")
+    folder = Path(row["data"]) / "base" / str(row["oid"])
+    return {f"base/{path.name}": path.read_bytes() for path in folder.iterdir() if path.is_file()}
 
 
-def texts_found(databases: list[Path], texts: dict[str, str]) -> set[str]:
-    return {text for _, text in found(databases, list(texts.values()))}
+async def scheduled_scrub(h: Harness) -> None:
+    """On PostgreSQL, the scrub's next round (``api.scrub``): the erasure alone leaves the
+    rows' bytes in free space there. On SQLite the erasure itself must leave nothing."""
+    if h.database_url.startswith("postgresql"):
+        runtime = h.app.state.runtime
+        assert await scrub(runtime.engine, runtime.tracker)
+
+
+def found(h: Harness, tracker_path: Path, texts: list[str]) -> set[tuple[str, str]]:
+    """(file, text) for each text found in the raw bytes of both databases' files."""
+    files = {**api_bytes(h), **raw_bytes(tracker_path)}
+    return {(name, text) for name, data in files.items() for text in texts if text.encode() in data}
+
+
+def texts_found(h: Harness, tracker_path: Path, texts: dict[str, str]) -> set[str]:
+    return {text for _, text in found(h, tracker_path, list(texts.values()))}
 
 
 def reply_with(secret: dict[str, str], *, callback: bool = True, record: bool = True) -> Any:
@@ -174,16 +194,16 @@ async def test_erased_text_is_nowhere_in_the_database_files(
     h: Harness, tracker_path: Path, how: str, journal: str
 ) -> None:
     erased, kept = secrets("erased"), secrets("kept")
-    databases = [h.db_path, tracker_path]
     with rasa_running(tracker_path, journal) as rasa:
         erased_id = await conversation_with_text(h, rasa, erased)
         kept_id = await conversation_with_text(h, rasa, kept)
-        assert texts_found(databases, erased) == set(erased.values())  # the search works
+        assert texts_found(h, tracker_path, erased) == set(erased.values())  # the search works
 
         await ERASURES[how](h, erased_id)
+        await scheduled_scrub(h)
 
-        assert found(databases, list(erased.values())) == set()
-        assert texts_found(databases, kept) == set(kept.values())
+        assert found(h, tracker_path, list(erased.values())) == set()
+        assert texts_found(h, tracker_path, kept) == set(kept.values())
         assert tracker_counts(tracker_path) == {kept_id: 3}
         # The audit log still names the erased conversation, and its chain is intact.
         assert h.rows("SELECT id FROM audit_log WHERE target_id = ?", erased_id)
@@ -194,7 +214,6 @@ async def test_the_idle_purge_leaves_no_text_in_the_database_files(
     h: Harness, tracker_path: Path
 ) -> None:
     deleted, expired = secrets("deleted"), secrets("expired")
-    databases = [h.db_path, tracker_path]
     with rasa_running(tracker_path, "wal") as rasa:
         for secret, callback in ((deleted, False), (expired, True)):
             conversation_id = await h.new_conversation(consent=False)
@@ -206,7 +225,7 @@ async def test_the_idle_purge_leaves_no_text_in_the_database_files(
             assert sent.status_code == 200, sent.text
             h.rasa.reply = default_reply
             rasa_events(rasa, conversation_id, secret["rasa"])
-            assert {secret["summary"], secret["rasa"]} <= texts_found(databases, secret)
+            assert {secret["summary"], secret["rasa"]} <= texts_found(h, tracker_path, secret)
 
         runtime = h.app.state.runtime
         async with runtime.sessionmaker() as session:
@@ -215,10 +234,11 @@ async def test_the_idle_purge_leaves_no_text_in_the_database_files(
                 idle=timedelta(minutes=30),
             )
         assert (result.deleted, result.expired) == (1, 1)
+        await scheduled_scrub(h)
 
-        assert texts_found(databases, deleted) == set()
+        assert texts_found(h, tracker_path, deleted) == set()
         # The expired conversation keeps only its callback request (consented on its own).
-        assert texts_found(databases, expired) == {
+        assert texts_found(h, tracker_path, expired) == {
             expired["callback-name"],
             expired["callback-time"],
         }
@@ -237,7 +257,7 @@ def _secure_delete_off(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-async def _no_checkpoint(*_args: Any) -> bool:
+async def _no_scrub(*_args: Any, **_options: Any) -> bool:
     return True
 
 
@@ -255,16 +275,17 @@ async def app_without(
         monkeypatch.setattr(api.db, "_sqlite_pragmas", pragmas_without)
         monkeypatch.setattr(api.tracker_store, "sqlite_secure_delete", _secure_delete_off)
     else:
-        monkeypatch.setattr(api.retention, "checkpoint", _no_checkpoint)
-        monkeypatch.setattr(api.tracker_store, "checkpoint", _no_checkpoint)
+        monkeypatch.setattr(api.retention, "scrub_erased", _no_scrub)
+        monkeypatch.setattr(api.tracker_store, "scrub_erased", _no_scrub)
     async with start() as harness:
         yield harness
 
 
 @pytest.mark.parametrize(
     ("safeguard", "journal"),
-    # A database not in WAL mode has no WAL to checkpoint: that safeguard matters in WAL only.
-    [("secure_delete", "delete"), ("secure_delete", "wal"), ("checkpoint", "wal")],
+    # A SQLite database not in WAL mode has no WAL to checkpoint: the scrub matters for
+    # Rasa's SQLite file in WAL mode only (and for the API's database on PostgreSQL).
+    [("secure_delete", "delete"), ("secure_delete", "wal"), ("scrub", "wal")],
 )
 async def test_control_without_a_safeguard_the_search_finds_the_erased_text(
     start: Callable[..., Any],
@@ -278,18 +299,26 @@ async def test_control_without_a_safeguard_the_search_finds_the_erased_text(
         with rasa_running(tracker_path, journal) as rasa:
             erased_id = await conversation_with_text(h, rasa, erased)
             await erase_as_staff(h, erased_id)
-            left = found([h.db_path, tracker_path], list(erased.values()))
+            left = found(h, tracker_path, list(erased.values()))
+            on_postgresql = h.database_url.startswith("postgresql")
     assert tracker_counts(tracker_path) == {}
     files = {name for name, _ in left}
-    assert "meso.db" in files or "meso.db-wal" in files, left  # the API's database
     assert any(name.startswith("rasa-tracker.db") for name in files), left  # Rasa's
+    if on_postgresql and safeguard == "secure_delete":
+        # a pragma of SQLite's: the API's database on PostgreSQL is scrubbed all the same
+        assert all(name.startswith("rasa-tracker.db") for name in files), left
+    else:
+        assert any(not name.startswith("rasa-tracker.db") for name in files), left  # the API's
 
 
 async def test_every_connection_to_either_database_deletes_securely(
     h: Harness, tracker_path: Path
 ) -> None:
+    """Each SQLite one, that is: Rasa's here, and the API's unless it is on PostgreSQL."""
     runtime = h.app.state.runtime
     rasa_tracker_db(tracker_path, {"someone": 1})
-    for engine in (runtime.engine, runtime.tracker._engine):
+    engines = [e for e in (runtime.engine, runtime.tracker._engine) if e.dialect.name == "sqlite"]
+    assert runtime.tracker._engine in engines
+    for engine in engines:
         async with engine.connect() as connection:
             assert (await connection.exec_driver_sql("PRAGMA secure_delete")).scalar() == 1

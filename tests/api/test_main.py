@@ -51,7 +51,8 @@ async def test_lifespan_creates_the_database_and_closes_everything(
     async with start() as h:
         runtime = h.app.state.runtime
         rasa = runtime.rasa
-        assert db_path.exists()
+        assert "token_hash" in await h.columns("conversations")  # migrated
+        assert db_path.exists() == h.database_url.startswith("sqlite")
         assert not rasa.is_closed
     assert rasa.is_closed
     assert h.app.state.runtime is None

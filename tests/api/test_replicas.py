@@ -228,6 +228,29 @@ async def test_a_turn_that_timed_out_is_never_sent_again(
     assert fakes.turns == []  # B was not asked: A may still be working on it
 
 
+async def test_a_replica_that_hangs_costs_one_timeout_not_one_a_turn(
+    rasa: RasaClient, fakes: FakeSet, clock: Clock
+) -> None:
+    """It accepts connections and never answers (a frozen process): after one turn timed
+    out there, its conversations (that one's next turn too) go to the next replica at once,
+    until REPLICA_RETRY_S has passed."""
+    first, *others = _senders_on(rasa, A, 4)
+    fakes.mode[A] = "hang"
+    with pytest.raises(AssistantUnavailable, match="timeout"):
+        await rasa.send(first, "hello", command=False)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    for sender in [first, *others]:
+        await rasa.send(sender, "next", command=False)
+    assert loop.time() - started < 0.3  # not one more timeout (each is 0.5 s here)
+    assert fakes.asked == [A] + [B] * 4
+    assert [(replica, message) for replica, _, message in fakes.turns] == [(B, "next")] * 4
+    fakes.mode[A] = "ok"
+    clock.now += REPLICA_RETRY_S
+    await rasa.send(others[0], "back", command=False)
+    assert fakes.turns[-1] == (A, others[0], "back")
+
+
 async def test_with_every_replica_down_the_turn_is_unavailable(
     rasa: RasaClient, fakes: FakeSet
 ) -> None:

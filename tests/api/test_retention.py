@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import sqlite3
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
@@ -129,11 +128,8 @@ async def test_a_conversation_active_during_the_purge_is_left_alone(h: Harness) 
         task = asyncio.create_task(purge(h, after=LATER, locks=runtime.locks))
         await asyncio.sleep(0.05)
         assert not task.done(), "the purge waits for the turn"
-        with sqlite3.connect(h.db_path) as db:  # the turn's activity, in the future the purge sees
-            db.execute(
-                "UPDATE conversations SET last_activity_at = ?",
-                ((utcnow() + LATER).strftime("%Y-%m-%d %H:%M:%S.%f"),),
-            )
+        # the turn's activity, in the future the purge sees
+        h.execute("UPDATE conversations SET last_activity_at = ?", utcnow() + LATER)
     assert await task == PurgeResult()
     assert ids(h) == {conversation_id}
 
@@ -161,11 +157,8 @@ async def test_erase_conversation_removes_everything(h: Harness, tracker_path: P
 
 def age(h: Harness, conversation_id: str) -> None:
     """Make the conversation's last activity an hour old."""
-    old = (utcnow() - timedelta(hours=1)).strftime("%Y-%m-%d %H:%M:%S.%f")
-    with sqlite3.connect(h.db_path) as db:
-        db.execute(
-            "UPDATE conversations SET last_activity_at = ? WHERE id = ?", (old, conversation_id)
-        )
+    old = utcnow() - timedelta(hours=1)
+    h.execute("UPDATE conversations SET last_activity_at = ? WHERE id = ?", old, conversation_id)
 
 
 async def wait_for(condition: Callable[[], bool], seconds: float = 3.0) -> None:

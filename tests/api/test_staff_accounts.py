@@ -3,7 +3,6 @@ active admin); everyone changes their own password."""
 
 from __future__ import annotations
 
-import sqlite3
 from typing import Any
 
 import pytest
@@ -141,8 +140,7 @@ async def test_an_admin_resets_someones_second_step(
     h: Harness, admin_client: StaffClient, reviewer_client: StaffClient
 ) -> None:
     # the secret is set directly: enabling it is tested in test_staff_auth
-    with sqlite3.connect(h.db_path) as db:
-        db.execute("UPDATE staff_users SET totp_secret = 'JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP'")
+    h.execute("UPDATE staff_users SET totp_secret = 'JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP'")
     page = await admin_client.client.get(f"/staff/admin/users/{reviewer_client.user_id}")
     assert "Turn two-step login off" in page.text
     response = await admin_client.post(f"/staff/admin/users/{reviewer_client.user_id}/totp-reset")

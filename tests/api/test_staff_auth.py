@@ -8,7 +8,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import sqlite3
 import time
 from collections.abc import Callable
 from datetime import timedelta
@@ -18,7 +17,7 @@ from urllib.parse import urlencode
 import pyotp
 import pytest
 from anyio import to_thread
-from api_fakes import Harness
+from api_fakes import Harness, stored_time
 from argon2 import PasswordHasher
 from staff_fakes import (
     PASSWORD,
@@ -31,8 +30,9 @@ from staff_fakes import (
     new_client,
     post_code,
     post_login,
-    sql_time,
 )
+
+from sqlalchemy.exc import IntegrityError
 
 from api import cli
 from api.models import StaffUser, utcnow
@@ -48,15 +48,6 @@ WRONG = "Wrong username or password."
 async def add_user(h: Harness, username: str = "ana", role: str = "reviewer", **kw: Any) -> int:
     async with h.app.state.runtime.sessionmaker() as session:
         return (await make_staff(session, username, role, **kw)).id
-
-
-def with_sqlite(h: Harness, sql: str, *params: Any) -> None:
-    connection = sqlite3.connect(h.db_path)
-    try:
-        connection.execute(sql, params)
-        connection.commit()
-    finally:
-        connection.close()
 
 
 def reviewer_secret(h: Harness) -> str | None:
@@ -140,7 +131,7 @@ async def test_an_unknown_username_still_costs_a_password_verification(
 
 async def test_a_deactivated_account_cannot_log_in(h: Harness) -> None:
     await add_user(h)
-    with_sqlite(h, "UPDATE staff_users SET is_active = 0")
+    h.execute("UPDATE staff_users SET is_active = FALSE")
     async with new_client(h) as client:
         response = await post_login(client, "ana", PASSWORD)
     assert response.status_code == 401 and WRONG in response.text
@@ -149,7 +140,7 @@ async def test_a_deactivated_account_cannot_log_in(h: Harness) -> None:
 async def test_an_old_hash_is_upgraded_at_login(h: Harness) -> None:
     await add_user(h)
     weak = PasswordHasher(time_cost=1, memory_cost=8192).hash(PASSWORD)
-    with_sqlite(h, "UPDATE staff_users SET password_hash = ?", weak)
+    h.execute("UPDATE staff_users SET password_hash = ?", weak)
     async with new_client(h) as client:
         assert (await post_login(client, "ana", PASSWORD)).status_code == 303
     [row] = h.rows("SELECT password_hash FROM staff_users")
@@ -279,14 +270,14 @@ class TestSessions:
     async def test_a_session_idle_past_the_limit_ends(
         self, h: Harness, admin_client: StaffClient
     ) -> None:
-        back = sql_time(utcnow() - timedelta(minutes=29))
-        with_sqlite(h, "UPDATE staff_sessions SET last_seen_at = ?", back)
+        back = utcnow() - timedelta(minutes=29)
+        h.execute("UPDATE staff_sessions SET last_seen_at = ?", back)
         assert (await admin_client.client.get("/staff/account")).status_code == 200
         [row] = session_rows(h)
-        assert row["last_seen_at"] > back  # moved forward by that request
+        assert stored_time(row["last_seen_at"]) > back  # moved forward by that request
 
-        back = sql_time(utcnow() - timedelta(minutes=30, seconds=1))
-        with_sqlite(h, "UPDATE staff_sessions SET last_seen_at = ?", back)
+        back = utcnow() - timedelta(minutes=30, seconds=1)
+        h.execute("UPDATE staff_sessions SET last_seen_at = ?", back)
         response = await admin_client.client.get("/staff/account")
         assert response.status_code == 303
         assert response.headers["location"] == "/staff/login?next=%2Fstaff%2Faccount"
@@ -297,14 +288,14 @@ class TestSessions:
             await add_user(h)
             async with new_client(h) as client:
                 await post_login(client, "ana", PASSWORD)
-                back = sql_time(utcnow() - timedelta(minutes=6))
-                with_sqlite(h, "UPDATE staff_sessions SET last_seen_at = ?", back)
+                back = utcnow() - timedelta(minutes=6)
+                h.execute("UPDATE staff_sessions SET last_seen_at = ?", back)
                 assert (await client.get("/staff/account")).status_code == 303
 
     async def test_a_deactivated_accounts_session_is_refused(
         self, h: Harness, reviewer_client: StaffClient
     ) -> None:
-        with_sqlite(h, "UPDATE staff_users SET is_active = 0 WHERE username = 'reviewer'")
+        h.execute("UPDATE staff_users SET is_active = FALSE WHERE username = 'reviewer'")
         assert (await reviewer_client.client.get("/staff/account")).status_code == 303
 
 
@@ -426,7 +417,7 @@ async def test_a_staff_user_model_round_trip(h: Harness) -> None:
     await add_user(h, "ana")
     async with h.app.state.runtime.sessionmaker() as session:
         session.add(StaffUser(username="ana", display_name="x", role="admin", password_hash="x"))
-        with pytest.raises(Exception, match="UNIQUE"):
+        with pytest.raises(IntegrityError, match="(?i)unique"):
             await session.commit()
 
 
@@ -677,9 +668,8 @@ class TestTotpCodes:
             locked = await post_code(h, client, "ana", secret)
             assert locked.status_code == 429
             assert 0 < int(locked.headers["retry-after"]) <= 15
-            with_sqlite(
-                h, "UPDATE staff_users SET totp_locked_until = ?",
-                sql_time(utcnow() - timedelta(seconds=1)),
+            h.execute(
+                "UPDATE staff_users SET totp_locked_until = ?", utcnow() - timedelta(seconds=1)
             )
             assert (await post_code(h, client, "ana", secret)).status_code == 303
         [row] = h.rows("SELECT totp_failures, totp_locked_until FROM staff_users")
@@ -690,12 +680,12 @@ class TestSessionLifetime:
     async def test_a_session_ends_at_its_absolute_lifetime_however_active(
         self, h: Harness, reviewer_client: StaffClient
     ) -> None:
-        signed_in = sql_time(utcnow() - timedelta(hours=11, minutes=59))
-        with_sqlite(h, "UPDATE staff_sessions SET created_at = ?", signed_in)
+        signed_in = utcnow() - timedelta(hours=11, minutes=59)
+        h.execute("UPDATE staff_sessions SET created_at = ?", signed_in)
         assert (await reviewer_client.client.get("/staff/account")).status_code == 200
 
-        signed_in = sql_time(utcnow() - timedelta(hours=12, seconds=1))
-        with_sqlite(h, "UPDATE staff_sessions SET created_at = ?", signed_in)
+        signed_in = utcnow() - timedelta(hours=12, seconds=1)
+        h.execute("UPDATE staff_sessions SET created_at = ?", signed_in)
         response = await reviewer_client.client.get("/staff/account")
         assert response.status_code == 303
         assert response.headers["location"] == "/staff/login?next=%2Fstaff%2Faccount"
@@ -706,16 +696,15 @@ class TestSessionLifetime:
             await add_user(h)
             async with new_client(h) as client:
                 await post_login(client, "ana", PASSWORD)
-                signed_in = sql_time(utcnow() - timedelta(minutes=61))
-                with_sqlite(h, "UPDATE staff_sessions SET created_at = ?", signed_in)
+                signed_in = utcnow() - timedelta(minutes=61)
+                h.execute("UPDATE staff_sessions SET created_at = ?", signed_in)
                 assert (await client.get("/staff/account")).status_code == 303
 
 
 def last_auth_minutes_ago(h: Harness, minutes: float) -> None:
-    with_sqlite(
-        h,
+    h.execute(
         "UPDATE staff_sessions SET authenticated_at = ?",
-        sql_time(utcnow() - timedelta(minutes=minutes)),
+        utcnow() - timedelta(minutes=minutes),
     )
 
 

@@ -408,7 +408,9 @@ async def test_each_view_is_audited_with_the_filters_but_not_the_search_text(
         "shown": 1,
         "total": 1,
     }
-    assert "ann@" not in json.dumps([tuple(r) for r in h.rows("SELECT * FROM audit_log")])
+    assert "ann@" not in json.dumps(
+        [tuple(r) for r in h.rows("SELECT * FROM audit_log")], default=str
+    )
 
 
 async def test_paging_links_keep_the_filters(h: Harness, reviewer_client: StaffClient) -> None:

@@ -4,13 +4,11 @@ rows and Rasa's events), exactly those and no others, and the run is audited."""
 from __future__ import annotations
 
 import json
-import sqlite3
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 from api_fakes import Harness, rasa_tracker_db, tracker_counts
-from staff_fakes import sql_time
 
 from api.models import utcnow
 from api.staff.erasure import apply_retention, count_older
@@ -21,11 +19,7 @@ DAYS = 30
 
 
 def set_last_activity(h: Harness, conversation_id: str, when: datetime) -> None:
-    with sqlite3.connect(h.db_path) as db:
-        db.execute(
-            "UPDATE conversations SET last_activity_at = ? WHERE id = ?",
-            (sql_time(when), conversation_id),
-        )
+    h.execute("UPDATE conversations SET last_activity_at = ? WHERE id = ?", when, conversation_id)
 
 
 async def test_retention_erases_exactly_the_conversations_older_than_the_period(

@@ -5,9 +5,9 @@ written once the database takes writes again."""
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 import time
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -15,6 +15,7 @@ from api_fakes import FakeRasa, Harness, messages_url, running_app
 from sqlalchemy import text
 
 from api import conversation_auth, write_behind
+from api.models import utcnow
 from api.settings import Settings
 
 pytestmark = pytest.mark.anyio
@@ -23,9 +24,7 @@ pytestmark = pytest.mark.anyio
 async def test_a_locked_database_costs_no_red_flag_and_loses_no_message(h: Harness) -> None:
     conversation_id = await h.new_conversation()
     calls = len(h.rasa.calls)
-    locker = sqlite3.connect(h.db_path, isolation_level=None)
-    locker.execute("BEGIN EXCLUSIVE")
-    try:
+    async with h.writes_refused():
         started = time.monotonic()
         urgent = await h.client.post(
             messages_url(conversation_id), json={"text": "my lips are swelling and i cant breathe"}
@@ -35,9 +34,6 @@ async def test_a_locked_database_costs_no_red_flag_and_loses_no_message(h: Harne
             messages_url(conversation_id), json={"text": "how much is it?", "client_id": "m-lock-0001"}
         )
         waiting = len(h.app.state.runtime.write_behind)
-    finally:
-        locker.execute("ROLLBACK")
-        locker.close()
     for _ in range(50):  # the write-behind retries every second
         if not len(h.app.state.runtime.write_behind):
             break
@@ -61,16 +57,11 @@ async def test_while_turns_wait_new_ones_queue_behind_them_without_waiting_for_t
     h: Harness,
 ) -> None:
     conversation_id = await h.new_conversation()
-    locker = sqlite3.connect(h.db_path, isolation_level=None)
-    locker.execute("BEGIN EXCLUSIVE")
-    try:
+    async with h.writes_refused():
         await h.client.post(messages_url(conversation_id), json={"text": "first"})
         started = time.monotonic()
         urgent = await h.client.post(messages_url(conversation_id), json={"text": "i cant breathe"})
         seconds = time.monotonic() - started
-    finally:
-        locker.execute("ROLLBACK")
-        locker.close()
     for _ in range(50):
         if not len(h.app.state.runtime.write_behind):
             break
@@ -153,9 +144,8 @@ async def test_an_unchecked_turn_is_written_only_into_an_open_conversation_its_t
     conversation_id = await h.new_conversation()
     token = h.token(conversation_id)
     if idle_hours:
-        with sqlite3.connect(h.db_path) as db:
-            db.execute("UPDATE conversations SET last_activity_at = datetime(last_activity_at, ?) "
-                       "WHERE id = ?", (f"-{idle_hours} hours", conversation_id))
+        h.execute("UPDATE conversations SET last_activity_at = ? WHERE id = ?",
+                  utcnow() - timedelta(hours=idle_hours), conversation_id)
     runtime = h.app.state.runtime
     runtime.write_behind.keep(conversation_id, "right token", None, None, None,
                               token_hash=conversation_auth.token_hash(token))
