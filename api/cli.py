@@ -10,13 +10,18 @@
     python -m api.cli audit-verify [--expect ID:HASH]
     python -m api.cli migrate
     python -m api.cli scrub
+    python -m api.cli backup
+    python -m api.cli restore BACKUP_FOLDER
 
 It uses the API's settings (``MESO_DATABASE_URL``, ``MESO_TRACKER_URL``,
 ``MESO_RETENTION_DAYS``) and brings the database to the newest migration first; ``migrate``
 does only that, as its own step before API workers start (``make migrate``; ``make run``
 runs it before the API, which then never migrates: ``MESO_MIGRATE_ON_START``). ``scrub``
 rewrites the tables that held erased conversations now, rather than at the API's next
-scheduled round (``api.scrub``; on PostgreSQL only, SQLite needs none). There is no
+scheduled round (``api.scrub``; on PostgreSQL only, SQLite needs none). ``backup`` writes
+both databases into a new folder under ``MESO_BACKUP_DIR`` and deletes backups older than
+``MESO_BACKUP_KEEP_DAYS`` (``retention`` deletes those too); ``restore`` puts one back, the
+API and Rasa stopped (``api.backup``). There is no
 default account and no default password: passwords are typed twice (hidden), or read from
 the first line of standard input with ``--password-stdin``. Changes are audited with the
 actor "system".
@@ -34,12 +39,15 @@ import asyncio
 import getpass
 import sys
 from collections.abc import Callable, Coroutine
+from datetime import datetime
+from pathlib import Path
 from typing import Any, TextIO
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from api.db import create_engine, create_sessionmaker, current_revision, upgrade_head
+from api import backup as backups
 from api.models import STAFF_ROLES, StaffUser, utcnow
 from api.scrub import scrub
 from api.settings import Settings
@@ -140,10 +148,12 @@ async def retention(
     db: AsyncSession, args: argparse.Namespace, out: TextIO, stdin: TextIO, settings: Settings
 ) -> None:
     days = settings.retention_days if args.days is None else args.days
-    if days <= 0:
-        print("Retention is off (0 days): nothing is deleted.", file=out)
-        return
     now = utcnow()
+    if days <= 0:
+        print("Retention is off (0 days): no conversation is deleted.", file=out)
+        if not args.dry_run:
+            _prune_backups(settings, now, out)
+        return
     if args.dry_run:
         count = await count_older(db, days, now)
         print(
@@ -157,6 +167,7 @@ async def retention(
     finally:
         await tracker.dispose()
     print(f"Erased {deleted} conversations older than {days} days.", file=out)
+    _prune_backups(settings, now, out)
 
 
 async def scrub_now(engine: AsyncEngine, settings: Settings, out: TextIO) -> None:
@@ -170,6 +181,36 @@ async def scrub_now(engine: AsyncEngine, settings: Settings, out: TextIO) -> Non
     finally:
         await tracker.dispose()
     print("The tables that held erased conversations were rewritten.", file=out)
+
+
+async def backup(engine: AsyncEngine, settings: Settings, out: TextIO) -> None:
+    now = utcnow()
+    revision = await current_revision(engine)
+    try:
+        made = await asyncio.to_thread(
+            backups.create_backup, settings.backup_dir, settings.database_url,
+            settings.tracker_url, revision, now=now, pg_bin=settings.pg_bin)
+    except backups.BackupError as exc:
+        raise CommandError(f"No backup was made: {exc}") from None
+    print(f"Backed up to {made.folder}", file=out)
+    _prune_backups(settings, now, out)
+
+
+def _prune_backups(settings: Settings, now: datetime, out: TextIO) -> None:
+    gone = backups.prune(settings.backup_dir, settings.backup_keep_days, now)
+    if gone:
+        print(f"Deleted {len(gone)} backups older than {settings.backup_keep_days} days.", file=out)
+
+
+async def restore(args: argparse.Namespace, settings: Settings, out: TextIO) -> None:
+    try:
+        restored = await asyncio.to_thread(
+            backups.restore_backup, args.folder.resolve(), settings.database_url,
+            settings.tracker_url, pg_bin=settings.pg_bin)
+    except backups.BackupError as exc:
+        raise CommandError(f"Nothing was restored: {exc}") from None
+    names = {"api": "the API's database", "tracker": "Rasa's tracker store"}
+    print(f"Restored {' and '.join(names[s] for s in restored)} from {args.folder}.", file=out)
 
 
 def _noted_head(value: str) -> tuple[int, str]:
@@ -267,10 +308,21 @@ def parser() -> argparse.ArgumentParser:
     rewrite = commands.add_parser(
         "scrub", help="rewrite the tables that held erased conversations (PostgreSQL: VACUUM FULL)")
     rewrite.set_defaults(run=scrub_now)
+
+    save = commands.add_parser(
+        "backup", help="back up both databases (and delete backups past MESO_BACKUP_KEEP_DAYS)")
+    save.set_defaults(run=backup)
+    put_back = commands.add_parser(
+        "restore", help="replace both databases' content with a backup's (stop the API and Rasa first)")
+    put_back.add_argument("folder", type=Path, help="the backup's folder (meso-<time>)")
+    put_back.set_defaults(run=restore)
     return root
 
 
 async def run(args: argparse.Namespace, settings: Settings, out: TextIO, stdin: TextIO) -> None:
+    if args.run is restore:  # before anything opens (or migrates) the database
+        await restore(args, settings, out)
+        return
     engine = create_engine(settings.database_url)
     try:
         if args.run is migrate:
@@ -283,6 +335,9 @@ async def run(args: argparse.Namespace, settings: Settings, out: TextIO, stdin: 
         await upgrade_head(engine)
         if args.run is scrub_now:
             await scrub_now(engine, settings, out)
+            return
+        if args.run is backup:
+            await backup(engine, settings, out)
             return
         async with create_sessionmaker(engine)() as db:
             if args.run is retention:

@@ -208,6 +208,21 @@ class Settings(BaseSettings):
     retention_days: NonNegativeInt = Field(
         default=365, description="`api.cli retention` erases conversations idle longer; 0: never."
     )
+    backup_dir: Path = Field(
+        default=DEFAULT_DB_PATH.parent / "backups",
+        description="Where `api.cli backup` writes its backups (one folder each, owner-only); "
+        "default: backups in var_dir. Put it on another disk or host's mount.",
+    )
+    backup_keep_days: NonNegativeInt = Field(
+        default=14,
+        description="Backups older than this are deleted by every backup and retention run "
+        "(an erased conversation stays in backups at most this long); 0: never deleted.",
+    )
+    pg_bin: str = Field(
+        default="",
+        description="Folder of PostgreSQL's programs (pg_dump, pg_restore for backups); "
+        "default: the PATH.",
+    )
 
     test_key: SecretStr = Field(
         default=SecretStr(""),
@@ -247,6 +262,8 @@ class Settings(BaseSettings):
             data = {**data, "database_url": f"sqlite:///{var_dir / 'meso.db'}"}
         if not data.get("tracker_url"):
             data = {**data, "tracker_url": f"sqlite:///{var_dir / 'rasa-tracker.db'}"}
+        if not data.get("backup_dir"):
+            data = {**data, "backup_dir": var_dir / "backups"}
         return data
 
     @field_validator("database_url", "tracker_url")

@@ -183,7 +183,7 @@ def test_retention_zero_days_keeps_everything(
     run(["list-users"])
     add_conversation(database_url, "ancient", 5000)
     status, output = run(["retention"], retention_days=0)
-    assert status == 0 and "nothing is deleted" in output
+    assert status == 0 and "no conversation is deleted" in output
     assert len(database_rows(database_url, "SELECT id FROM conversations")) == 1
 
 
