@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from api import field_checks, history, schemas
 from api.bot_data import MAX_RECORD_BYTES, Callback, json_size, merge_record
 from api.models import CallbackRequest, Conversation, Message, short_id, utcnow
+from api.notifications import outbox
 from api.rasa_client import RasaCustom, RasaNlu, RasaReply
 from contract.levels import most_severe
 from api.replies import batch_red_flag, present
@@ -550,13 +551,15 @@ async def store_replies(
     is applied, also that of a message with neither text nor buttons (not shown). With
     transcript consent the reply's red-flag level goes on ``patient`` and the conversation,
     and the shown messages are stored (their ``id`` is their ``seq``); without it nothing of
-    the turn is stored. The conversation's last activity is now.
+    the turn is stored. A rising red flag and each callback request add a staff notice
+    (``api.notifications``). The conversation's last activity is now.
     ``first_seq``: the first reply's ``seq`` when the caller knows it (under the
     conversation's lock: ``patient.seq + 1`` when ``patient`` is the latest message,
     :data:`FIRST_SEQ` for a new conversation); otherwise it is read.
     """
     now = utcnow()
     changes = _Changes()
+    level_before = conversation.red_flag_level
     if patient is not None:
         _record_understanding(patient, reply.nlu, changes)
     for message in reply.messages:
@@ -599,6 +602,11 @@ async def store_replies(
         await session.execute(_INSERT_CALLBACK, changes.callbacks)
     if rows:
         await session.execute(_INSERT_MESSAGE, rows)  # one statement for the batch
+    notices = outbox.turn_notices(conversation.id, before=level_before,
+                                  after=conversation.red_flag_level,
+                                  callbacks=len(changes.callbacks), now=now)
+    if notices:  # staff told, in the same transaction as what they are told of
+        await session.execute(outbox.INSERT, notices)
     return [item.public for item in shown]
 
 

@@ -30,6 +30,7 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.db import create_engine, create_sessionmaker, require_head, upgrade_head
@@ -38,6 +39,8 @@ from api.locks import conversation_locks
 from api.http_transport import LeanTransport
 from api.rasa_client import CONNECTIONS, RasaClient, note_absent_sniffio
 from api.ratelimit import RateLimits
+from api.notifications.channels import channels as notification_channels
+from api.notifications.dispatch import Dispatcher
 from api.retention import purge_forever
 from api.scrub import scrub_forever
 from api.routes import chat, feedback, health, staff, summary, widget
@@ -349,6 +352,23 @@ def _summary_links(config: Settings) -> SummaryLinks:
     return SummaryLinks(key, timedelta(minutes=config.summary_link_minutes))
 
 
+def _notifier(
+    config: Settings, sessionmaker: async_sessionmaker[AsyncSession], *, across_workers: bool
+) -> Dispatcher | None:
+    """The staff notifications' dispatcher, or None (logged) when no channel is set."""
+    configured = notification_channels(config)
+    if not configured:
+        logger.warning("no notification channel is set (MESO_NOTIFY_EMAIL_TO, "
+                       "MESO_NOTIFY_WEBHOOK_URL): staff are not told of red flags at once")
+        return None
+    if not config.public_url:
+        logger.warning("MESO_PUBLIC_URL is not set: notifications link to the console by path only")
+    remind = config.notify_remind_minutes
+    return Dispatcher(sessionmaker, configured, console_url=config.public_url,
+                      remind_after=timedelta(minutes=remind) if remind else None,
+                      across_workers=across_workers)
+
+
 def create_app(
     settings: Settings | None = None,
     *,
@@ -430,6 +450,9 @@ def create_app(
                     name="write-behind",
                 )
                 background = [purge, write_behind]
+                notifier = _notifier(config, runtime.sessionmaker, across_workers=locks.shared)
+                if notifier is not None:
+                    background.append(asyncio.create_task(notifier.run_forever(), name="notify"))
                 if config.scrub_interval_hours and "postgresql" in {
                     engine.dialect.name, tracker.dialect
                 }:
@@ -461,6 +484,8 @@ def create_app(
                         task.cancel()
                         with contextlib.suppress(asyncio.CancelledError):
                             await task
+                    if notifier is not None:
+                        await notifier.aclose()
                     app.state.runtime = None
         finally:
             await limits.close()

@@ -7,7 +7,7 @@ Every change to these models needs a new Alembic revision in ``api/migrations/ve
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, get_args
 
 from sqlalchemy import (
     JSON,
@@ -258,6 +258,54 @@ class CallbackRequest(Base):
     """The display name of the member of staff who marked it done."""
 
     conversation: Mapped[Conversation] = relationship(back_populates="callback_requests")
+
+
+NotificationKind = Literal["red_flag", "callback", "reminder"]
+NOTIFICATION_KINDS: tuple[str, ...] = get_args(NotificationKind)
+NotificationStatus = Literal["pending", "sent", "failed"]
+NOTIFICATION_STATUSES: tuple[str, ...] = get_args(NotificationStatus)
+
+
+class StaffNotification(Base):
+    """Staff told that a conversation needs them (``api.notifications``): a red flag (the
+    conversation's first, or a more severe level), a callback request, or a reminder of a
+    same-day-or-worse flag nobody has marked reviewed.
+
+    The outbox: a row is written in the same transaction as what it tells of, and the
+    dispatcher sends it by email and/or webhook, retrying until every channel took it. It
+    holds no health or contact detail beyond the level; the message points to the
+    conversation in the staff console. Deleted with its conversation.
+    """
+
+    __tablename__ = "staff_notifications"
+    __table_args__ = (
+        CheckConstraint(
+            "kind IN (" + ", ".join(f"'{k}'" for k in NOTIFICATION_KINDS) + ")", name="kind"),
+        CheckConstraint(
+            "status IN (" + ", ".join(f"'{s}'" for s in NOTIFICATION_STATUSES) + ")",
+            name="status"),
+        CheckConstraint(sql_check("level"), name="level"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    conversation_id: Mapped[str] = mapped_column(
+        String(128), ForeignKey("conversations.id", ondelete="CASCADE"), index=True
+    )
+    kind: Mapped[str] = mapped_column(String(16))
+    level: Mapped[str | None] = mapped_column(String(16))
+    """The red-flag level (red flags and reminders); None for a callback request."""
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    status: Mapped[str] = mapped_column(String(8), default="pending", index=True)
+    """``pending`` until every configured channel took it (``sent``), or ``failed`` once
+    ``api.notifications.dispatch.MAX_ATTEMPTS`` tries did not get it through."""
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    """Not tried before this time: the retry's back-off, or a dispatcher's claim on it."""
+    delivered: Mapped[list[Any]] = mapped_column(default=list)
+    """The channels (``email``, ``webhook``) that took it: a retry skips them."""
+    last_error: Mapped[str | None] = mapped_column(String(200))
+    """Why the last try failed, per channel (the kind of error, never a secret)."""
+    sent_at: Mapped[datetime | None] = mapped_column()
 
 
 StaffRole = Literal["admin", "reviewer"]

@@ -208,6 +208,37 @@ class Settings(BaseSettings):
     retention_days: NonNegativeInt = Field(
         default=365, description="`api.cli retention` erases conversations idle longer; 0: never."
     )
+    notify_email_to: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Staff addresses told at once of each red flag and callback request "
+        "(api/notifications), comma-separated; empty: no email.",
+    )
+    notify_email_from: str = Field(
+        default="", description="The From address of those emails (needed with notify_email_to)."
+    )
+    smtp_host: str = Field(default="", description="The SMTP server that sends them.")
+    smtp_port: int = Field(default=587, ge=1, le=65535, description="Its port.")
+    smtp_starttls: bool = Field(
+        default=True, description="Upgrade the SMTP connection with STARTTLS before logging in."
+    )
+    smtp_user: str = Field(default="", description="SMTP login; empty: none.")
+    smtp_password: SecretStr = Field(default=SecretStr(""), description="SMTP password.")
+    notify_webhook_url: str = Field(
+        default="",
+        description="A URL that gets the same notices as a JSON POST (a team chat's incoming "
+        "webhook: the body has a `text`); empty: none.",
+    )
+    notify_webhook_secret: SecretStr = Field(
+        default=SecretStr(""),
+        description="When set, each POST carries X-Meso-Signature: sha256=<HMAC of the body "
+        "with it>, so the receiver can tell it came from here.",
+    )
+    notify_remind_minutes: float = Field(
+        default=30.0,
+        ge=0,
+        description="A same-day, emergency or crisis flag nobody has marked reviewed this many "
+        "minutes after it came is notified again (once); 0: no reminders.",
+    )
     backup_dir: Path = Field(
         default=DEFAULT_DB_PATH.parent / "backups",
         description="Where `api.cli backup` writes its backups (one folder each, owner-only); "
@@ -305,6 +336,21 @@ class Settings(BaseSettings):
                 )
             origins.append(f"{parts.scheme}://{parts.netloc.lower()}")
         return list(dict.fromkeys(origins))
+
+    @field_validator("notify_email_to", mode="before")
+    @classmethod
+    def _split_addresses(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @model_validator(mode="after")
+    def _email_complete(self) -> Settings:
+        if self.notify_email_to and not (self.smtp_host and self.notify_email_from):
+            raise ValueError("MESO_NOTIFY_EMAIL_TO needs MESO_SMTP_HOST and MESO_NOTIFY_EMAIL_FROM")
+        if self.notify_webhook_url and urlsplit(self.notify_webhook_url).scheme not in {"http", "https"}:
+            raise ValueError("MESO_NOTIFY_WEBHOOK_URL must be an http(s) URL")
+        return self
 
     @field_validator("trusted_proxies", mode="before")
     @classmethod

@@ -71,8 +71,10 @@ def test_upgrade_head_on_an_empty_database_creates_the_schema(engine: Engine) ->
         "staff_notes",
         "field_check_counts",
         "job_runs",
+        "staff_notifications",
     }
-    for table in ("messages", "callback_requests", "conversation_tags", "staff_notes"):
+    for table in ("messages", "callback_requests", "conversation_tags", "staff_notes",
+                  "staff_notifications"):
         [fk] = inspector.get_foreign_keys(table)
         assert (fk["referred_table"], fk["options"].get("ondelete")) == ("conversations", "CASCADE")
     uniques = {tuple(u["column_names"]) for u in inspector.get_unique_constraints("messages")}

@@ -36,7 +36,8 @@ def command(settings: Settings, *argv: str) -> tuple[int, str]:
 
 def test_the_conversation_tables_are_those_an_erasure_deletes_from() -> None:
     assert set(CONVERSATION_TABLES) == {
-        "conversations", "messages", "callback_requests", "conversation_tags", "staff_notes"}
+        "conversations", "messages", "callback_requests", "conversation_tags", "staff_notes",
+        "staff_notifications"}
 
 
 async def test_on_postgresql_the_api_rewrites_the_tables_once_a_round_across_workers(

@@ -17,6 +17,7 @@ from api.routes.staff import (
     export,
     field_check,
     inbox,
+    notifications,
     questions,
     summary,
     transcript,
@@ -27,5 +28,5 @@ router = APIRouter(include_in_schema=False)
 """Every staff route. The ``/staff`` prefix is given to each sub-router as it is included
 (not to this router), so a sub-router may have a route at ``/staff`` itself (path "")."""
 for module in (auth, account, users, audit, erasure, inbox, summary, transcript, export,
-               questions, field_check):
+               questions, field_check, notifications):
     router.include_router(module.router, prefix="/staff")

@@ -15,6 +15,7 @@ from fastapi import APIRouter, Request, status
 from fastapi.responses import HTMLResponse
 
 from api.deps import SessionDep
+from api.notifications.outbox import count_failing
 from api.staff.audit import audit
 from api.staff.auth import StaffDep
 from api.staff.inbox_query import (
@@ -100,6 +101,7 @@ async def inbox(request: Request, user: StaffDep, session: SessionDep) -> HTMLRe
         form = {name: params.get(name, "").strip() for name in FILTER_FIELDS}
     topics = await known_topics(session)
     tags = await known_tags(session)
+    notification_problems = await count_failing(session)
     await session.commit()
     return render(
         request,
@@ -107,6 +109,7 @@ async def inbox(request: Request, user: StaffDep, session: SessionDep) -> HTMLRe
         {
             "error": str(error) if error else None,
             "error_field": error.field if error else None,
+            "notification_problems": notification_problems,
             "form": form,
             "filtered": error is None and filters.active,
             "result": result,
