@@ -42,7 +42,7 @@ BOT_CODE := $(shell find $(ROOT)/bot -name '*.py' -o -name '*.yml' 2>/dev/null)
 # Code the trained model is made of (Rasa fingerprints data and config, not this).
 NLU_CODE := $(shell find $(ROOT)/bot/nlu $(ROOT)/bot/nlp -name '*.py' 2>/dev/null)
 
-.PHONY: help run run-scale bench-scale test setup kb train validate test-bot test-stories test-api conversation-test test-browser browser datastores migrate eval nlu-cv bench clean readability safety-eval audit encoder
+.PHONY: help run run-scale bench-scale test setup kb train validate test-bot test-stories test-api conversation-test test-browser browser datastores proxy migrate eval nlu-cv bench clean readability safety-eval audit encoder
 
 help:
 	@echo "make run    set everything up, then start the assistant on http://127.0.0.1:8000"
@@ -171,7 +171,16 @@ test-stories:
 		--out results/stories --quiet
 	@echo "Rasa test stories: all passed"
 
-test-api: datastores
+# nginx (Debian's package) for the TLS reverse proxy's test (deploy/host/, tests/integration/
+# test_host_proxy.py); openssl makes the test's self-signed certificate.
+proxy:
+	@if ! command -v nginx >/dev/null && [ ! -x /usr/sbin/nginx ] || ! command -v openssl >/dev/null; then \
+		command -v apt-get >/dev/null || { echo "The proxy test needs nginx and openssl: install them"; exit 1; }; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq \
+			--no-install-recommends nginx openssl > /dev/null; \
+	fi
+
+test-api: datastores proxy
 	$(API_PY) -m pytest tests/contract tests/ops tests/api tests/convtest tests/eval tests/bench tests/integration -q -p no:cacheprovider
 	@echo "The API suite again, the app on PostgreSQL (a new database per test on a private server):"
 	MESO_TEST_DATABASE=postgresql $(API_PY) -m pytest tests/api -q -p no:cacheprovider

@@ -48,9 +48,10 @@ def ports(value: str) -> list[str]:
     return [port.strip() for port in value.split(",") if port.strip()]
 
 
-def service_env() -> dict[str, str]:
-    """Settings shared by the three processes (anything already set wins)."""
-    env = dict(os.environ)
+def service_env(environ: dict[str, str] | None = None) -> dict[str, str]:
+    """Settings shared by the three processes (anything already set, in ``environ`` or else
+    this process's environment, wins)."""
+    env = dict(os.environ if environ is None else environ)
     var = Path(env.setdefault("MESO_VAR_DIR", str(ROOT / "var")))
     api_port = env.setdefault("MESO_API_PORT", "8000")
     # One port per Rasa replica and per action server (comma-separated: a scaled set-up).

@@ -100,6 +100,11 @@ def clear_session_cookie(response: Response, settings: Settings) -> None:
     response.delete_cookie(COOKIE_NAME, **_cookie_flags(settings))
 
 
+def clear_login_cookie(response: Response, settings: Settings) -> None:
+    """The login form's pre-session cookie, cleared with the flags it was set with."""
+    response.delete_cookie(LOGIN_COOKIE, **_cookie_flags(settings, LOGIN_PATH))
+
+
 def here(request: Request) -> str:
     """The request's path and query (where to come back to)."""
     return request.url.path + (f"?{request.url.query}" if request.url.query else "")

@@ -20,7 +20,6 @@ from api.staff.audit import audit
 from api.staff.auth import (
     COOKIE_NAME,
     ENROL_PATH,
-    LOGIN_COOKIE,
     LOGIN_PATH,
     TOTP_PATH,
     CsrfDep,
@@ -28,6 +27,7 @@ from api.staff.auth import (
     SignedInDep,
     StaffDep,
     StaffSessionDep,
+    clear_login_cookie,
     clear_session_cookie,
     live_session,
     login_token,
@@ -205,7 +205,7 @@ async def login(
         await db.commit()
         url = f"{ENROL_PATH}?{urlencode({'next': target})}" if enrol else target
         response = _signed_in(redirect(url), token, user, settings)
-    response.delete_cookie(LOGIN_COOKIE, path=LOGIN_PATH)
+    clear_login_cookie(response, settings)
     return response
 
 
