@@ -12,7 +12,6 @@ without transcript consent) and tear-down. Start it with::
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import gc
 import logging
 from collections.abc import AsyncIterator
@@ -39,6 +38,7 @@ from api.locks import conversation_locks
 from api.http_transport import LeanTransport
 from api.rasa_client import CONNECTIONS, RasaClient, note_absent_sniffio
 from api.ratelimit import RateLimits
+from api.background import stop as stop_background
 from api.notifications.channels import channels as notification_channels
 from api.notifications.dispatch import Dispatcher
 from api.retention import purge_forever
@@ -481,9 +481,7 @@ def create_app(
                 finally:
                     gc.unfreeze()
                     for task in background:
-                        task.cancel()
-                        with contextlib.suppress(asyncio.CancelledError):
-                            await task
+                        await stop_background(task)
                     if notifier is not None:
                         await notifier.aclose()
                     app.state.runtime = None

@@ -34,6 +34,7 @@ from sqlalchemy import ColumnElement, delete, exists, null, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
 from api.db import scrub_erased
+from api.background import pause
 from api.jobs import claim_round
 from api.locks import KeyedLocks
 from api.models import CONVERSATION_TABLES, CallbackRequest, Conversation, utcnow
@@ -190,4 +191,4 @@ async def purge_forever(
             raise
         except Exception as exc:  # never let the purge take the app down
             logger.error("purge failed: %s", type(exc).__name__)
-        await asyncio.sleep(interval)
+        await pause(interval)

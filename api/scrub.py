@@ -24,6 +24,7 @@ from datetime import timedelta
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from api.db import scrub_erased
+from api.background import pause
 from api.jobs import claim_round
 from api.models import CONVERSATION_TABLES, utcnow
 from api.tracker_store import TrackerStore
@@ -67,4 +68,4 @@ async def scrub_forever(
             raise
         except Exception as exc:  # never let the scrub take the app down
             logger.error("scrub failed: %s", type(exc).__name__)
-        await asyncio.sleep(interval)
+        await pause(interval)

@@ -24,6 +24,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from api import crud
+from api.background import pause
 from api.locks import KeyedLocks
 from api.models import short_id, utcnow
 from api.rasa_client import RasaReply
@@ -102,7 +103,7 @@ class WriteBehind:
                         logger.info("write-behind: turns written, %d still waiting", len(self._turns))
                 except Exception as exc:  # never let the waiting turns lose their writer
                     logger.error("write-behind: flush failed (%s); tried again", type(exc).__name__)
-                await asyncio.sleep(RETRY_SECONDS)
+                await pause(RETRY_SECONDS)
         except asyncio.CancelledError:
             if self._turns:
                 logger.error("write-behind: %d turns were still waiting at shutdown", len(self._turns))

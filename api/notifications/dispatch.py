@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from api.background import pause
 from api.jobs import claim_round
 from api.models import StaffNotification, short_id, utcnow
 from api.notifications import outbox
@@ -104,7 +105,7 @@ class Dispatcher:
                 raise
             except Exception as exc:  # never let notifications take the app down
                 logger.error("notifications round failed: %s", type(exc).__name__)
-            await asyncio.sleep(EVERY_S)
+            await pause(EVERY_S)
 
     async def aclose(self) -> None:
         for channel in self._channels:
