@@ -15,6 +15,7 @@ from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from api.locks import KeyedLocks
+from api.metrics import Metrics
 from api.rasa_client import RasaClient
 from api.ratelimit import Limiter
 from api.safety_net import SafetyNet
@@ -56,6 +57,8 @@ class Runtime:
     """Turns the database refused, written when it takes writes again (``api.write_behind``)."""
     summary_links: SummaryLinks
     """Signs and checks the printable summary's expiring links (``api.signed_links``)."""
+    metrics: Metrics
+    """This app's counters (``api.metrics``, ``GET /metrics``)."""
     login_throttle: LoginThrottle = field(default_factory=LoginThrottle)
     """Wrong staff passwords in a row per account and per trusted browser
     (``api.staff.throttle``)."""

@@ -39,11 +39,12 @@ from api.http_transport import LeanTransport
 from api.rasa_client import CONNECTIONS, RasaClient, note_absent_sniffio
 from api.ratelimit import RateLimits
 from api.background import stop as stop_background
+from api.metrics import Metrics, MetricsMiddleware
 from api.notifications.channels import channels as notification_channels
 from api.notifications.dispatch import Dispatcher
 from api.retention import purge_forever
 from api.scrub import scrub_forever
-from api.routes import chat, feedback, health, staff, summary, widget
+from api.routes import chat, feedback, health, metrics, staff, summary, widget
 from api.schemas import UNAVAILABLE_DETAIL
 from api.proxies import TrustedProxies
 from api.settings import PACKAGE_DIR, Settings
@@ -432,6 +433,7 @@ def create_app(
                     safety_net=safety_net,
                     write_behind=WriteBehind(links, config.resume_hours),
                     summary_links=links,
+                    metrics=app.state.metrics,
                 )
                 runtime = app.state.runtime
                 purge = asyncio.create_task(
@@ -510,6 +512,8 @@ def create_app(
     app.add_middleware(ApiCors)  # refusals (413, 429, ...) are readable cross-origin
     # Outermost: every layer below sees the client and scheme MESO_TRUSTED_PROXIES allow.
     app.add_middleware(TrustedProxies)
+    app.state.metrics = Metrics()
+    app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)  # every answer counted
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(SQLAlchemyError, _database_error)
     # asyncpg reports a PostgreSQL it cannot connect to as the OS error itself, past
@@ -524,6 +528,7 @@ def create_app(
     app.include_router(feedback.router)
     app.include_router(widget.router)
     app.include_router(staff.router)
+    app.include_router(metrics.router)
 
     @app.get("/", include_in_schema=False)
     async def demo_home_page() -> FileResponse:

@@ -175,6 +175,8 @@ class RasaCustom(_Lenient):
     summary: Summary | None = None
     field_check: FieldCheck | None = None
     figures: list[RasaFigure] = Field(default_factory=list)
+    declined: str | None = None
+    """The kind of request the reply declines (``actions/refusals.py``; read for metrics)."""
 
     @field_validator(*DATA_BLOCKS, mode="wrap")
     @classmethod

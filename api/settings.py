@@ -255,6 +255,11 @@ class Settings(BaseSettings):
         "default: the PATH.",
     )
 
+    metrics_token: SecretStr = Field(
+        default=SecretStr(""),
+        description="Prometheus scrapes GET /metrics with Authorization: Bearer <this> "
+        "(32 characters or more); empty: /metrics is not served (404).",
+    )
     test_key: SecretStr = Field(
         default=SecretStr(""),
         description="Conversation tests holding this key (header X-Meso-Test-Key) get what "
@@ -301,6 +306,13 @@ class Settings(BaseSettings):
     @classmethod
     def _async_driver(cls, value: str) -> str:
         return normalise_database_url(value)
+
+    @field_validator("metrics_token")
+    @classmethod
+    def _metrics_token_long_enough(cls, value: SecretStr) -> SecretStr:
+        if value.get_secret_value() and len(value.get_secret_value()) < 32:
+            raise ValueError("MESO_METRICS_TOKEN must be at least 32 characters")
+        return value
 
     @field_validator("link_secret")
     @classmethod

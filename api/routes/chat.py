@@ -294,9 +294,11 @@ async def send_message(
                     batch_red_flag(net.messages),
                 )
                 reply = net
+                runtime.metrics.safety_net.inc()
             else:
                 if patient is not None:  # Rasa's own reply: stored now, nothing to settle
                     patient.tracker_pending = False
+            runtime.metrics.reply(reply)
 
             messages = await crud.store_replies(
                 session, conversation, reply, patient,
@@ -348,6 +350,8 @@ def _without_database(
     )
     if net is None:
         raise _unavailable(runtime)
+    runtime.metrics.safety_net.inc()
+    runtime.metrics.reply(net)
     return Replies(messages=[m.public for m in present(net.messages, summary_link=None)])
 
 

@@ -10,7 +10,7 @@ from fastapi import APIRouter, status
 from fastapi.responses import JSONResponse
 
 from api.db import ping
-from api.deps import RuntimeDep
+from api.deps import Runtime, RuntimeDep
 from api.rasa_client import AssistantUnavailable
 from api.schemas import Health, Readiness, ReadinessChecks
 from api.tracker_store import TrackerStoreMissing
@@ -39,6 +39,20 @@ async def _check(probe: Awaitable[object], timeout: float) -> str:
     return "ok"
 
 
+async def component_checks(runtime: Runtime) -> ReadinessChecks:
+    """Rasa, the action server, the database and Rasa's tracker store, checked concurrently,
+    each within ``MESO_READINESS_TIMEOUT`` (``/readyz``, and the metrics' ``meso_up``)."""
+    timeout = runtime.settings.readiness_timeout
+    rasa, action_server, database, tracker_store = await asyncio.gather(
+        _check(runtime.rasa.status(), timeout),
+        _check(runtime.rasa.action_server_health(), timeout),
+        _check(ping(runtime.engine), timeout),
+        _check(runtime.tracker.check(), timeout),
+    )
+    return ReadinessChecks(rasa=rasa, action_server=action_server, database=database,
+                           tracker_store=tracker_store)
+
+
 @router.get(
     "/readyz",
     response_model=Readiness,
@@ -52,15 +66,7 @@ async def readyz(runtime: RuntimeDep) -> JSONResponse:
     table, else Rasa would be keeping conversations in memory), else 503; ``checks`` says
     which is down.
     """
-    timeout = runtime.settings.readiness_timeout
-    rasa, action_server, database, tracker_store = await asyncio.gather(
-        _check(runtime.rasa.status(), timeout),
-        _check(runtime.rasa.action_server_health(), timeout),
-        _check(ping(runtime.engine), timeout),
-        _check(runtime.tracker.check(), timeout),
-    )
-    checks = ReadinessChecks(rasa=rasa, action_server=action_server, database=database,
-                             tracker_store=tracker_store)
+    checks = await component_checks(runtime)
     ready = all(value == "ok" for value in checks.model_dump().values())
     if not ready:
         logger.warning("not ready: %s", checks.model_dump())

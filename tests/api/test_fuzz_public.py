@@ -427,8 +427,10 @@ class Run:
                 data.draw(st.booleans(), label="consent"),
                 data.draw(st.sampled_from(["other's", "changed", "made up"]), label="wrong"),
                 data.draw(st.one_of(
+                    # Not "bearer  {token}": the scheme is case-insensitive and may be followed
+                    # by more than one space (RFC 7235, RFC 6750), so that one is valid.
                     st.sampled_from(["Bearer", "Bearer ", "Basic {token}", "{token}",
-                                     "Bearer {token} extra", "Token {token}", "bearer  {token}"]),
+                                     "Bearer {token} extra", "Token {token}", "Bearer\t{token}"]),
                     header_text,
                 ), label="malformed"),
             )
