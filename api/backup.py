@@ -124,7 +124,7 @@ def create_backup(
     partial = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=folder))  # mode 0700
     try:
         files: dict[str, dict[str, object]] = {}
-        for stem, url in zip(DATABASES, (database_url, tracker_url), strict=True):
+        for stem, url in _targets(database_url, tracker_url):
             target = partial / f"{stem}.{_kind(url)}"
             if _dump(url, target, pg_bin):
                 target.chmod(0o600)

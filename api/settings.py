@@ -307,23 +307,16 @@ class Settings(BaseSettings):
     def _async_driver(cls, value: str) -> str:
         return normalise_database_url(value)
 
-    @field_validator("metrics_token")
-    @classmethod
-    def _metrics_token_long_enough(cls, value: SecretStr) -> SecretStr:
-        if value.get_secret_value() and len(value.get_secret_value()) < 32:
-            raise ValueError("MESO_METRICS_TOKEN must be at least 32 characters")
-        return value
-
-    @field_validator("link_secret")
+    @field_validator("link_secret", "metrics_token")
     @classmethod
     def _long_enough(cls, value: SecretStr) -> SecretStr:
         if value.get_secret_value() and len(value.get_secret_value()) < 32:
-            raise ValueError("must be at least 32 characters (or empty for a random key)")
+            raise ValueError("must be at least 32 characters (or empty)")
         return value
 
-    @field_validator("widget_origins", mode="before")
+    @field_validator("widget_origins", "notify_email_to", "trusted_proxies", mode="before")
     @classmethod
-    def _split_origins(cls, value: Any) -> Any:
+    def _comma_separated(cls, value: Any) -> Any:
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
@@ -349,13 +342,6 @@ class Settings(BaseSettings):
             origins.append(f"{parts.scheme}://{parts.netloc.lower()}")
         return list(dict.fromkeys(origins))
 
-    @field_validator("notify_email_to", mode="before")
-    @classmethod
-    def _split_addresses(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            return [part.strip() for part in value.split(",") if part.strip()]
-        return value
-
     @model_validator(mode="after")
     def _email_complete(self) -> Settings:
         if self.notify_email_to and not (self.smtp_host and self.notify_email_from):
@@ -363,13 +349,6 @@ class Settings(BaseSettings):
         if self.notify_webhook_url and urlsplit(self.notify_webhook_url).scheme not in {"http", "https"}:
             raise ValueError("MESO_NOTIFY_WEBHOOK_URL must be an http(s) URL")
         return self
-
-    @field_validator("trusted_proxies", mode="before")
-    @classmethod
-    def _split_proxies(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            return [part.strip() for part in value.split(",") if part.strip()]
-        return value
 
     @field_validator("trusted_proxies")
     @classmethod

@@ -275,12 +275,7 @@ class Harness:
                 locker.execute("ROLLBACK")
                 locker.close()
             return
-        import asyncpg
-        from sqlalchemy.engine import make_url
-
-        parts = make_url(self.database_url)
-        locker = await asyncpg.connect(host=parts.host, port=parts.port, user=parts.username,
-                                       password=parts.password, database=parts.database)
+        locker = await _postgres_connection(self.database_url)
         holding = locker.transaction()
         try:
             await holding.start()
@@ -439,22 +434,27 @@ def _for_sqlite(params: tuple[Any, ...]) -> tuple[Any, ...]:
     )
 
 
+async def _postgres_connection(url: str) -> Any:
+    """An asyncpg connection to the database of ``url`` (outside the app's pools)."""
+    import asyncpg
+    from sqlalchemy.engine import make_url
+
+    parts = make_url(url)
+    return await asyncpg.connect(host=parts.host, port=parts.port, user=parts.username,
+                                 password=parts.password, database=parts.database)
+
+
 def _on_postgres(
     url: str, sql: str, params: tuple[Any, ...], fetch: bool, first: str = ""
 ) -> list[Any]:
     """asyncpg on a thread of its own (callers may be inside an event loop); ``first``, a
     statement run before on the same connection."""
-    import asyncpg
-    from sqlalchemy.engine import make_url
-
-    parts = make_url(url)
     numbered = sql
     for n in range(1, len(params) + 1):
         numbered = numbered.replace("?", f"${n}", 1)
 
     async def run() -> list[Any]:
-        connection = await asyncpg.connect(host=parts.host, port=parts.port, user=parts.username,
-                                           password=parts.password, database=parts.database)
+        connection = await _postgres_connection(url)
         try:
             if first:
                 await connection.execute(first)
