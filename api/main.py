@@ -39,7 +39,8 @@ from api.http_transport import LeanTransport
 from api.rasa_client import CONNECTIONS, RasaClient, note_absent_sniffio
 from api.ratelimit import RateLimits
 from api.background import stop as stop_background
-from api.metrics import Metrics, MetricsMiddleware
+from api.metrics import Metrics
+from api.request_log import RequestLog, route_of
 from api.notifications.channels import channels as notification_channels
 from api.notifications.dispatch import Dispatcher
 from api.retention import purge_forever
@@ -58,6 +59,7 @@ from api.signed_links import SummaryLinks
 from api.signed_links import new_key as new_link_key
 from api.write_behind import WriteBehind
 from bot.kb.loader import load_clinic
+from contract.logs import REQUEST_ID_HEADER, request_id
 
 logger = logging.getLogger("api")
 
@@ -121,6 +123,9 @@ def _with_security_headers(request: Request, response: Response) -> Response:
     hsts = bool(runtime and runtime.settings.hsts)
     for name, value in security_headers(request.url.path, hsts):
         response.headers[name.decode()] = value.decode()
+    rid = request_id.get()
+    if rid:
+        response.headers[REQUEST_ID_HEADER] = rid
     return response
 
 
@@ -316,13 +321,8 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
     )
 
 
-def _route(request: Request) -> str:
-    """The route's path template (never the concrete path, which holds a conversation id)."""
-    return str(getattr(request.scope.get("route"), "path", "?"))
-
-
 async def _database_error(request: Request, exc: Exception) -> Response:
-    logger.error("database error on %s %s: %s", request.method, _route(request), type(exc).__name__)
+    logger.error("database error on %s %s: %s", request.method, route_of(request.scope), type(exc).__name__)
     if is_staff_path(request.url.path):
         return staff_server_error(request, status.HTTP_503_SERVICE_UNAVAILABLE)
     runtime = getattr(request.app.state, "runtime", None)
@@ -331,7 +331,7 @@ async def _database_error(request: Request, exc: Exception) -> Response:
 
 
 async def _internal_error(request: Request, exc: Exception) -> Response:
-    logger.error("unhandled %s on %s %s", type(exc).__name__, request.method, _route(request))
+    logger.error("unhandled %s on %s %s", type(exc).__name__, request.method, route_of(request.scope))
     # Starlette sends this 500 from its outermost middleware, past SecurityHeaders.
     if is_staff_path(request.url.path):
         response = staff_server_error(request, status.HTTP_500_INTERNAL_SERVER_ERROR)
@@ -510,10 +510,11 @@ def create_app(
     app.add_middleware(DocsGate)  # inside SecurityHeaders: its 404 has them too
     app.add_middleware(SecurityHeaders)
     app.add_middleware(ApiCors)  # refusals (413, 429, ...) are readable cross-origin
+    # Every answer logged and counted; inside TrustedProxies, it knows whose X-Request-ID counts.
+    app.state.metrics = Metrics()
+    app.add_middleware(RequestLog, metrics=app.state.metrics)
     # Outermost: every layer below sees the client and scheme MESO_TRUSTED_PROXIES allow.
     app.add_middleware(TrustedProxies)
-    app.state.metrics = Metrics()
-    app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)  # every answer counted
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(SQLAlchemyError, _database_error)
     # asyncpg reports a PostgreSQL it cannot connect to as the OS error itself, past

@@ -8,26 +8,26 @@ tracker store answer (``meso_up``, the same checks as ``/readyz``), the staff no
 waiting, retrying or given up, the red flags nobody has marked reviewed by level, and the
 turns the write-behind holds. No message text, no id, no address is ever a label.
 
-With several uvicorn workers behind one port, a scrape reaches one of them: its counters
-are that worker's; the values read at scrape time are everyone's.
+With several uvicorn workers behind one port (``python -m api.serve --workers N``), a scrape
+reaches one of them and still reports every worker's counts: each worker keeps its counters
+in files of a folder the workers share (prometheus-client's multiprocess mode, the folder
+made fresh by ``api.serve`` at each start), and a scrape adds them up. A worker that died
+and was replaced keeps its counts there.
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Awaitable, Callable, Iterable, MutableMapping
-from typing import Any
+import os
+from collections.abc import Iterable
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.multiprocess import MultiProcessCollector
 
 from api.rasa_client import RasaReply
 from api.replies import batch_red_flag
+from api.serve import SHARED_METRICS_ENV
 from api.staff.inbox_query import FALLBACK_INTENT, LOW_CONFIDENCE
-
-Scope = MutableMapping[str, Any]
-ASGIApp = Callable[[Scope, Callable[[], Awaitable[Any]], Callable[[Any], Awaitable[None]]],
-                   Awaitable[None]]
 
 LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
@@ -49,10 +49,19 @@ def reply_kind(reply: RasaReply) -> str:
 
 
 class Metrics:
-    """The counters of one app (a registry of its own: tests start many apps)."""
+    """The counters of one app (a registry of its own: tests start many apps).
+
+    Under several workers (:data:`api.serve.SHARED_METRICS_ENV` set when the worker started)
+    a scrape reports the counts of every worker, read from their shared folder.
+    """
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
+        self._counted = self.registry
+        shared = os.environ.get(SHARED_METRICS_ENV)
+        if shared:
+            self._counted = CollectorRegistry(auto_describe=False)
+            MultiProcessCollector(self._counted, path=shared)
         self.requests = Counter("meso_http_requests", "HTTP requests answered",
                                 ("route", "method", "status"), registry=self.registry)
         self.latency = Histogram("meso_http_request_seconds", "Time to answer a request",
@@ -63,6 +72,11 @@ class Metrics:
             "meso_safety_net_replies", "Red flags answered by the API's safety net because "
             "the bot or the database could not", registry=self.registry)
 
+    def request(self, route: str, method: str, status: int, seconds: float) -> None:
+        """One answered request (``api.request_log`` counts each)."""
+        self.requests.labels(route, method, str(status)).inc()
+        self.latency.labels(route).observe(seconds)
+
     def reply(self, reply: RasaReply) -> None:
         self.replies.labels(reply_kind(reply)).inc()
 
@@ -70,7 +84,7 @@ class Metrics:
         """The text exposition: the counters, then the values read for this scrape."""
         once = CollectorRegistry(auto_describe=False)
         once.register(_Fixed(list(scraped)))
-        return generate_latest(self.registry) + generate_latest(once)
+        return generate_latest(self._counted) + generate_latest(once)
 
 
 class _Fixed:
@@ -87,32 +101,3 @@ def gauge(name: str, documentation: str, labels: tuple[str, ...],
     for label_values, value in values:
         family.add_metric(list(label_values), value)
     return family
-
-
-class MetricsMiddleware:
-    """Counts every HTTP request by its route's template, method and status (pure ASGI:
-    a few microseconds a request)."""
-
-    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
-        self._app = app
-        self._metrics = metrics
-
-    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            await self._app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        status = 500
-
-        async def sending(message: Any) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self._app(scope, receive, sending)
-        finally:
-            route = getattr(scope.get("route"), "path", None) or "unmatched"
-            self._metrics.requests.labels(route, scope["method"], str(status)).inc()
-            self._metrics.latency.labels(route).observe(time.perf_counter() - started)

@@ -17,14 +17,20 @@ from __future__ import annotations
 import ipaddress
 import logging
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from api.deps import Runtime
+if TYPE_CHECKING:  # api.deps imports the metrics, which import this module
+    from api.deps import Runtime
 
 logger = logging.getLogger(__name__)
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+PROXIED = "meso.proxied"
+"""Scope key, True on a request whose direct peer is a trusted proxy (the layers inside may
+then believe what else it says, such as its ``X-Request-ID``)."""
 
 
 def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
@@ -103,7 +109,9 @@ class TrustedProxies:
         trust = self._trust_for(tuple(runtime.settings.trusted_proxies))
         peer = scope.get("client")
         if peer and trust.trusts(peer[0]):
-            scope = dict(scope)
+            # In place, as Starlette's router adds the route: the layers outside (the
+            # metrics) read what the layers inside found.
+            scope[PROXIED] = True
             client = trust.client(_header_values(scope, b"x-forwarded-for"))
             if client is not None:
                 scope["client"] = (client, 0)

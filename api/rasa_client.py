@@ -38,6 +38,7 @@ from pydantic import (
 from api.bot_data import Callback, FieldCheck, RedFlag, validate_record
 from api.schemas import Summary
 from contract import channel
+from contract.logs import REQUEST_ID_HEADER, request_id
 from contract.payloads import check_custom
 
 logger = logging.getLogger(__name__)
@@ -382,8 +383,13 @@ class RasaClient:
     ) -> httpx.Response:
         """Send one request with an overall deadline; raise AssistantUnavailable on any failure.
 
-        ``kwargs``: ``params``, ``json``, ``headers`` as ``httpx.Request`` takes them.
+        ``kwargs``: ``params``, ``json``, ``headers`` as ``httpx.Request`` takes them. The
+        current request id (``contract.logs``) goes with it, for the other side's logs.
         """
+        rid = request_id.get()
+        if rid is not None:
+            headers = kwargs.get("headers")
+            kwargs["headers"] = {**headers, REQUEST_ID_HEADER: rid} if headers else {REQUEST_ID_HEADER: rid}
         started = time.perf_counter()
         timeouts = self._timeouts.get(timeout) or httpx.Timeout(timeout).as_dict()
         request = httpx.Request(method, url, extensions={"timeout": timeouts}, **kwargs)

@@ -263,7 +263,7 @@ def widget_timeout_s(widget_js: str) -> float:
 
 
 PROCESS_NAMES = (("bot.rasa_server", "rasa"), ("bot.action_server", "action server"),
-                 ("api.main:app", "api"), ("uvicorn", "api"))
+                 ("api.serve", "api"))
 """What a stack process's command line contains, and the name it is reported under."""
 
 

@@ -13,6 +13,9 @@ arguments to every user). Without it the server does not start.
 
 ``rasa run actions`` (a developer's unlocked action server with the root ``endpoints.yml``)
 is unchanged.
+
+Each call is logged in one line with its request id (``bot.logs``, ``contract.logs``): the id
+of the API request that led Rasa to make it.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import hmac
 import logging
 import os
 import sys
+import time
 import types
 from typing import Awaitable, Callable, List, Optional, Union
 
@@ -59,6 +63,33 @@ def token_check(token: str) -> Callable[..., Awaitable[object]]:
     return require_token
 
 
+def request_log() -> tuple[Callable[..., Awaitable[None]], Callable[..., Awaitable[None]]]:
+    """The request and response middleware giving each call its request id (Rasa's, from
+    ``X-Request-ID``, else a new one) and logging one line when it is answered: path, status
+    and time (``/health`` at DEBUG). Never the body: it holds the conversation."""
+    from bot.logs import working_for
+    from contract.logs import FIELDS, REQUEST_ID_HEADER, request_id
+
+    async def take_id(request):  # type: ignore[no-untyped-def]
+        request.ctx.started = time.perf_counter()
+        # Set on every call: calls on one kept-alive connection share a task (and a context).
+        request_id.set(working_for(request.headers))
+
+    async def log_line(request, response):  # type: ignore[no-untyped-def]
+        started = getattr(request.ctx, "started", None)
+        ms = round((time.perf_counter() - started) * 1000) if started is not None else 0
+        level = logging.DEBUG if request.path in OPEN_PATHS else logging.INFO
+        logger.log(level, "action server: %s %s %d in %d ms", request.method, request.path,
+                   response.status, ms,
+                   extra={FIELDS: {"method": request.method, "route": request.path,
+                                   "status": response.status, "ms": ms}})
+        rid = request_id.get()
+        if rid is not None:
+            response.headers[REQUEST_ID_HEADER] = rid
+
+    return take_id, log_line
+
+
 def create_app(
     token: str,
     actions: Union[str, types.ModuleType] = "actions",
@@ -68,7 +99,10 @@ def create_app(
     from rasa_sdk.endpoint import create_app as sdk_app
 
     app = sdk_app(actions, cors_origins=cors_origins)
+    take_id, log_line = request_log()
+    app.register_middleware(take_id, "request")  # first: a refusal has its id too
     app.register_middleware(token_check(token), "request")
+    app.register_middleware(log_line, "response")
     return app
 
 
@@ -79,7 +113,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     from rasa_sdk.endpoint import create_argument_parser, create_ssl_context
     from rasa_sdk.plugin import plugin_manager
 
+    from bot.logs import configure as configure_logs
     from bot.process_tuning import ACTION_SERVER_UNUSED, freeze_startup_objects, skip_unused_frameworks
+    from contract.logs import log_format
 
     skip_unused_frameworks(ACTION_SERVER_UNUSED)  # before the actions import spaCy
     args = create_argument_parser().parse_args(argv)
@@ -88,11 +124,15 @@ def main(argv: Optional[List[str]] = None) -> int:
         print(f"error: set {TOKEN_ENV} (the secret Rasa sends in its action_endpoint headers)",
               file=sys.stderr)
         return 2
+    try:
+        log_format()
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     logging.getLogger("matplotlib").setLevel(logging.WARN)
-    utils.configure_colored_logging(args.loglevel)
+    configure_logs("actions", args.loglevel)
     utils.configure_file_logging(logging.getLogger(APPLICATION_ROOT_LOGGER_NAME), args.log_file,
                                  args.loglevel, args.logging_config_file)
-    utils.update_sanic_log_level()
 
     app = create_app(token, args.actions or "actions", args.cors)  # loads the knowledge base
     freeze_startup_objects()

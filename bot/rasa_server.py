@@ -15,7 +15,8 @@ no rule is left to compare and sees only the states its rules can reach, and the
 that read only recent events are sent only those; once the model is loaded, the objects
 alive then are kept out of the garbage collector's full walks; and a thread waiting for the
 interpreter (the parse thread) gets it after 0.5 ms instead of 5. And it lets the action
-endpoint list several action servers (``bot.action_servers``).
+endpoint list several action servers (``bot.action_servers``), and logs in the format every
+process shares, each call to the action server carrying its turn's request id (``bot.logs``).
 """
 
 from __future__ import annotations
@@ -47,7 +48,17 @@ def main(argv: Optional[List[str]] = None) -> int:
     if not token:
         print(f"error: set {TOKEN_ENV} (the token of Rasa's HTTP API)", file=sys.stderr)
         return 2
+    from contract.logs import log_format
 
+    try:
+        log_format()
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+    from bot.logs import configure as configure_logs
+
+    configure_logs("rasa")  # Rasa's imports warn; again once Rasa has set up its own logging
     from bot.process_tuning import (
         RASA_UNUSED, cache_action_result_check, cache_event_types, copy_trackers_by_state,
         freeze_after_agent_load, incremental_applied_events, narrow_rule_matching, prompt_gil_handoff,
@@ -59,8 +70,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     import rasa.cli.run
 
     from bot.action_servers import several_action_servers
+    from bot.logs import send_request_ids
 
     several_action_servers()
+    send_request_ids()
     cache_action_result_check()
     cache_event_types()
     narrow_rule_matching()
@@ -75,6 +88,8 @@ def main(argv: Optional[List[str]] = None) -> int:
 
     def run_with_token(args: argparse.Namespace) -> None:
         args.auth_token = token
+        # After Rasa's own logging set-up (its command line read), before anything is served.
+        configure_logs("rasa", args.loglevel)
         rasa_run(args)
 
     # `rasa run`'s parser takes its default func from this module attribute when it is built.

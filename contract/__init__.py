@@ -9,4 +9,5 @@ nothing beyond Python's standard library, so either side can run all of it.
 * ``callback``: the rules a callback request's fields follow.
 * ``commands``: the syntax of the trusted commands (the opening command, button payloads).
 * ``urgent``: the urgent reply for a red-flag level, from the domain's texts and the clinic.
+* ``logs``: the JSON log line all three processes write, and the request id they pass on.
 """

@@ -68,14 +68,19 @@ def launch(name: str, environ: dict[str, str] | None = None) -> tuple[list[str],
     return listed[process], process_env(env, process)
 
 
+ACCESS_LOG = "/var/log/nginx/meso-requests.log"
+"""Where the site's nginx writes its line per request (``meso_requests``: no address, no path)."""
+
+
 def nginx_site(public_url: str, api_port: str, cert: str, key: str,
-               https_port: int = 443, http_port: int = 80) -> str:
+               https_port: int = 443, http_port: int = 80, access_log: str = ACCESS_LOG) -> str:
     """``deploy/host/nginx-site.conf`` filled in for this host."""
     parts = urllib.parse.urlsplit(public_url)
     if parts.scheme != "https" or not parts.hostname:
         raise HostError("MESO_PUBLIC_URL must be the https:// address patients reach")
     values = {"@SERVER_NAME@": parts.hostname, "@API_PORT@": api_port, "@TLS_CERT@": cert,
               "@TLS_KEY@": key, "@HTTPS_PORT@": str(https_port), "@HTTP_PORT@": str(http_port),
+              "@ACCESS_LOG@": access_log,
               "@HTTPS_SUFFIX@": "" if https_port == 443 else f":{https_port}"}
     text = SITE_TEMPLATE.read_text()
     for placeholder, value in values.items():

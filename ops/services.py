@@ -219,12 +219,10 @@ def commands(env: dict[str, str]) -> list[tuple[str, list[str], str]]:
                         "--interface", HOST, "--port", port, "--enable-api"],
                        f"http://{HOST}:{port}/status?token={env['MESO_RASA_TOKEN']}"))
     workers = int(env.get("MESO_API_WORKERS", "1") or "1")
-    # --no-proxy-headers: the app itself decides whose X-Forwarded-* count
-    # (MESO_TRUSTED_PROXIES), not uvicorn's implicit trust of 127.0.0.1.
-    # --http: uvicorn's httptools protocol writing each response in one piece.
-    listed.append(("api", [str(api / "python"), "-m", "uvicorn", "api.main:app", "--host", HOST,
-                           "--port", env["MESO_API_PORT"], "--no-access-log", "--no-proxy-headers",
-                           "--http", "api.http_server:CoalescingHttpToolsProtocol",
+    # api.serve: uvicorn with the options every set-up needs (no proxy headers, its own
+    # HTTP protocol, the shared log format).
+    listed.append(("api", [str(api / "python"), "-m", "api.serve", "--host", HOST,
+                           "--port", env["MESO_API_PORT"],
                            *(["--workers", str(workers)] if workers > 1 else [])],
                    f"{env['MESO_API_URL']}/readyz"))
     return listed

@@ -32,9 +32,11 @@ route stays open.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import os
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Awaitable, Callable, Dict, Optional, Text
 
@@ -47,7 +49,9 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from bot.logs import working_for
 from contract import channel
+from contract.logs import FIELDS, request_id
 from contract.payloads import check_custom
 
 logger = logging.getLogger(__name__)
@@ -141,7 +145,9 @@ class ParseThread:
     async def parse(self, processor: Any, message: UserMessage) -> Dict[Text, Any]:
         if self._executor is None:
             self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="meso-parse")
-        return await asyncio.get_running_loop().run_in_executor(self._executor, self._parse, processor, message)
+        # In this task's context: the parse's log lines carry the turn's request id.
+        return await asyncio.get_running_loop().run_in_executor(
+            self._executor, contextvars.copy_context().run, self._parse, processor, message)
 
 
 TOKEN_ENV = "MESO_RASA_TOKEN"
@@ -194,18 +200,31 @@ class MesoInput(InputChannel):
                                      status=400)
             if not command:
                 text = as_words(text)
-            agent = request.app.ctx.agent
-            collector = WholeMessagesOutput()
-            message = UserMessage(text, collector, sender, input_channel=self.name(), message_id=message_id)
+            rid = request_id.set(working_for(request.headers))
             try:
-                parse_data = command_parse(agent.processor.domain, text) if command else None
-                if parse_data is None:
-                    parse_data = await self._parser.parse(agent.processor, message)
-                message.parse_data = parse_data
-                await on_new_message(message)
-            except asyncio.CancelledError:
-                logger.error("meso channel: message handling was cancelled (sender %s)", sender[:8])
-                raise
-            return response.json({"messages": collector.messages, "nlu": _nlu_summary(parse_data)})
+                return await self._turn(request, on_new_message, sender, text, command, message_id)
+            finally:
+                request_id.reset(rid)
 
         return hook
+
+    async def _turn(self, request: Request, on_new_message: Callable[[UserMessage], Awaitable[Any]],
+                    sender: str, text: str, command: bool, message_id: Optional[str]) -> HTTPResponse:
+        """One turn; logs one line (its time and how many messages; never the text)."""
+        started = time.perf_counter()
+        agent = request.app.ctx.agent
+        collector = WholeMessagesOutput()
+        message = UserMessage(text, collector, sender, input_channel=self.name(), message_id=message_id)
+        try:
+            parse_data = command_parse(agent.processor.domain, text) if command else None
+            if parse_data is None:
+                parse_data = await self._parser.parse(agent.processor, message)
+            message.parse_data = parse_data
+            await on_new_message(message)
+        except asyncio.CancelledError:
+            logger.error("meso channel: message handling was cancelled (sender %s)", sender[:8])
+            raise
+        ms = round((time.perf_counter() - started) * 1000)
+        logger.info("meso channel: turn answered in %d ms (%d messages)", ms, len(collector.messages),
+                    extra={FIELDS: {"ms": ms, "messages": len(collector.messages)}})
+        return response.json({"messages": collector.messages, "nlu": _nlu_summary(parse_data)})

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from typing import Any, AsyncIterator
 
 import pytest
@@ -19,6 +20,13 @@ GOOD = {"authorization": f"Bearer {TOKEN}"}
 
 async def call(app: Any, method: str, path: str, headers: dict[str, str] | None = None,
                body: Any = None) -> tuple[int, Any]:
+    status, _, content = await exchange(app, method, path, headers, body)
+    return status, content
+
+
+async def exchange(app: Any, method: str, path: str, headers: dict[str, str] | None = None,
+                   body: Any = None) -> tuple[int, dict[str, str], Any]:
+    """One request through the app's ASGI interface: status, response headers, JSON body."""
     raw = b"" if body is None else json.dumps(body).encode()
     head = {**({"content-type": "application/json"} if body is not None else {}), **(headers or {})}
     scope = {
@@ -40,9 +48,10 @@ async def call(app: Any, method: str, path: str, headers: dict[str, str] | None 
         sent.append(message)
 
     await app(scope, receive, send)
-    status = next(m["status"] for m in sent if m["type"] == "http.response.start")
+    start = next(m for m in sent if m["type"] == "http.response.start")
     content = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
-    return status, json.loads(content) if content else None
+    answered = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in start.get("headers", [])}
+    return start["status"], answered, json.loads(content) if content else None
 
 
 @pytest_asyncio.fixture
@@ -119,6 +128,30 @@ async def test_with_the_secret_every_action_module_is_served(app: Any) -> None:
     assert status == 404 and body["action_name"] == "no_such_action"  # reached rasa_sdk
 
 
+@pytest.mark.asyncio
+async def test_each_call_is_logged_under_rasas_request_id_and_never_with_its_body(
+    app: Any, caplog: pytest.LogCaptureFixture,
+) -> None:
+    from contract.logs import FIELDS, RequestIdFilter
+
+    caplog.set_level(logging.DEBUG, logger="bot.action_server")
+    caplog.handler.addFilter(RequestIdFilter())  # as the process's one handler has
+    body = _action_call("no_such_action")  # rasa_sdk's own answer: 404
+    body["tracker"]["latest_message"]["text"] = "my secret scalp story"
+    served = await exchange(app, "POST", "/webhook", {**GOOD, "x-request-id": "turn-42"}, body)
+    refused = await exchange(app, "POST", "/webhook", {"x-request-id": "turn-43"}, body)
+    health = await exchange(app, "GET", "/health", {"x-request-id": "bad id"})
+    assert (served[0], refused[0], health[0]) == (404, 401, 200)
+    assert served[1]["x-request-id"] == "turn-42" and refused[1]["x-request-id"] == "turn-43"
+    fresh = health[1]["x-request-id"]
+    assert len(fresh) == 32 and fresh != "bad id"
+    lines = [(r.levelno, r.request_id, getattr(r, FIELDS, {}).get("status"))  # type: ignore[attr-defined]
+             for r in caplog.records if r.name == "bot.action_server"]
+    assert lines == [(logging.INFO, "turn-42", 404), (logging.WARNING, "turn-43", None),
+                     (logging.INFO, "turn-43", 401), (logging.DEBUG, fresh, 200)]
+    assert not any("secret scalp" in r.getMessage() for r in caplog.records)
+
+
 def test_the_comparison_is_exact() -> None:
     from bot.action_server import authorised
 
@@ -143,3 +176,7 @@ def test_the_launcher_refuses_to_start_without_the_secret(monkeypatch: pytest.Mo
     monkeypatch.delenv(action_server.TOKEN_ENV, raising=False)
     assert action_server.main(["--actions", "actions", "--port", "1"]) == 2
     assert action_server.TOKEN_ENV in capsys.readouterr().err
+    monkeypatch.setenv(action_server.TOKEN_ENV, "s")
+    monkeypatch.setenv("MESO_LOG_FORMAT", "xml")
+    assert action_server.main(["--actions", "actions", "--port", "1"]) == 2
+    assert "MESO_LOG_FORMAT must be one of json, text" in capsys.readouterr().err

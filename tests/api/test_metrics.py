@@ -100,3 +100,15 @@ async def test_component_health_notices_and_unreviewed_red_flags_are_read_at_eac
     assert values[("meso_staff_notifications", (("state", "retrying"),))] == 2  # the callbacks
     assert values[("meso_red_flags_unreviewed", (("level", "crisis"),))] == 1
     assert down[("meso_up", (("component", "rasa"),))] == 0
+
+
+async def test_requests_through_a_trusted_proxy_are_counted_by_their_route(
+    start: Callable[..., Any],
+) -> None:
+    """The proxy layer keeps the request's scope (the metrics, outside it, read the route the
+    router found there)."""
+    async with start(metrics_token=TOKEN, trusted_proxies=["203.0.113.7"]) as h:
+        await h.client.get("/healthz", headers={"x-forwarded-for": "198.51.100.20"})
+        values = await scrape(h)
+    assert values[("meso_http_requests_total", (("method", "GET"), ("route", "/healthz"), ("status", "200")))] == 1
+    assert ("meso_http_requests_total", (("method", "GET"), ("route", "unmatched"), ("status", "200"))) not in values

@@ -184,7 +184,7 @@ def test_the_request_timeout_is_the_widgets() -> None:
 @pytest.mark.parametrize(("argv", "name"), [
     (["/r/.venv-bot/bin/python", "-m", "bot.rasa_server", "--model", "m.tar.gz"], "rasa"),
     (["/r/.venv-bot/bin/python", "-m", "bot.action_server", "--actions", "actions"], "action server"),
-    (["/r/.venv-api/bin/python", "-m", "uvicorn", "api.main:app", "--port", "1"], "api"),
+    (["/r/.venv-api/bin/python", "-m", "api.serve", "--port", "1"], "api"),
     (["/usr/bin/python3", "-m", "something.else"], "something.else"),
     (["/usr/bin/sleep", "5"], "sleep"),
 ])

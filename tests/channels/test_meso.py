@@ -92,9 +92,13 @@ class _Processor:
 
         self.domain = Domain.empty()  # Rasa's default intents only (restart, back, session_start)
         self.parsed: list[str] = []
+        self.request_ids: list = []
 
     async def parse_message(self, message):  # type: ignore[no-untyped-def]
+        from contract.logs import request_id
+
         self.parsed.append(message.text)
+        self.request_ids.append(request_id.get())
         return {"intent": {"name": "greet", "confidence": 0.9}, "entities": []}
 
 
@@ -118,12 +122,16 @@ def channel_app(monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def
         received: list = []
 
         async def on_new_message(message):  # type: ignore[no-untyped-def]
+            from contract.logs import request_id
+
             received.append(message)
+            app.ctx.request_ids.append(request_id.get())
             await message.output_channel.send_text_message(message.sender_id, "hello")
 
         channel = MesoInput.from_credentials(credentials)
         app.blueprint(channel.blueprint(on_new_message), url_prefix="/webhooks/meso")
         app.ctx.received = received
+        app.ctx.request_ids = []
         return app
 
     return make
@@ -219,3 +227,31 @@ async def test_a_token_in_the_credentials_file_wins(channel_app) -> None:  # typ
         assert (env_call[0], file_call[0]) == (401, 200)
     finally:
         task.cancel()
+
+
+@pytest.mark.asyncio
+async def test_a_turn_runs_under_the_apis_request_id_and_logs_one_line_without_its_text(
+    channel_app, caplog: pytest.LogCaptureFixture,
+) -> None:  # type: ignore[no-untyped-def]
+    from contract.logs import FIELDS, RequestIdFilter, request_id
+
+    app = channel_app()
+    caplog.set_level("INFO", logger="bot.channels.meso")
+    caplog.handler.addFilter(RequestIdFilter())  # as the process's one handler has
+    task = await _started(app)
+    try:
+        auth = {"authorization": f"Bearer {CHANNEL_TOKEN}"}
+        turn = {"sender": "c" * 43, "message": "my secret scalp story", "command": False}
+        assert (await _asgi(app, "POST", "/webhooks/meso/webhook", {**auth, "x-request-id": "api-req-1"},
+                            turn))[0] == 200
+        assert (await _asgi(app, "POST", "/webhooks/meso/webhook", {**auth, "x-request-id": "bad id"},
+                            turn))[0] == 200
+    finally:
+        task.cancel()
+    first, second = app.ctx.request_ids
+    assert first == "api-req-1" and len(second) == 32  # a malformed id is replaced
+    assert app.ctx.agent.processor.request_ids == [first, second]  # the parse thread's too
+    assert request_id.get() is None  # nothing left behind
+    lines = [r for r in caplog.records if r.name == "bot.channels.meso"]
+    assert [(r.request_id, getattr(r, FIELDS)["messages"]) for r in lines] == [(first, 1), (second, 1)]
+    assert not any("secret scalp" in r.getMessage() for r in caplog.records)

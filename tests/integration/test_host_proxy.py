@@ -43,7 +43,8 @@ def proxy(services: Services) -> Iterator[tuple[str, str, Path]]:
                    check=True, capture_output=True, timeout=60)
     api_port = services.env["MESO_API_PORT"]
     (folder / "site.conf").write_text(
-        nginx_site(public, api_port, str(cert), str(key), https_port=https_port, http_port=http_port))
+        nginx_site(public, api_port, str(cert), str(key), https_port=https_port, http_port=http_port,
+                   access_log=str(folder / "requests.log")))
     (folder / "nginx.conf").write_text(
         f"daemon off;\nworker_processes 1;\nuser root;\npid {folder}/nginx.pid;\n"
         f"error_log {folder}/error.log warn;\nevents {{}}\n"
@@ -80,7 +81,7 @@ def _promised(response: httpx.Response, path: str) -> None:
 
 
 def test_a_patient_talks_through_https_with_every_security_header(
-    proxy: tuple[str, str, Path],
+    proxy: tuple[str, str, Path], services: Services,
 ) -> None:
     public, _, cert = proxy
     with httpx.Client(base_url=public, verify=str(cert), timeout=30, auth=PatientKeys()) as client:
@@ -89,10 +90,21 @@ def test_a_patient_talks_through_https_with_every_security_header(
         _promised(opened, "/api/v1/conversations")
         conversation_id = opened.json()["conversation_id"]
         reply = client.post(f"/api/v1/conversations/{conversation_id}/messages",
-                            json={"text": "what is mesotherapy"})
+                            json={"text": "what is mesotherapy"},
+                            headers={"X-Request-ID": "chosen-by-the-client"})
         assert reply.status_code == 200 and reply.json()["messages"], reply.text
         _promised(reply, f"/api/v1/conversations/{conversation_id}/messages")
         _promised(client.get("/"), "/")
+    # nginx names the request (the client's own id is replaced); the API's line has the same id.
+    rid = reply.headers["x-request-id"]
+    assert re.fullmatch(r"[0-9a-f]{32}", rid), rid
+    nginx_lines = (cert.parent / "requests.log").read_text().splitlines()
+    assert any(line.split()[1:4] == [rid, "POST", "200"] for line in nginx_lines), nginx_lines
+    assert conversation_id not in "\n".join(nginx_lines)
+    deadline = time.monotonic() + 5
+    while rid not in (Path(services.env["MESO_VAR_DIR"]) / "log" / "api.log").read_text():
+        assert time.monotonic() < deadline, "the API's log has no line with nginx's request id"
+        time.sleep(0.1)
 
 
 def test_plain_http_is_sent_to_https(proxy: tuple[str, str, Path]) -> None:

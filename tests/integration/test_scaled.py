@@ -34,6 +34,7 @@ QUESTIONS = [
     "how long do results last",
 ]
 RETRIES = 8
+METRICS_TOKEN = "m" * 40
 """Retries a patient makes (the widget's Retry, same client_id) before the test gives up."""
 
 
@@ -41,6 +42,7 @@ RETRIES = 8
 def scaled() -> Iterator[ScaledStack]:
     with scaled_services(
         MESO_RATE_LIMIT_CONVERSATIONS_PER_MINUTE="0", MESO_RATE_LIMIT_MESSAGES_PER_MINUTE="0",
+        MESO_METRICS_TOKEN=METRICS_TOKEN,
     ) as stack:
         yield stack
 
@@ -292,3 +294,21 @@ def test_the_scaled_stack_lists_its_replicas(scaled: ScaledStack) -> None:
     env = scaled.services.env
     assert len(ports(env["MESO_RASA_PORT"])) == 2 and len(ports(env["MESO_ACTION_PORT"])) == 2
     assert env["MESO_DATABASE_URL"].startswith("postgresql") and env["MESO_REDIS_URL"].startswith("redis")
+
+
+def _health_checks_counted(url: str) -> float:
+    """``GET /healthz`` answered, as one scrape (on a connection of its own) reports it."""
+    scraped = httpx.get(f"{url}/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"},
+                        timeout=10)
+    assert scraped.status_code == 200, scraped.text
+    wanted = 'meso_http_requests_total{method="GET",route="/healthz",status="200"}'
+    return sum(float(line.rsplit(" ", 1)[1]) for line in scraped.text.splitlines()
+               if line.startswith(wanted))
+
+
+def test_a_scrape_reaching_either_worker_counts_both(scaled: ScaledStack) -> None:
+    url = scaled.services.env["MESO_API_URL"]
+    before = _health_checks_counted(url)
+    for _ in range(30):  # each on a connection of its own: the workers share them out
+        assert httpx.get(f"{url}/healthz", timeout=10).status_code == 200
+    assert [_health_checks_counted(url) for _ in range(8)] == [before + 30] * 8

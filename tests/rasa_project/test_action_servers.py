@@ -12,6 +12,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 from rasa.utils.endpoints import ClientResponseError, EndpointConfig
+from webhook_stub import serve_webhook
 
 from bot import action_servers
 
@@ -47,14 +48,7 @@ async def _server(name: str, calls: List[Tuple[str, Any]], status: Any = 200,
         code = status[0] if isinstance(status, list) else status
         return web.json_response({"events": [], "responses": [{"text": name}]}, status=code)
 
-    app = web.Application()
-    app.router.add_post("/webhook", webhook)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    return runner, f"http://127.0.0.1:{port}/webhook"
+    return await serve_webhook(webhook)
 
 
 def _call(endpoint: EndpointConfig, **kwargs: Any) -> Any:

@@ -174,6 +174,10 @@ def test_the_rasa_launcher_takes_no_secret_argument(monkeypatch: pytest.MonkeyPa
     assert "MESO_RASA_TOKEN" in capsys.readouterr().err
     monkeypatch.delenv("MESO_RASA_TOKEN")
     assert rasa_server.main(["--enable-api"]) == 2  # no token: no start
+    monkeypatch.setenv("MESO_RASA_TOKEN", "t")
+    monkeypatch.setenv("MESO_LOG_FORMAT", "xml")
+    assert rasa_server.main(["--enable-api"]) == 2
+    assert "MESO_LOG_FORMAT must be one of json, text" in capsys.readouterr().err
 
 
 def test_the_rasa_launcher_applies_the_process_tuning_before_rasa_starts(
@@ -194,8 +198,10 @@ def test_the_rasa_launcher_applies_the_process_tuning_before_rasa_starts(
                  "copy_trackers_by_state", "freeze_after_agent_load"):
         monkeypatch.setattr(process_tuning, name, lambda name=name: applied.append(name))
     monkeypatch.setattr(process_tuning, "skip_unused_frameworks", lambda names: applied.append("skip"))
-    from bot import action_servers
+    from bot import action_servers, logs
     monkeypatch.setattr(action_servers, "several_action_servers", lambda: applied.append("servers"))
+    monkeypatch.setattr(logs, "send_request_ids", lambda: applied.append("request ids"))
+    monkeypatch.setattr(logs, "configure", lambda service, level=None: applied.append(f"logs {service}"))
     started: list[float] = []
     monkeypatch.setattr(rasa.__main__, "main", lambda: started.append(sys.getswitchinterval()))
     monkeypatch.setattr(rasa.cli.run, "run", rasa.cli.run.run)  # restored after
@@ -206,5 +212,6 @@ def test_the_rasa_launcher_applies_the_process_tuning_before_rasa_starts(
         assert rasa_server.main(["--enable-api"]) == 0
     finally:
         sys.setswitchinterval(before)
-    assert len(applied) == 10 and "servers" in applied
+    assert len(applied) == 12 and {"servers", "request ids", "logs rasa"} <= set(applied)
+    assert applied[0] == "logs rasa"  # before Rasa's imports, which warn
     assert started == [process_tuning.GIL_SWITCH_INTERVAL_S] and before > process_tuning.GIL_SWITCH_INTERVAL_S
