@@ -25,7 +25,7 @@ import shutil
 import sys
 import tempfile
 
-from contract.logs import logging_config, log_format
+from contract.logs import format_refused, logging_config
 
 APP = "api.main:app"
 PROTOCOL = "api.http_server:CoalescingHttpToolsProtocol"
@@ -48,10 +48,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.workers < 1:
         print("error: --workers must be 1 or more", file=sys.stderr)
         return 2
-    try:
-        fmt = log_format()
-    except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    refused = format_refused()
+    if refused:
+        print(f"error: {refused}", file=sys.stderr)
         return 2
     import uvicorn
 
@@ -63,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         uvicorn.run(APP, host=args.host, port=args.port,
                     workers=args.workers if args.workers > 1 else None, http=PROTOCOL,
-                    proxy_headers=False, access_log=False, log_config=logging_config("api", fmt=fmt))
+                    proxy_headers=False, access_log=False, log_config=logging_config("api"))
     finally:
         if shared is not None:
             os.environ.pop(SHARED_METRICS_ENV, None)

@@ -115,7 +115,7 @@ def main(argv: Optional[List[str]] = None) -> int:
 
     from bot.logs import configure as configure_logs
     from bot.process_tuning import ACTION_SERVER_UNUSED, freeze_startup_objects, skip_unused_frameworks
-    from contract.logs import log_format
+    from contract.logs import format_refused
 
     skip_unused_frameworks(ACTION_SERVER_UNUSED)  # before the actions import spaCy
     args = create_argument_parser().parse_args(argv)
@@ -124,10 +124,9 @@ def main(argv: Optional[List[str]] = None) -> int:
         print(f"error: set {TOKEN_ENV} (the secret Rasa sends in its action_endpoint headers)",
               file=sys.stderr)
         return 2
-    try:
-        log_format()
-    except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    refused = format_refused()
+    if refused:
+        print(f"error: {refused}", file=sys.stderr)
         return 2
     logging.getLogger("matplotlib").setLevel(logging.WARN)
     configure_logs("actions", args.loglevel)

@@ -48,12 +48,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     if not token:
         print(f"error: set {TOKEN_ENV} (the token of Rasa's HTTP API)", file=sys.stderr)
         return 2
-    from contract.logs import log_format
+    from contract.logs import format_refused
 
-    try:
-        log_format()
-    except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    refused = format_refused()
+    if refused:
+        print(f"error: {refused}", file=sys.stderr)
         return 2
 
     from bot.logs import configure as configure_logs

@@ -75,6 +75,16 @@ def log_format(environ: Optional[Dict[str, str]] = None) -> str:
     return value
 
 
+def format_refused(environ: Optional[Dict[str, str]] = None) -> Optional[str]:
+    """Why the format :data:`FORMAT_ENV` names cannot be used, or None: each launcher checks
+    this before it starts anything."""
+    try:
+        log_format(environ)
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
 class RequestIdFilter(logging.Filter):
     """Stamps each line with the current :data:`request_id` (``-`` when none); with ``quiet``,
     drops the lines below INFO of :data:`QUIET_BELOW_INFO`."""
