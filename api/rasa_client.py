@@ -326,9 +326,10 @@ class RasaClient:
     one tracker store and one lock store).
 
     A turn goes to its conversation's replica (:class:`Replicas`). When that replica cannot
-    be reached, or answers with a server error, the next one is asked; when the connection
-    is lost mid-turn, the next replica's tracker (the shared store) says whether the turn was
-    kept: if it was, its replies are taken from there, else it is sent again. A turn that
+    be reached, the next one is asked; when it answers with a server error, or the connection
+    is lost mid-turn, the tracker (the shared store) says first whether the turn was kept: if
+    it was, its replies are taken from there, else it is sent to the next; if no replica can
+    say, it is not sent again. A turn that
     timed out is never sent again (Rasa may still be working on it: ``api.tracker_sync``),
     but its replica is asked last for a while, as one that failed.
     """
@@ -469,6 +470,12 @@ class RasaClient:
                 if _another_may_answer(exc):
                     self.rasa.failed(replica)
                     failure = exc
+                    if exc.reached == ANSWERED:
+                        # A server error can come once the turn is kept (the tracker store
+                        # failing as it confirmed the write): the tracker says.
+                        kept_reply = await self._kept_reply(sender, turn_id, deadline, exc)
+                        if kept_reply is not None:
+                            return kept_reply
                     continue
                 if exc.reason.startswith("timeout"):
                     # Not sent again (Rasa may still be working on it), but the next turns,
@@ -487,20 +494,30 @@ class RasaClient:
                 failure = exc
                 if not await _refuses_connections(replica.url):
                     raise
-                kept = await self._kept_turn(sender, turn_id, deadline)
-                if kept is None:
-                    raise
-                if kept.replies:
-                    logger.info("rasa webhook: a lost reply was read back from the tracker")
-                    return RasaReply(messages=kept.replies, nlu=kept.nlu)
-                if kept is not _NOT_KEPT:
-                    raise  # kept with nothing to say: an action failed, as a reply without messages
+                kept_reply = await self._kept_reply(sender, turn_id, deadline, exc)
+                if kept_reply is not None:
+                    return kept_reply
                 continue  # never kept: send it to the next replica
             self.rasa.answered(replica)
             return self._reply(sender, response)
         if failure is None:
             failure = AssistantUnavailable("rasa webhook", f"timeout after {self._timeout:g}s")
         raise failure
+
+    async def _kept_reply(
+        self, sender: str, turn_id: str, deadline: float, failure: AssistantUnavailable
+    ) -> RasaReply | None:
+        """After ``failure``, which may have come once the turn was kept: the turn's reply read
+        back from the shared tracker, or None when it was never kept (another replica may run
+        it). ``failure`` is raised when no replica can say, or when the turn was kept with
+        nothing to say (an action failed, as a reply without messages)."""
+        kept = await self._kept_turn(sender, turn_id, deadline)
+        if kept is None or (kept is not _NOT_KEPT and not kept.replies):
+            raise failure
+        if kept is _NOT_KEPT:
+            return None
+        logger.info("rasa webhook: a lost reply was read back from the tracker")
+        return RasaReply(messages=kept.replies, nlu=kept.nlu)
 
     async def _kept_turn(self, sender: str, turn_id: str, deadline: float) -> Turn | None:
         """The turn ``turn_id`` as the shared tracker holds it (:data:`_NOT_KEPT` when it
@@ -675,8 +692,9 @@ async def _refuses_connections(url: str) -> bool:
 
 def _another_may_answer(exc: AssistantUnavailable) -> bool:
     """Whether the next replica may be asked the same: the request never got there, or the
-    replica failed with a server error (Rasa keeps a turn only once it has run to the end,
-    so a failed one left nothing)."""
+    replica failed with a server error. Rasa keeps a turn only once it has run to the end,
+    but the tracker store can fail as it confirms that last write: after a server error to a
+    turn, :meth:`RasaClient.send` asks the tracker before sending it elsewhere."""
     if exc.reached == UNREACHED:
         return True
     return exc.reached == ANSWERED and exc.reason.startswith("HTTP 5")

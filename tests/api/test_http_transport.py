@@ -260,7 +260,8 @@ async def test_anything_but_plain_http_goes_to_the_fallback() -> None:
 async def test_the_rasa_client_over_it() -> None:
     """The client's failures stay AssistantUnavailable with a safe reason."""
     reply = {"messages": [{"text": "Hello"}], "nlu": {"intent": "greet", "confidence": 0.9}}
-    answers = iter([ok(json.dumps(reply).encode()), b"HTTP/1.1 500 Oops\r\ncontent-length: 0\r\n\r\n"])
+    answers = iter([ok(json.dumps(reply).encode()), b"HTTP/1.1 500 Oops\r\ncontent-length: 0\r\n\r\n",
+                    ok(json.dumps({"events": []}).encode())])  # after the error: the tracker, no such turn
     async with serving(lambda req: next(answers)) as server:
         async with RasaClient(LeanTransport(Fallback()), rasa_url=server.url, action_server_url=server.url,
                               token="t0ken", timeout=1.0) as rasa:
@@ -269,6 +270,7 @@ async def test_the_rasa_client_over_it() -> None:
             with pytest.raises(AssistantUnavailable) as failed:
                 await rasa.send("conversation-1", "again", command=False)
             assert failed.value.reason == "HTTP 500"
+    assert server.requests[2].startswith(b"GET /conversations/conversation-1/tracker")
     sent = server.requests[0].decode()
     assert sent.startswith("POST /webhooks/meso/webhook HTTP/1.1") and "t0ken" in sent
     assert body_of(server.requests[0]) == {"sender": "conversation-1", "message": "hi", "command": False,

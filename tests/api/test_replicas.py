@@ -47,6 +47,8 @@ class FakeSet:
     action_health: dict[str, int] = field(default_factory=dict)
     asked: list[str] = field(default_factory=list)
     """The replica of every webhook request, refused ones included."""
+    tracker_down: bool = False
+    """The shared tracker store cannot be read: every replica's tracker endpoint fails."""
 
     def _keep(self, replica: str, body: dict[str, Any]) -> dict[str, Any]:
         reply = {"messages": [{"text": f"{replica[7:13]} answers {body['message']}"}]}
@@ -74,6 +76,8 @@ class FakeSet:
         if request.url.path == "/status":
             return httpx.Response(200, json={"model_file": "m.tar.gz"})
         if request.url.path.endswith("/tracker"):
+            if self.tracker_down:
+                return httpx.Response(500, json={"detail": "internal error"})
             sender = request.url.path.split("/")[2]
             return httpx.Response(200, json={"events": self.tracker.get(sender, [])})
         body = json.loads(request.content)
@@ -82,6 +86,9 @@ class FakeSet:
         if mode == "die-after-keeping":
             self._keep(base, body)
             raise httpx.RemoteProtocolError("the server closed the connection without a response")
+        if mode == "error-after-keeping":  # its tracker store failed as it confirmed the write
+            self._keep(base, body)
+            return httpx.Response(500, json={"detail": "internal error"})
         if mode == "die-before-keeping":
             raise httpx.RemoteProtocolError("the server closed the connection without a response")
         return httpx.Response(200, json=self._keep(base, body))
@@ -167,6 +174,28 @@ async def test_a_server_error_moves_the_turn_to_the_next_replica(
     reply = await rasa.send(sender, "hello", command=False)
     assert reply.messages[0].text == "rasa-b answers hello"
     assert fakes.turns == [(B, sender, "hello")]
+
+
+async def test_a_turn_kept_before_its_replica_failed_is_read_back_not_run_again(
+    rasa: RasaClient, fakes: FakeSet
+) -> None:
+    [sender] = _senders_on(rasa, A, 1)
+    fakes.mode[A] = "error-after-keeping"
+    reply = await rasa.send(sender, "hello", command=False, message_id="m43")
+    assert reply.messages[0].text == "rasa-a answers hello"  # A's answer, from the tracker
+    assert fakes.turns == [(A, sender, "hello")] and fakes.asked == [A]  # run once
+
+
+async def test_after_a_server_error_a_tracker_nobody_can_read_stops_the_turn(
+    rasa: RasaClient, fakes: FakeSet
+) -> None:
+    """Whether the failed replica kept the turn cannot be told: it is not run elsewhere."""
+    [sender] = _senders_on(rasa, A, 1)
+    fakes.mode[A] = "error-after-keeping"
+    fakes.tracker_down = True
+    with pytest.raises(AssistantUnavailable):
+        await rasa.send(sender, "hello", command=False)
+    assert fakes.asked == [A] and fakes.turns == [(A, sender, "hello")]
 
 
 @pytest.fixture
